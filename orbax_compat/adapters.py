@@ -1,0 +1,404 @@
+"""Adapters: each performs one v0 CheckpointManager member on v1.
+
+Every adapter takes the shim manager `m` first and returns what v0 returns.
+Adapters call each other directly, never the manager's public members, so the
+shim's own calls never raise deprecation notices.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from absl import logging as absl_logging
+from etils import epath
+from orbax.checkpoint import args as v0_args
+from orbax.checkpoint import checkpoint_manager as v0_manager
+from orbax.checkpoint import handlers as v0_handlers
+from orbax.checkpoint import metadata as v0_metadata
+from orbax.checkpoint import utils as v0_utils
+
+from orbax_compat import _v1
+from orbax_compat import checkpointables as args_lib
+from orbax_compat import option_map as options_lib
+from orbax_compat._v1 import v1
+
+StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
+log = logging.getLogger('orbax_compat')
+
+
+# --- Construction -----------------------------------------------------------
+
+
+def init(
+    m,
+    directory,
+    checkpointers=None,
+    options=None,
+    metadata=None,
+    item_names=None,
+    item_handlers=None,
+    logger=None,
+    handler_registry=None,
+):
+  """Builds the v1 Checkpointer for a v0 manager's arguments."""
+  legacy = {
+      'checkpointers': checkpointers,
+      'item_names': item_names,
+      'item_handlers': item_handlers,
+      'handler_registry': handler_registry,
+  }
+  for name, value in legacy.items():
+    if value is not None:
+      raise NotImplementedError(
+          f'CheckpointManager({name}=...) is not yet supported by orbax_compat;'
+          ' use `args=` on save/restore (e.g. ocp.args.Composite(...)), which'
+          ' needs no item registration.'
+      )
+  if metadata is not None and not isinstance(metadata, dict):
+    metadata = dict(metadata)  # v0 takes any Mapping.
+  m._options = options = options_lib.validate(options)
+  m._directory = epath.Path(directory)
+  m._default_item = None  # v0 decides single vs. composite on first use.
+  m._known_items = {}  # item name -> v1 handler type, as v0's registry.
+  m._last_save = None
+  m._root_metadata = dict(metadata) if metadata is not None else None
+  m._registry = v1.handlers.local_registry(include_global_registry=False)
+  # v1's global registry binds the name `state` to PyTreeHandler; v0 item
+  # names are free, so the manager binds names itself (see `_register`).
+  global_registry = v1.handlers.global_registry()
+  for handler_type, name in global_registry.get_all_entries():
+    if name is None or name == args_lib.METRICS_ITEM:
+      m._registry.add(
+          handler_type,
+          checkpointable_name=name,
+          secondary_typestrs=global_registry.get_secondary_typestrs(handler_type),
+      )
+  context = v1.Context()
+  context.checkpointables.registry = m._registry
+  if options.read_only:
+    absl_logging.warning('Given directory is read only=%s', m._directory)
+  existed = m._directory.exists()
+  m._ckptr = _v1.training.Checkpointer(
+      m._directory,
+      context=context,
+      custom_metadata=None if options.read_only else metadata,
+      logger=logger,
+      **options_lib.checkpointer_kwargs(options),
+  )
+  if not options.create and not existed and m._directory.exists():
+    if not any(m._directory.iterdir()):
+      m._directory.rmdir()  # v1 always creates the root; v0 did not.
+
+
+# --- Steps ------------------------------------------------------------------
+
+
+def directory(m) -> epath.Path:
+  return m._ckptr.directory
+
+
+def all_steps(m, read: bool = False) -> list[int]:
+  if read:
+    absl_logging.warning(
+        '`read` option is deprecated. Use `reload` to read from disk.'
+    )
+    reload(m)
+  return [info.step for info in _v1.checkpoint_infos(m._ckptr)]
+
+
+def latest_step(m) -> int | None:
+  latest = _v1.checkpoint_infos(m._ckptr).latest()
+  return latest.step if latest else None
+
+
+def _best_sorted(m) -> list[Any]:
+  best_fn = m._options.best_fn
+  with_metrics = [i for i in _v1.checkpoint_infos(m._ckptr) if i.metrics is not None]
+  return sorted(
+      with_metrics,
+      key=lambda info: best_fn(info.metrics),
+      reverse=(m._options.best_mode == 'min'),
+  )
+
+
+def best_step(m) -> int | None:
+  if m._options.best_fn is None:
+    return latest_step(m)
+  ranked = _best_sorted(m)
+  return ranked[-1].step if ranked else None
+
+
+def reload(m) -> None:
+  m._ckptr.reload()
+
+
+def reached_preemption(m, step: int) -> bool:
+  return v0_utils.reached_preemption(step)
+
+
+def should_save(m, step: int) -> bool:
+  if m._options.read_only:
+    absl_logging.warning('%s is read only, save will be skipped', m._directory)
+    return False
+  return m._ckptr.should_save(step)
+
+
+def _step_path(m, step: int, root: epath.Path | None = None) -> epath.Path:
+  return (root or m._directory) / options_lib.step_name_format(
+      m._options
+  ).build_name(step)
+
+
+def delete(m, step: int) -> None:
+  if m._options.read_only:
+    absl_logging.warning('%s is read only, delete will be skipped', m._directory)
+    return
+  if step not in all_steps(m):
+    raise FileNotFoundError(f'Requested deleting a non-existent step: {step}.')
+  m._ckptr.delete(step)
+
+
+# --- Save and restore -------------------------------------------------------
+
+
+def _validate_args(m, items: Any, args: Any) -> None:
+  """v0's checks of `items`/`args` (messages name the argument)."""
+  if isinstance(items, v0_args.CheckpointArgs):
+    raise ValueError(
+        'Found an instance of `CheckpointArgs` provided for `items`. This may'
+        ' be due to misuse of the newer API - make sure to specify the'
+        ' argument keyword (e.g. `args=args`).'
+    )
+  if args is None:
+    return
+  if not isinstance(args, v0_args.CheckpointArgs):
+    raise ValueError(
+        f'Expected `args` of type `CheckpointArgs`; found {type(args)}.'
+    )
+  composite = isinstance(args, v0_args.Composite)
+  if m._default_item and composite:
+    raise ValueError(
+        'Cannot provide `args` of type `Composite` when dealing with a'
+        ' single, unnamed (default) checkpointable object.'
+    )
+  if not m._default_item and not composite:
+    raise ValueError(
+        'Must provide `args` of type `Composite` when dealing with'
+        ' multiple checkpointable objects.'
+    )
+
+
+def _refuse_legacy(items: Any, kwargs: Any, member: str) -> None:
+  if items is not None or kwargs is not None:
+    raise NotImplementedError(
+        f'The legacy `items`/`{member}_kwargs` form of `{member}` is not yet '
+        f'supported by orbax_compat; pass `args=` (e.g. '
+        f'ocp.args.Standard{member.capitalize()}(tree)).'
+    )
+
+
+def _register(m, name: str, handler_type: type | None) -> None:
+  """Binds an item name to a v1 handler, like v0's handler registry."""
+  if handler_type is None:
+    return
+  known = m._known_items.get(name)
+  if known is handler_type:
+    return
+  if known is not None:
+    raise ValueError(
+        f'Item {name!r} was handled as {known.__name__} before; a checkpoint'
+        f' manager cannot switch it to {handler_type.__name__}.'
+    )
+  m._registry.add(handler_type, checkpointable_name=name)
+  m._known_items[name] = handler_type
+
+
+def save(
+    m,
+    step: int,
+    items=None,
+    save_kwargs=None,
+    metrics=None,
+    force: bool | None = False,
+    args=None,
+    custom_metadata: dict[str, Any] | None = None,
+) -> bool:
+  if items is None and args is None:
+    raise ValueError('Must provide `args` for `save`.')
+  if m._default_item is None and args is not None:
+    m._default_item = not isinstance(args, v0_args.Composite)
+  _validate_args(m, items, args)
+  _refuse_legacy(items, save_kwargs, 'save')
+  named = args_lib.as_items(args, m._default_item)
+  checkpointables = args_lib.save_checkpointables(named)
+  if not force and not should_save(m, step):
+    return False
+  if step in all_steps(m):
+    raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
+  for name, arg in named.items():
+    _register(m, name, args_lib.handler_for(arg))
+  tracked = m._options.best_fn is not None
+  if tracked and metrics is None:
+    absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
+  response = m._ckptr.save_checkpointables_async(
+      step,
+      checkpointables,
+      force=True,  # The decision above is v0's; v1 must not decide again.
+      metrics=metrics if tracked else None,  # v0 writes metrics only then.
+      custom_metadata=custom_metadata,
+  )
+  m._last_save = response
+  if not m._options.enable_async_checkpointing and response is not None:
+    response.result()
+  return True
+
+
+def _tree_metadata(m, step_dir: epath.Path, name: str) -> Any:
+  return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name).tree
+
+
+def restore(
+    m,
+    step: int | None,
+    items=None,
+    restore_kwargs=None,
+    directory=None,
+    args=None,
+):
+  root = epath.Path(directory) if directory is not None else m._directory
+  if step is None:
+    if directory is None:
+      step = latest_step(m)
+    else:
+      steps = v0_utils.checkpoint_steps(root)
+      step = max(steps) if steps else None
+    if step is None:
+      raise FileNotFoundError(f'No steps found in {directory or m._directory}.')
+  if directory is not None and root != m._directory:
+    raise NotImplementedError(
+        '`restore(directory=...)` of another root is not yet supported by '
+        'orbax_compat; open a CheckpointManager on that root instead.'
+    )
+  step_dir = _step_path(m, step, root)
+  if m._default_item is None:
+    m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
+  _validate_args(m, items, args)
+  _refuse_legacy(items, restore_kwargs, 'restore')
+  if not step_dir.exists():
+    raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
+  if args is None:
+    wanted = {args_lib.DEFAULT_ITEM: None} if m._default_item else None
+  else:
+    wanted = args_lib.as_items(args, m._default_item)
+  abstract = None
+  if wanted is not None:
+    abstract = args_lib.restore_abstract(
+        wanted, lambda name: _tree_metadata(m, step_dir, name)
+    )
+    for name, arg in wanted.items():
+      _register(m, name, args_lib.handler_for(arg))
+  restored = _load(m, step, step_dir, abstract)
+  if m._default_item:
+    if args_lib.DEFAULT_ITEM not in restored:
+      raise ValueError(
+          'Unable to retrieve default item. Please ensure that a handler for'
+          ' the default item is registered using `handler_registry` when'
+          ' initializing the `CheckpointManager`.'
+      )
+    return restored[args_lib.DEFAULT_ITEM]
+  restored.pop(args_lib.METRICS_ITEM, None)
+  return v0_args.Composite(**restored)
+
+
+def _load(m, step: int, step_dir: epath.Path, abstract: Any) -> dict[str, Any]:
+  if any(info.step == step for info in _v1.checkpoint_infos(m._ckptr)):
+    return m._ckptr.load_checkpointables(step, abstract)
+  # On disk but unknown to this manager (written by another): v0 reads it.
+  return v1.load_checkpointables(step_dir, abstract)
+
+
+# --- Metadata and metrics ---------------------------------------------------
+
+
+def metrics(m, step: int) -> Any:
+  path = _step_path(m, step) / args_lib.METRICS_ITEM
+  try:
+    return v0_handlers.JsonCheckpointHandler(
+        filename=args_lib.METRICS_ITEM
+    ).restore(path)
+  except FileNotFoundError:
+    return None
+
+
+def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
+  handler_type = m._known_items.get(name)
+  if handler_type is v1.handlers.PyTreeHandler:
+    return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name)
+  return None  # JSON items carry no metadata; unknown items are not read.
+
+
+def metadata(m, step: int | None = None):
+  if step is None:
+    return _root_metadata(m)
+  step_dir = _step_path(m, step)
+  step_metadata = v0_metadata.get_step_metadata(step_dir)
+  if m._default_item is None:
+    m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
+  names = [n for n in (step_metadata.item_handlers or {}) if n != args_lib.METRICS_ITEM]
+  if m._default_item:
+    step_metadata.item_metadata = _item_metadata_of(m, step_dir, args_lib.DEFAULT_ITEM)
+  else:
+    step_metadata.item_metadata = v0_args.Composite(
+        **{name: _item_metadata_of(m, step_dir, name) for name in names}
+    )
+  if args_lib.METRICS_ITEM in (step_metadata.item_handlers or {}):
+    found = metrics(m, step)
+    if found is not None:
+      step_metadata.metrics = dict(found)
+  return step_metadata
+
+
+def item_metadata(m, step: int):
+  if step is None:
+    raise ValueError(
+        '`step` must be provided. `item_metadata` only exists at the'
+        ' checkpoint step level, not the root level.'
+    )
+  return metadata(m, step).item_metadata
+
+
+def _root_metadata(m):
+  metadata_dir = m._directory / v0_manager.METADATA_ITEM_NAME
+  if m._options.read_only and not metadata_dir.exists():
+    return v0_metadata.RootMetadata(custom_metadata=m._root_metadata or {})
+  return v0_metadata.RootMetadata(
+      custom_metadata=dict(m._ckptr.root_metadata().custom_metadata or {})
+  )
+
+
+# --- Async and lifecycle ----------------------------------------------------
+
+
+def wait_until_finished(m) -> None:
+  m._ckptr.wait()
+
+
+def is_saving_in_progress(m) -> bool:
+  return m._ckptr.is_saving_in_progress()
+
+
+def check_for_errors(m) -> None:
+  _v1.check_for_errors(m._ckptr)
+
+
+def close(m) -> None:
+  m._ckptr.close()
+
+
+def enter(m):
+  return m
+
+
+def exit_(m, *exc_info) -> None:
+  close(m)

@@ -1,0 +1,186 @@
+"""v0 `CheckpointArgs` <-> v1 checkpointables.
+
+A v0 manager stores one unnamed item under `default` and a `Composite` under
+its item names. The shim keeps exactly that layout: each v0 args object becomes
+one entry `{item name: value}` of v1's checkpointables, saved by the v1 handler
+that writes the same files as the v0 handler the args name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import jax
+import numpy as np
+from orbax.checkpoint import args as v0_args
+
+from orbax_compat._v1 import v1
+
+DEFAULT_ITEM = 'default'
+METRICS_ITEM = 'metrics'
+RESERVED_ITEMS = (METRICS_ITEM,)
+
+_handlers = v1.handlers
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgsKind:
+  """How one family of v0 args maps to v1."""
+
+  handler: type  # v1 CheckpointableHandler writing v0's files.
+  save: tuple[type, ...]
+  restore: tuple[type, ...]
+  # Fields whose non-default values v1 cannot honour yet.
+  unsupported: tuple[str, ...] = ()
+
+
+KINDS = (
+    ArgsKind(
+        _handlers.PyTreeHandler,
+        save=(v0_args.StandardSave, v0_args.PyTreeSave),
+        restore=(v0_args.StandardRestore, v0_args.PyTreeRestore),
+        unsupported=(
+            'save_args', 'ocdbt_target_data_file_size', 'custom_metadata',
+            'strict', 'support_layout', 'fallback_sharding', 'restore_args',
+            'transforms', 'legacy_transform_fn', 'partial_restore',
+        ),
+    ),
+    ArgsKind(
+        _handlers.JsonHandler,
+        save=(v0_args.JsonSave,),
+        restore=(v0_args.JsonRestore,),
+    ),
+)
+
+
+def kind_of(arg: Any, argument: str) -> ArgsKind:
+  """The ArgsKind of one v0 args object; raises like v0 for others."""
+  for kind in KINDS:
+    if isinstance(arg, kind.save + kind.restore):
+      _check_supported_fields(arg, kind, argument)
+      return kind
+  if not isinstance(arg, v0_args.CheckpointArgs):
+    raise ValueError(
+        f'`{argument}` must be an orbax.checkpoint.args.CheckpointArgs '
+        f'(e.g. StandardSave); got {type(arg).__name__}.'
+    )
+  supported = ', '.join(
+      c.__name__ for k in KINDS for c in k.save + k.restore
+  )
+  raise NotImplementedError(
+      f'orbax_compat does not yet translate `{argument}` of type '
+      f'{type(arg).__name__}; supported: {supported}.'
+  )
+
+
+def _check_supported_fields(arg: Any, kind: ArgsKind, argument: str) -> None:
+  for field in dataclasses.fields(arg):
+    if field.name not in kind.unsupported:
+      continue
+    value = getattr(arg, field.name)
+    default = (
+        field.default
+        if field.default is not dataclasses.MISSING
+        else field.default_factory()  # type: ignore[misc]
+        if field.default_factory is not dataclasses.MISSING
+        else dataclasses.MISSING
+    )
+    if value is not default and value != default:
+      raise NotImplementedError(
+          f'orbax_compat does not yet support `{argument}`'
+          f'.{field.name} of {type(arg).__name__} on v1; leave it at its '
+          f'default ({default!r}).'
+      )
+
+
+def as_items(args: Any, default_item: bool) -> dict[str, Any]:
+  """`{item name: v0 args}` for single-item or Composite args."""
+  if default_item:
+    return {DEFAULT_ITEM: args}
+  return dict(args.items())
+
+
+def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
+  """v1 checkpointables for `{item name: v0 save args}`."""
+  checkpointables = {}
+  for name, arg in items.items():
+    kind = kind_of(arg, f'args[{name!r}]' if name != DEFAULT_ITEM else 'args')
+    if not isinstance(arg, kind.save):
+      raise ValueError(
+          f'`args` for item {name!r} must be a save type '
+          f'({", ".join(c.__name__ for c in kind.save)}) in `save`; got '
+          f'{type(arg).__name__}.'
+      )
+    checkpointables[name] = arg.item
+  return checkpointables
+
+
+@dataclasses.dataclass(frozen=True)
+class NumpyAbstract:
+  """An abstract leaf that v1 restores as `np.ndarray` (shape and dtype)."""
+
+  shape: tuple[int, ...]
+  dtype: Any
+
+
+def _needs_metadata(leaf: Any) -> bool:
+  return isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None
+
+
+def abstract_tree(
+    target: Any, tree_metadata: Callable[[], Any] | None
+) -> Any:
+  """v0 restore target -> v1 abstract tree with v0's restored types.
+
+  v0 restores a `jax.ShapeDtypeStruct` without sharding with the sharding
+  recorded in the checkpoint, or as `np.ndarray` where none was recorded;
+  v1 would insist on a sharding. Concrete leaves map to themselves.
+  """
+  if target is None:
+    return None
+  leaves = jax.tree_util.tree_leaves(target)
+  if not any(_needs_metadata(leaf) for leaf in leaves) or tree_metadata is None:
+    return target
+  flat_metadata = dict(
+      jax.tree_util.tree_flatten_with_path(tree_metadata())[0]
+  )
+
+  def convert(path, leaf):
+    if not _needs_metadata(leaf):
+      return leaf
+    meta = flat_metadata.get(path)
+    sharding = getattr(meta, 'sharding', None)
+    if sharding is not None and not isinstance(sharding, jax.sharding.Sharding):
+      sharding = sharding.to_jax_sharding()
+    if sharding is None:
+      return NumpyAbstract(tuple(leaf.shape), np.dtype(leaf.dtype))
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
+
+  return jax.tree_util.tree_map_with_path(convert, target)
+
+
+def restore_abstract(
+    items: Mapping[str, Any], tree_metadata: Callable[[str], Any]
+) -> dict[str, Any]:
+  """v1 abstract checkpointables for `{item name: v0 restore args or None}`."""
+  abstract = {}
+  for name, arg in items.items():
+    if arg is None:
+      abstract[name] = None
+      continue
+    kind = kind_of(arg, f'args[{name!r}]' if name != DEFAULT_ITEM else 'args')
+    if kind.handler is _handlers.JsonHandler:
+      abstract[name] = None
+    else:
+      abstract[name] = abstract_tree(
+          arg.item, lambda name=name: tree_metadata(name)
+      )
+  return abstract
+
+
+def handler_for(arg: Any) -> type | None:
+  """The v1 handler type a v0 args object selects (None for None)."""
+  if arg is None:
+    return None
+  return kind_of(arg, 'args').handler

@@ -1,0 +1,97 @@
+"""Deprecation notices for v0 calls: one per call site, in logs and as warnings.
+
+The policy comes from `ORBAX_COMPAT_WARNINGS` (off | once | always | error,
+default once) or `set_warning_policy(...)`. `once` reports the first call from
+each (member, file, line); a call site inside a loop therefore reports once.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import warnings
+from typing import Any
+
+logger = logging.getLogger('orbax_compat')
+
+POLICIES = ('off', 'once', 'always', 'error')
+ENV_VAR = 'ORBAX_COMPAT_WARNINGS'
+
+
+class OrbaxCompatDeprecationWarning(DeprecationWarning):
+  """A v0 CheckpointManager member was called through orbax_compat."""
+
+
+def _validated(policy: Any, source: str) -> str:
+  value = str(policy).strip().lower()
+  if value not in POLICIES:
+    raise ValueError(
+        f'{source} must be one of {", ".join(POLICIES)}; got {policy!r}.'
+    )
+  return value
+
+
+class _State:
+  """Mutable module state; one instance, read on every shim call."""
+
+  __slots__ = ('policy', 'seen', 'calls')
+
+  def __init__(self):
+    self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
+    # (member, code object, line) of call sites already reported.
+    self.seen: set[tuple[str, Any, int]] = set()
+    # (member, file, line) -> number of calls, for `usage_report()`.
+    self.calls: collections.Counter = collections.Counter()
+
+
+state = _State()
+
+
+def set_warning_policy(policy: str) -> str:
+  """Sets the policy (off | once | always | error); returns the previous one."""
+  previous, state.policy = state.policy, _validated(policy, 'policy')
+  return previous
+
+
+def get_warning_policy() -> str:
+  return state.policy
+
+
+def reset() -> None:
+  """Forgets reported call sites and counts (tests, long-lived notebooks)."""
+  state.seen.clear()
+  state.calls.clear()
+
+
+def notify(row: Any, frame: Any) -> None:
+  """Reports a call of `row`'s v0 member from `frame`, per the policy."""
+  code, line = frame.f_code, frame.f_lineno
+  state.calls[(row.member, code.co_filename, line)] += 1
+  policy = state.policy
+  if policy == 'off':
+    return
+  if policy == 'once':
+    key = (row.member, code, line)
+    if key in state.seen:
+      return
+    state.seen.add(key)
+  message = row.deprecation_message()
+  if policy == 'error':
+    raise OrbaxCompatDeprecationWarning(f'{code.co_filename}:{line}: {message}')
+  logger.warning('%s:%d: %s', code.co_filename, line, message)
+  warnings.warn_explicit(
+      message,
+      OrbaxCompatDeprecationWarning,
+      code.co_filename,
+      line,
+      module=frame.f_globals.get('__name__'),
+  )
+
+
+def usage_report() -> list[tuple[str, str, int, int]]:
+  """(member, file, line, calls) for every v0 call seen, most called first."""
+  return sorted(
+      ((m, f, ln, n) for (m, f, ln), n in state.calls.items()),
+      key=lambda r: (-r[3], r[0], r[1], r[2]),
+  )

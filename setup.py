@@ -1,0 +1,5 @@
+"""Packaging lives in setup.cfg; this file exists for legacy tooling."""
+
+from setuptools import setup
+
+setup()
