@@ -18,10 +18,10 @@ from orbax_compat.manager import CheckpointManager
 
 __version__ = '0.1.0'
 
-_OWN = (
+__all__ = [
     'CheckpointManager', 'OrbaxCompatDeprecationWarning', 'get_warning_policy',
     'set_warning_policy', 'usage_report',
-)
+]
 
 
 def _orbax():

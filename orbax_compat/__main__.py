@@ -10,16 +10,17 @@ def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog='orbax-compat')
   sub = parser.add_subparsers(dest='command', required=True)
   sub.add_parser('demo', help='run a legacy v0 training loop through the shim')
-  table = sub.add_parser('table', help='print or write MIGRATION_TABLE.md')
-  table.add_argument('rest', nargs=argparse.REMAINDER)
-  ns = parser.parse_args(argv)
+  sub.add_parser('table', help='print, --write or --check MIGRATION_TABLE.md')
+  ns, rest = parser.parse_known_args(argv)
+  if ns.command == 'demo' and rest:
+    parser.error(f'unrecognized arguments: {" ".join(rest)}')
   if ns.command == 'demo':
     from orbax_compat import demo  # pylint: disable=g-import-not-at-top
 
     return demo.main()
   from orbax_compat import table as table_lib  # pylint: disable=g-import-not-at-top
 
-  return table_lib.main(ns.rest)
+  return table_lib.main(rest)
 
 
 if __name__ == '__main__':

@@ -285,6 +285,7 @@ def restore(
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
   _validate_args(m, items, args)
   _refuse_legacy(items, restore_kwargs, 'restore')
+  m._ckptr.wait()  # v0's restore waits for an in-flight save to commit.
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   if args is None:

@@ -8,8 +8,10 @@ that writes the same files as the v0 handler the args name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jax
 import numpy as np

@@ -10,8 +10,8 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import warnings
 from typing import Any
+import warnings
 
 logger = logging.getLogger('orbax_compat')
 

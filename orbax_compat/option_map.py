@@ -7,8 +7,10 @@ from the same options, so both make the same decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Sequence
 import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from orbax.checkpoint import checkpoint_manager as _v0_manager
 
@@ -102,7 +104,7 @@ def validate(options: Any) -> Any:
 class ShouldSaveFnPolicy:
   """v0's `should_save_fn(step, last_saved_step)` as a v1 save policy."""
 
-  should_save_fn: Callable[[int, Optional[int]], bool]
+  should_save_fn: Callable[[int, int | None], bool]
 
   def should_save(self, step: Any, previous_steps: Sequence[Any], *, context: Any) -> bool:
     del context

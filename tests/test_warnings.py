@@ -1,0 +1,171 @@
+"""Deprecation notices: one per call site, with the caller's file:line."""
+
+import logging
+import pathlib
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import orbax_compat
+from orbax_compat import deprecation
+from orbax_compat import table
+
+THIS_FILE = pathlib.Path(__file__).resolve()
+
+
+@pytest.fixture
+def policy():
+  """Runs a test under a given policy with a clean slate of seen call sites."""
+  previous = orbax_compat.get_warning_policy()
+  deprecation.reset()
+  yield orbax_compat.set_warning_policy
+  orbax_compat.set_warning_policy(previous)
+  deprecation.reset()
+
+
+def _records(caplog):
+  return [r for r in caplog.records if r.name == 'orbax_compat']
+
+
+def test_once_per_call_site_with_file_and_line(tmp_path, caplog, policy):
+  policy('once')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    mngr = orbax_compat.CheckpointManager(tmp_path); line_init = sys._getframe().f_lineno  # noqa: E702
+    for _ in range(3):
+      mngr.latest_step(); line_loop = sys._getframe().f_lineno  # noqa: E702
+    mngr.latest_step(); line_other = sys._getframe().f_lineno  # noqa: E702
+    mngr.close()
+  messages = [r.getMessage() for r in _records(caplog)]
+  latest = [m for m in messages if 'latest_step()' in m]
+  assert len(latest) == 2, messages  # the loop's site once, the other site once
+  assert f'{THIS_FILE}:{line_loop}:' in latest[0]
+  assert f'{THIS_FILE}:{line_other}:' in latest[1]
+  assert table.BY_MEMBER['latest_step'].v1 in latest[0]
+  assert any(f'{THIS_FILE}:{line_init}:' in m for m in messages)
+  ours = [w for w in caught if issubclass(w.category, orbax_compat.OrbaxCompatDeprecationWarning)]
+  assert {(pathlib.Path(w.filename).resolve(), w.lineno) for w in ours} >= {
+      (THIS_FILE, line_init), (THIS_FILE, line_loop), (THIS_FILE, line_other)}
+  assert issubclass(orbax_compat.OrbaxCompatDeprecationWarning, DeprecationWarning)
+
+
+def test_always_reports_every_call(tmp_path, caplog, policy):
+  policy('always')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  mngr = orbax_compat.CheckpointManager(tmp_path)
+  for _ in range(3):
+    mngr.all_steps()
+  mngr.close()
+  assert len([r for r in _records(caplog) if 'all_steps' in r.getMessage()]) == 3
+
+
+def test_off_is_silent_but_counts(tmp_path, caplog, policy):
+  policy('off')
+  caplog.set_level(logging.DEBUG, logger='orbax_compat')
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    mngr = orbax_compat.CheckpointManager(tmp_path)
+    mngr.latest_step()
+    mngr.close()
+  assert not _records(caplog)
+  members = {member for member, *_ in orbax_compat.usage_report()}
+  assert {'__init__', 'latest_step', 'close'} <= members
+
+
+def test_error_raises_at_the_call_and_touches_nothing(tmp_path, policy):
+  policy('error')
+  root = tmp_path / 'root'
+  with pytest.raises(orbax_compat.OrbaxCompatDeprecationWarning, match='CheckpointManager'):
+    orbax_compat.CheckpointManager(root)
+  assert not root.exists()
+
+
+def test_internal_calls_never_warn(tmp_path, caplog, policy):
+  """save() calls should_save, all_steps ... internally: only `save` reports."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+
+  policy('always')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  mngr = orbax_compat.CheckpointManager(tmp_path)
+  caplog.clear()
+  mngr.save(0, args=ocp.args.StandardSave({'a': np.arange(2)}))
+  mngr.restore(0)
+  members = [r.getMessage().split('CheckpointManager.')[1].split('(')[0] for r in _records(caplog)]
+  assert members == ['save', 'restore']
+  mngr.close()
+
+
+def test_bad_policy_is_refused(policy):
+  with pytest.raises(ValueError, match='policy must be one of off, once, always, error'):
+    policy('loud')
+
+
+def _run(code: str, env_policy: str | None, cwd: pathlib.Path, *launcher: str):
+  import os  # pylint: disable=g-import-not-at-top
+
+  env = dict(os.environ)
+  env.pop(deprecation.ENV_VAR, None)
+  if env_policy:
+    env[deprecation.ENV_VAR] = env_policy
+  script = cwd / 'train.py'
+  script.write_text(textwrap.dedent(code))
+  return subprocess.run([sys.executable, *launcher, str(script)], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+TRAIN = """
+import sys, tempfile
+import orbax_compat as ocp
+{prelude}
+def main(argv=None):
+    d = tempfile.mkdtemp()
+    with ocp.CheckpointManager(d) as mngr:
+        for step in range(3):
+            mngr.save(step, args=ocp.args.StandardSave({{'x': step}}))
+        print('latest', mngr.latest_step())
+{run}
+"""
+
+
+def test_plain_script_shows_notices_on_stderr(tmp_path):
+  proc = _run(TRAIN.format(prelude='', run='main()'), None, tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert 'latest 2' in proc.stdout
+  save_notices = [ln for ln in proc.stderr.splitlines()
+                  if 'train.py:9:' in ln and 'CheckpointManager.save(' in ln and 'orbax_compat' in ln]
+  assert len(save_notices) >= 1, proc.stderr
+  # Logged once for the loop's call site (the warnings module may echo it once more).
+  assert sum('WARNING' in ln or ln.startswith('W') for ln in save_notices) == 1, proc.stderr
+
+
+def test_absl_app_shows_notices(tmp_path):
+  proc = _run(TRAIN.format(prelude='from absl import app', run='app.run(main)'), None, tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert 'train.py:9:' in proc.stderr and 'CheckpointManager.save(' in proc.stderr
+
+
+def test_env_off_and_error(tmp_path):
+  quiet = _run(TRAIN.format(prelude='', run='main()'), 'off', tmp_path)
+  assert quiet.returncode == 0 and 'orbax_compat' not in quiet.stderr, quiet.stderr
+  strict = _run(TRAIN.format(prelude='', run='main()'), 'error', tmp_path)
+  assert strict.returncode != 0
+  assert 'OrbaxCompatDeprecationWarning' in strict.stderr and 'train.py:7:' in strict.stderr
+
+
+def test_pytest_W_error_catches_notice(tmp_path):
+  (tmp_path / 'test_legacy.py').write_text(textwrap.dedent("""
+      import orbax_compat as ocp
+      def test_it(tmp_path):
+          ocp.CheckpointManager(tmp_path).close()
+  """))
+  proc = subprocess.run(
+      [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+       '-W', 'error::orbax_compat.OrbaxCompatDeprecationWarning', str(tmp_path / 'test_legacy.py')],
+      cwd=tmp_path, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1, proc.stdout + proc.stderr
+  assert 'OrbaxCompatDeprecationWarning' in proc.stdout
