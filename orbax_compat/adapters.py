@@ -67,14 +67,18 @@ def init(
   # v1's global registry binds the name `state` to PyTreeHandler; v0 item
   # names are free, so the manager binds names itself (see `_register`).
   global_registry = v1.handlers.global_registry()
+  m._registry.add(args_lib.MetricsHandler, checkpointable_name=args_lib.METRICS_ITEM)
   for handler_type, name in global_registry.get_all_entries():
-    if name is None or name == args_lib.METRICS_ITEM:
+    if name is None:
       m._registry.add(
           handler_type,
           checkpointable_name=name,
           secondary_typestrs=global_registry.get_secondary_typestrs(handler_type),
       )
-  context = v1.Context()
+  # v1 deep-copies a Checkpointer's context; the shim's own context stays
+  # live (item names are bound as they appear) and is entered around saves
+  # and loads, where v1 resolves handlers.
+  m._context = context = v1.Context()
   context.checkpointables.registry = m._registry
   if options.read_only:
     absl_logging.warning('Given directory is read only=%s', m._directory)
@@ -203,13 +207,13 @@ def _register(m, name: str, handler_type: type | None) -> None:
   if handler_type is None:
     return
   known = m._known_items.get(name)
-  if known is handler_type:
-    return
   if known is not None:
-    raise ValueError(
-        f'Item {name!r} was handled as {known.__name__} before; a checkpoint'
-        f' manager cannot switch it to {handler_type.__name__}.'
-    )
+    if known.__mro__[1] is not handler_type.__mro__[1]:  # PyTree vs. JSON.
+      raise ValueError(
+          f'Item {name!r} was handled by {known.__name__} before; this manager'
+          f' cannot handle it with {handler_type.__name__} now.'
+      )
+    return
   m._registry.add(handler_type, checkpointable_name=name)
   m._known_items[name] = handler_type
 
@@ -241,13 +245,14 @@ def save(
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
-  response = m._ckptr.save_checkpointables_async(
-      step,
-      checkpointables,
-      force=True,  # The decision above is v0's; v1 must not decide again.
-      metrics=metrics if tracked else None,  # v0 writes metrics only then.
-      custom_metadata=custom_metadata,
-  )
+  with m._context:
+    response = m._ckptr.save_checkpointables_async(
+        step,
+        checkpointables,
+        force=True,  # The decision above is v0's; v1 must not decide again.
+        metrics=metrics if tracked else None,  # v0 writes metrics only then.
+        custom_metadata=custom_metadata,
+    )
   m._last_save = response
   if not m._options.enable_async_checkpointing and response is not None:
     response.result()
@@ -289,7 +294,7 @@ def restore(
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   if args is None:
-    wanted = {args_lib.DEFAULT_ITEM: None} if m._default_item else None
+    wanted = _saved_items(step_dir, m._default_item)
   else:
     wanted = args_lib.as_items(args, m._default_item)
   abstract = None
@@ -308,15 +313,29 @@ def restore(
           ' initializing the `CheckpointManager`.'
       )
     return restored[args_lib.DEFAULT_ITEM]
-  restored.pop(args_lib.METRICS_ITEM, None)
   return v0_args.Composite(**restored)
 
 
+def _saved_items(step_dir: epath.Path, default_item: bool) -> dict[str, None] | None:
+  """What v0's `restore(step)` without args restores: every recorded item.
+
+  v1 leaves out `metrics`; v0 returns it with the other items.
+  """
+  if default_item:
+    return {args_lib.DEFAULT_ITEM: None}
+  try:
+    recorded = v0_metadata.get_step_metadata(step_dir).item_handlers
+  except (ValueError, FileNotFoundError):
+    return None  # No step metadata: v1 finds the items by their files.
+  return {name: None for name in recorded} if recorded else None
+
+
 def _load(m, step: int, step_dir: epath.Path, abstract: Any) -> dict[str, Any]:
-  if any(info.step == step for info in _v1.checkpoint_infos(m._ckptr)):
-    return m._ckptr.load_checkpointables(step, abstract)
-  # On disk but unknown to this manager (written by another): v0 reads it.
-  return v1.load_checkpointables(step_dir, abstract)
+  with m._context:
+    if any(info.step == step for info in _v1.checkpoint_infos(m._ckptr)):
+      return m._ckptr.load_checkpointables(step, abstract)
+    # On disk but unknown to this manager (written by another): v0 reads it.
+    return v1.load_checkpointables(step_dir, abstract)
 
 
 # --- Metadata and metrics ---------------------------------------------------
@@ -334,7 +353,7 @@ def metrics(m, step: int) -> Any:
 
 def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
   handler_type = m._known_items.get(name)
-  if handler_type is v1.handlers.PyTreeHandler:
+  if handler_type is not None and issubclass(handler_type, v1.handlers.PyTreeHandler):
     return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name)
   return None  # JSON items carry no metadata; unknown items are not read.
 

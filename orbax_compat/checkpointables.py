@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 from orbax.checkpoint import args as v0_args
+from orbax.checkpoint import handlers as v0_handlers
 
 from orbax_compat._v1 import v1
 
@@ -26,11 +27,40 @@ RESERVED_ITEMS = (METRICS_ITEM,)
 _handlers = v1.handlers
 
 
+def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type:
+  """A v1 handler that `_CHECKPOINT_METADATA` records under a v0 type name.
+
+  v0 resolves a step's items by the handler type names recorded when saving;
+  v1 records its own names, which v0 cannot import, so plain v0 code could
+  not `restore(step)` without args. The subclass writes exactly v1's files
+  (which are v0's: v1's handlers wrap v0's), inside v1's atomic commit, under
+  the v0 name; v1 reads that name back through its registered secondary
+  type names.
+  """
+  attrs = {'__doc__': f'{v1_handler.__name__}, recorded as {v0_handler.__name__}.'}
+  if init_kwargs:
+    attrs['__init__'] = lambda self: v1_handler.__init__(self, **init_kwargs)
+  cls = type(v0_handler.__name__, (v1_handler,), attrs)
+  cls.__module__, cls.__qualname__ = v0_handler.__module__, v0_handler.__qualname__
+  return cls
+
+
+StandardHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.StandardCheckpointHandler)
+PyTreeHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.PyTreeCheckpointHandler)
+# v1's JsonHandler writes `data.json`; v0's JsonCheckpointHandler reads `metadata`.
+JsonHandler = _recorded_as(
+    _handlers.JsonHandler, v0_handlers.JsonCheckpointHandler, filename='metadata'
+)
+MetricsHandler = _recorded_as(
+    _handlers.JsonHandler, v0_handlers.JsonCheckpointHandler, filename=METRICS_ITEM
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class ArgsKind:
   """How one family of v0 args maps to v1."""
 
-  handler: type  # v1 CheckpointableHandler writing v0's files.
+  handler: type  # v1 CheckpointableHandler family (PyTree or JSON).
   save: tuple[type, ...]
   restore: tuple[type, ...]
   # Fields whose non-default values v1 cannot honour yet.
@@ -54,6 +84,15 @@ KINDS = (
         restore=(v0_args.JsonRestore,),
     ),
 )
+# The handler each args type saves with: the one v0 would record on disk.
+RECORDED_HANDLER = {
+    v0_args.StandardSave: StandardHandler,
+    v0_args.StandardRestore: StandardHandler,
+    v0_args.PyTreeSave: PyTreeHandler,
+    v0_args.PyTreeRestore: PyTreeHandler,
+    v0_args.JsonSave: JsonHandler,
+    v0_args.JsonRestore: JsonHandler,
+}
 
 
 def kind_of(arg: Any, argument: str) -> ArgsKind:
@@ -172,7 +211,7 @@ def restore_abstract(
       abstract[name] = None
       continue
     kind = kind_of(arg, f'args[{name!r}]' if name != DEFAULT_ITEM else 'args')
-    if kind.handler is _handlers.JsonHandler:
+    if kind.handler is _handlers.JsonHandler:  # JSON loads need no target.
       abstract[name] = None
     else:
       abstract[name] = abstract_tree(
@@ -182,7 +221,8 @@ def restore_abstract(
 
 
 def handler_for(arg: Any) -> type | None:
-  """The v1 handler type a v0 args object selects (None for None)."""
+  """The v1 handler a v0 args object saves and loads with (None for None)."""
   if arg is None:
     return None
-  return kind_of(arg, 'args').handler
+  kind_of(arg, 'args')
+  return RECORDED_HANDLER[type(arg)]
