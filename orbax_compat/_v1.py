@@ -77,3 +77,23 @@ def check_for_errors(ckptr: Any) -> None:
   `wait`), which blocks; v0's `check_for_errors()` never blocks.
   """
   inner_manager(ckptr).check_for_errors()
+
+
+def _item_metadata_composite() -> type:
+  """v0's plain `Composite` (the base of `args.Composite`), for item metadata.
+
+  Why: v0's `item_metadata()` returns this base class, which Orbax does not
+  export; `args.Composite` is a subclass and would compare as another type.
+  """
+  from orbax.checkpoint import args as v0_args  # pylint: disable=g-import-not-at-top
+
+  base = v0_args.Composite.__mro__[1]
+  if base.__name__ != 'Composite':  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: args.Composite no longer derives from Composite; update '
+        f'orbax_compat._v1 for {orbax_version_note()}.'
+    )
+  return base
+
+
+ItemMetadataComposite = _item_metadata_composite()

@@ -369,7 +369,7 @@ def metadata(m, step: int | None = None):
   if m._default_item:
     step_metadata.item_metadata = _item_metadata_of(m, step_dir, args_lib.DEFAULT_ITEM)
   else:
-    step_metadata.item_metadata = v0_args.Composite(
+    step_metadata.item_metadata = _v1.ItemMetadataComposite(
         **{name: _item_metadata_of(m, step_dir, name) for name in names}
     )
   if args_lib.METRICS_ITEM in (step_metadata.item_handlers or {}):

@@ -1,0 +1,58 @@
+"""The few Orbax internals the shim leans on (orbax_compat/_v1.py) still hold.
+
+Each failure names the Orbax version, so an upgrade shows what moved.
+"""
+
+import json
+
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint.experimental.v1 import training
+
+from orbax_compat import _v1
+from orbax_compat import checkpointables
+
+VERSION = f'orbax-checkpoint {_v1.ORBAX_VERSION}'
+
+
+def test_version_is_supported():
+  assert _v1.ORBAX_VERSION in _v1.SUPPORTED_ORBAX, VERSION
+
+
+def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
+  with training.Checkpointer(tmp_path) as ckptr:
+    for step in (3, 1, 2):
+      ckptr.save(step, {'a': np.arange(2)})
+    infos = _v1.checkpoint_infos(ckptr)
+    assert [i.step for i in infos] == [c.step for c in ckptr.checkpoints], VERSION
+    assert infos.latest().step == ckptr.latest.step, VERSION
+    _v1.check_for_errors(ckptr)
+
+
+def test_item_metadata_composite_is_v0s_base_composite():
+  assert issubclass(ocp.args.Composite, _v1.ItemMetadataComposite), VERSION
+  assert _v1.ItemMetadataComposite.__module__.startswith('orbax.checkpoint'), VERSION
+
+
+def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
+  """v1 reads v0 handler names back; v0 imports them as its own handlers."""
+  registry = _v1.v1.handlers.global_registry()
+  for handler, v1_base in (
+      (checkpointables.StandardHandler, _v1.v1.handlers.PyTreeHandler),
+      (checkpointables.PyTreeHandler, _v1.v1.handlers.PyTreeHandler),
+      (checkpointables.JsonHandler, _v1.v1.handlers.JsonHandler),
+  ):
+    name = f'{handler.__module__}.{handler.__qualname__}'
+    assert name in registry.get_secondary_typestrs(v1_base), (name, VERSION)
+    handler()  # default-constructible, as v1's registry requires
+  with training.Checkpointer(tmp_path) as ckptr:
+    ctx = _v1.v1.Context()
+    registry = _v1.v1.handlers.local_registry()
+    registry.add(checkpointables.StandardHandler, checkpointable_name='default')
+    ctx.checkpointables.registry = registry
+    with ctx:
+      ckptr.save_checkpointables(0, {'default': {'a': np.arange(2)}})
+  recorded = json.loads((tmp_path / '0' / '_CHECKPOINT_METADATA').read_text())
+  assert recorded['item_handlers'] == {
+      'default': 'orbax.checkpoint._src.handlers.standard_checkpoint_handler.'
+                 'StandardCheckpointHandler'}, VERSION
