@@ -304,7 +304,7 @@ def restore(
     )
     for name, arg in wanted.items():
       _register(m, name, args_lib.handler_for(arg))
-  restored = _load(m, step, step_dir, abstract)
+  restored = _load(m, step_dir, abstract)
   if m._default_item:
     if args_lib.DEFAULT_ITEM not in restored:
       raise ValueError(
@@ -330,11 +330,15 @@ def _saved_items(step_dir: epath.Path, default_item: bool) -> dict[str, None] | 
   return {name: None for name in recorded} if recorded else None
 
 
-def _load(m, step: int, step_dir: epath.Path, abstract: Any) -> dict[str, Any]:
+def _load(m, step_dir: epath.Path, abstract: Any) -> dict[str, Any]:
+  """v1's load of one step directory, under the shim's handler bindings.
+
+  The free function, not `ckptr.load_checkpointables(step)`: that one first
+  lists `ckptr.checkpoints`, which fails on steps without a commit timestamp
+  (older v0 checkpoints) and knows only steps this manager has seen, where v0
+  restores whatever step directory exists.
+  """
   with m._context:
-    if any(info.step == step for info in _v1.checkpoint_infos(m._ckptr)):
-      return m._ckptr.load_checkpointables(step, abstract)
-    # On disk but unknown to this manager (written by another): v0 reads it.
     return v1.load_checkpointables(step_dir, abstract)
 
 
