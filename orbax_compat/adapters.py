@@ -67,7 +67,6 @@ def init(
   # v1's global registry binds the name `state` to PyTreeHandler; v0 item
   # names are free, so the manager binds names itself (see `_register`).
   global_registry = v1.handlers.global_registry()
-  m._registry.add(args_lib.MetricsHandler, checkpointable_name=args_lib.METRICS_ITEM)
   for handler_type, name in global_registry.get_all_entries():
     if name is None:
       m._registry.add(
@@ -245,6 +244,8 @@ def save(
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
+  if tracked and metrics is not None:
+    _register(m, args_lib.METRICS_ITEM, args_lib.MetricsHandler)
   with m._context:
     response = m._ckptr.save_checkpointables_async(
         step,
@@ -280,11 +281,6 @@ def restore(
       step = max(steps) if steps else None
     if step is None:
       raise FileNotFoundError(f'No steps found in {directory or m._directory}.')
-  if directory is not None and root != m._directory:
-    raise NotImplementedError(
-        '`restore(directory=...)` of another root is not yet supported by '
-        'orbax_compat; open a CheckpointManager on that root instead.'
-    )
   step_dir = _step_path(m, step, root)
   if m._default_item is None:
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
@@ -304,7 +300,13 @@ def restore(
     )
     for name, arg in wanted.items():
       _register(m, name, args_lib.handler_for(arg))
+  # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
+  with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract
+  if with_metrics:
+    del abstract[args_lib.METRICS_ITEM]
   restored = _load(m, step_dir, abstract)
+  if with_metrics:
+    restored[args_lib.METRICS_ITEM] = metrics(m, step)
   if m._default_item:
     if args_lib.DEFAULT_ITEM not in restored:
       raise ValueError(
@@ -366,6 +368,8 @@ def metadata(m, step: int | None = None):
   if step is None:
     return _root_metadata(m)
   step_dir = _step_path(m, step)
+  if not step_dir.exists():
+    raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   step_metadata = v0_metadata.get_step_metadata(step_dir)
   if m._default_item is None:
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()

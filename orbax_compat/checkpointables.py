@@ -153,8 +153,19 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
           f'({", ".join(c.__name__ for c in kind.save)}) in `save`; got '
           f'{type(arg).__name__}.'
       )
-    checkpointables[name] = arg.item
+    checkpointables[name] = (
+        _numpy_scalars_as_arrays(arg.item)
+        if kind.handler is _handlers.PyTreeHandler
+        else arg.item
+    )
   return checkpointables
+
+
+def _numpy_scalars_as_arrays(tree: Any) -> Any:
+  """v1 has no handler for numpy scalars; v0 restores them as 0-d arrays."""
+  return jax.tree.map(
+      lambda x: np.asarray(x) if isinstance(x, np.generic) else x, tree
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +191,13 @@ def abstract_tree(
   """
   if target is None:
     return None
+  for path, leaf in jax.tree_util.tree_flatten_with_path(target)[0]:
+    if isinstance(leaf, np.generic):  # v0 refuses these targets too.
+      raise ValueError(
+          f'Restore target leaf {jax.tree_util.keystr(path)} is a numpy scalar '
+          f'({type(leaf).__name__}); pass np.asarray(leaf) or a '
+          'jax.ShapeDtypeStruct instead.'
+      )
   leaves = jax.tree_util.tree_leaves(target)
   if not any(_needs_metadata(leaf) for leaf in leaves) or tree_metadata is None:
     return target
