@@ -8,6 +8,7 @@ shim's own calls never raise deprecation notices.
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Any
 
 from absl import logging as absl_logging
@@ -144,7 +145,7 @@ def should_save(m, step: int) -> bool:
   if m._options.read_only:
     absl_logging.warning('%s is read only, save will be skipped', m._directory)
     return False
-  return m._ckptr.should_save(step)
+  return m._ckptr.should_save(operator.index(step))
 
 
 def _step_path(m, step: int, root: epath.Path | None = None) -> epath.Path:
@@ -159,7 +160,7 @@ def delete(m, step: int) -> None:
     return
   if step not in all_steps(m):
     raise FileNotFoundError(f'Requested deleting a non-existent step: {step}.')
-  m._ckptr.delete(step)
+  m._ckptr.delete(operator.index(step))
 
 
 # --- Save and restore -------------------------------------------------------
@@ -201,16 +202,21 @@ def _refuse_legacy(items: Any, kwargs: Any, member: str) -> None:
     )
 
 
-def _register(m, name: str, handler_type: type | None) -> None:
-  """Binds an item name to a v1 handler, like v0's handler registry."""
+def _register(m, name: str, arg: Any, handler_type: type | None) -> None:
+  """Binds an item name to a handler on first use, like v0's registry.
+
+  As in v0, an item keeps the handler its first save or restore chose; args
+  of another handler for it later are refused.
+  """
   if handler_type is None:
     return
   known = m._known_items.get(name)
   if known is not None:
-    if known.__mro__[1] is not handler_type.__mro__[1]:  # PyTree vs. JSON.
+    if known is not handler_type:
       raise ValueError(
-          f'Item {name!r} was handled by {known.__name__} before; this manager'
-          f' cannot handle it with {handler_type.__name__} now.'
+          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f' handler! Item {name!r} is handled by {known.__qualname__}; pass'
+          f' args of that handler for it.'
       )
     return
   m._registry.add(handler_type, checkpointable_name=name)
@@ -234,18 +240,23 @@ def save(
   _validate_args(m, items, args)
   _refuse_legacy(items, save_kwargs, 'save')
   named = args_lib.as_items(args, m._default_item)
+  if args_lib.METRICS_ITEM in named:
+    raise ValueError(
+        "Item name 'metrics' in `args` is reserved by Orbax v1 for a step's"
+        ' metrics (v0 allowed it without best_fn); rename the item.'
+    )
   checkpointables = args_lib.save_checkpointables(named)
   if not force and not should_save(m, step):
     return False
   if step in all_steps(m):
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
-    _register(m, name, args_lib.handler_for(arg))
+    _register(m, name, arg, args_lib.handler_for(arg))
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
   if tracked and metrics is not None:
-    _register(m, args_lib.METRICS_ITEM, args_lib.MetricsHandler)
+    _register(m, args_lib.METRICS_ITEM, metrics, args_lib.MetricsHandler)
   with m._context:
     response = m._ckptr.save_checkpointables_async(
         step,
@@ -254,10 +265,25 @@ def save(
         metrics=metrics if tracked else None,  # v0 writes metrics only then.
         custom_metadata=custom_metadata,
     )
+  _finish_previous_save(m)
   m._last_save = response
-  if not m._options.enable_async_checkpointing and response is not None:
-    response.result()
+  if not m._options.enable_async_checkpointing:
+    _finish_previous_save(m)
   return True
+
+
+def _finish_previous_save(m) -> None:
+  """Awaits the last save's v1 response, releasing its background thread."""
+  response, m._last_save = m._last_save, None
+  if response is not None:
+    response.result()
+
+
+def _require_v0_json_file(item_dir: epath.Path) -> None:
+  """v0 reads JSON items only from `metadata` (v1 also from `data.json`)."""
+  path = item_dir / 'metadata'
+  if not path.exists():
+    raise FileNotFoundError(f'{path} not found.')
 
 
 def _tree_metadata(m, step_dir: epath.Path, name: str) -> Any:
@@ -295,11 +321,20 @@ def restore(
     wanted = args_lib.as_items(args, m._default_item)
   abstract = None
   if wanted is not None:
+    existing = sorted(p.name for p in step_dir.iterdir() if p.is_dir())
+    for name in sorted(wanted):
+      if name not in existing:
+        raise KeyError(
+            f'Item "{name}" was not found in the checkpoint. Available items:'
+            f' {existing}'
+        )
+      arg = wanted[name]
+      _register(m, name, arg, args_lib.handler_for(arg))
+      if isinstance(arg, v0_args.JsonRestore):
+        _require_v0_json_file(step_dir / name)
     abstract = args_lib.restore_abstract(
         wanted, lambda name: _tree_metadata(m, step_dir, name)
     )
-    for name, arg in wanted.items():
-      _register(m, name, args_lib.handler_for(arg))
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract
   if with_metrics:
@@ -410,6 +445,7 @@ def _root_metadata(m):
 
 def wait_until_finished(m) -> None:
   m._ckptr.wait()
+  _finish_previous_save(m)
 
 
 def is_saving_in_progress(m) -> bool:
@@ -421,7 +457,10 @@ def check_for_errors(m) -> None:
 
 
 def close(m) -> None:
-  m._ckptr.close()
+  try:
+    _finish_previous_save(m)
+  finally:
+    m._ckptr.close()
 
 
 def enter(m):
