@@ -90,6 +90,7 @@ def init(
       logger=logger,
       **options_lib.checkpointer_kwargs(options),
   )
+  m._infos = _v1.checkpoint_infos(m._ckptr)  # Updated in place by v1.
   if not options.create and not existed and m._directory.exists():
     if not any(m._directory.iterdir()):
       m._directory.rmdir()  # v1 always creates the root; v0 did not.
@@ -108,17 +109,17 @@ def all_steps(m, read: bool = False) -> list[int]:
         '`read` option is deprecated. Use `reload` to read from disk.'
     )
     reload(m)
-  return [info.step for info in _v1.checkpoint_infos(m._ckptr)]
+  return [info.step for info in m._infos]
 
 
 def latest_step(m) -> int | None:
-  latest = _v1.checkpoint_infos(m._ckptr).latest()
+  latest = m._infos.latest()
   return latest.step if latest else None
 
 
 def _best_sorted(m) -> list[Any]:
   best_fn = m._options.best_fn
-  with_metrics = [i for i in _v1.checkpoint_infos(m._ckptr) if i.metrics is not None]
+  with_metrics = [i for i in m._infos if i.metrics is not None]
   return sorted(
       with_metrics,
       key=lambda info: best_fn(info.metrics),
@@ -145,7 +146,7 @@ def should_save(m, step: int) -> bool:
   if m._options.read_only:
     absl_logging.warning('%s is read only, save will be skipped', m._directory)
     return False
-  return m._ckptr.should_save(operator.index(step))
+  return _v1.should_save(m._ckptr, operator.index(step))
 
 
 def _step_path(m, step: int, root: epath.Path | None = None) -> epath.Path:

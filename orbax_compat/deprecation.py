@@ -39,9 +39,9 @@ class _State:
 
   def __init__(self):
     self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
-    # (member, code object, line) of call sites already reported.
+    # Call sites are keyed by (member, code object, bytecode offset): O(1),
+    # where a frame's line number costs a walk of its line table.
     self.seen: set[tuple[str, Any, int]] = set()
-    # (member, file, line) -> number of calls, for `usage_report()`.
     self.calls: collections.Counter = collections.Counter()
 
 
@@ -66,16 +66,16 @@ def reset() -> None:
 
 def notify(row: Any, frame: Any) -> None:
   """Reports a call of `row`'s v0 member from `frame`, per the policy."""
-  code, line = frame.f_code, frame.f_lineno
-  state.calls[(row.member, code.co_filename, line)] += 1
+  key = (row.member, frame.f_code, frame.f_lasti)
+  state.calls[key] += 1
   policy = state.policy
   if policy == 'off':
     return
   if policy == 'once':
-    key = (row.member, code, line)
     if key in state.seen:
       return
     state.seen.add(key)
+  code, line = frame.f_code, frame.f_lineno
   message = row.deprecation_message()
   if policy == 'error':
     raise OrbaxCompatDeprecationWarning(f'{code.co_filename}:{line}: {message}')
@@ -89,9 +89,19 @@ def notify(row: Any, frame: Any) -> None:
   )
 
 
+def _line_of(code: Any, offset: int) -> int:
+  for start, end, line in code.co_lines():
+    if start <= offset < end and line is not None:
+      return line
+  return code.co_firstlineno
+
+
 def usage_report() -> list[tuple[str, str, int, int]]:
   """(member, file, line, calls) for every v0 call seen, most called first."""
+  per_line: collections.Counter = collections.Counter()
+  for (member, code, offset), calls in state.calls.items():
+    per_line[(member, code.co_filename, _line_of(code, offset))] += calls
   return sorted(
-      ((m, f, ln, n) for (m, f, ln), n in state.calls.items()),
+      ((m, f, ln, n) for (m, f, ln), n in per_line.items()),
       key=lambda r: (-r[3], r[0], r[1], r[2]),
   )

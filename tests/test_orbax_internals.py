@@ -27,6 +27,12 @@ def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
     assert [i.step for i in infos] == [c.step for c in ckptr.checkpoints], VERSION
     assert infos.latest().step == ckptr.latest.step, VERSION
     _v1.check_for_errors(ckptr)
+    # The shim caches this object: v1 must update it in place.
+    ckptr.delete(1)
+    ckptr.reload()
+    assert _v1.checkpoint_infos(ckptr) is infos, VERSION
+    assert [i.step for i in infos] == [2, 3], VERSION
+    assert _v1.should_save(ckptr, 4) == ckptr.should_save(4), VERSION
 
 
 def test_item_metadata_composite_is_v0s_base_composite():
