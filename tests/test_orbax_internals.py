@@ -21,8 +21,8 @@ def test_version_is_supported():
 
 def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
   with training.Checkpointer(tmp_path) as ckptr:
-    for step in (3, 1, 2):
-      ckptr.save(step, {'a': np.arange(2)})
+    for step in (1, 2, 3):
+      ckptr.save(step, {'a': np.arange(2)}, force=True)
     infos = _v1.checkpoint_infos(ckptr)
     assert [i.step for i in infos] == [c.step for c in ckptr.checkpoints], VERSION
     assert infos.latest().step == ckptr.latest.step, VERSION
