@@ -35,14 +35,16 @@ def _validated(policy: Any, source: str) -> str:
 class _State:
   """Mutable module state; one instance, read on every shim call."""
 
-  __slots__ = ('policy', 'seen', 'calls')
+  __slots__ = ('policy', 'seen', 'calls', 'codes')
 
   def __init__(self):
     self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
-    # Call sites are keyed by (member, code object, bytecode offset): O(1),
-    # where a frame's line number costs a walk of its line table.
-    self.seen: set[tuple[str, Any, int]] = set()
-    self.calls: collections.Counter = collections.Counter()
+    # Call sites are keyed by (member, id(code), bytecode offset): a frame's
+    # line number walks its line table and hashing a code object walks its
+    # bytecode, on every call (microseconds in a long function).
+    self.seen: set[tuple[str, int, int]] = set()
+    self.calls: dict[tuple[str, int, int], int] = {}
+    self.codes: dict[int, Any] = {}  # Keeps each code object (and its id) alive.
 
 
 state = _State()
@@ -62,12 +64,17 @@ def reset() -> None:
   """Forgets reported call sites and counts (tests, long-lived notebooks)."""
   state.seen.clear()
   state.calls.clear()
+  state.codes.clear()
 
 
 def notify(row: Any, frame: Any) -> None:
   """Reports a call of `row`'s v0 member from `frame`, per the policy."""
-  key = (row.member, frame.f_code, frame.f_lasti)
-  state.calls[key] += 1
+  code = frame.f_code
+  key = (row.member, id(code), frame.f_lasti)
+  calls = state.calls.get(key)
+  if calls is None:
+    state.codes[id(code)] = code
+  state.calls[key] = (calls or 0) + 1
   policy = state.policy
   if policy == 'off':
     return
@@ -75,7 +82,7 @@ def notify(row: Any, frame: Any) -> None:
     if key in state.seen:
       return
     state.seen.add(key)
-  code, line = frame.f_code, frame.f_lineno
+  line = frame.f_lineno
   message = row.deprecation_message()
   if policy == 'error':
     raise OrbaxCompatDeprecationWarning(f'{code.co_filename}:{line}: {message}')
@@ -99,7 +106,8 @@ def _line_of(code: Any, offset: int) -> int:
 def usage_report() -> list[tuple[str, str, int, int]]:
   """(member, file, line, calls) for every v0 call seen, most called first."""
   per_line: collections.Counter = collections.Counter()
-  for (member, code, offset), calls in state.calls.items():
+  for (member, code_id, offset), calls in state.calls.items():
+    code = state.codes[code_id]
     per_line[(member, code.co_filename, _line_of(code, offset))] += calls
   return sorted(
       ((m, f, ln, n) for (m, f, ln), n in per_line.items()),

@@ -163,12 +163,21 @@ def step_name_format(options: Any) -> Any:
   )
 
 
+def _custom_step_names(options: Any) -> bool:
+  return any(
+      x is not None
+      for x in (options.step_name_format, options.step_prefix, options.step_format_fixed_length)
+  )
+
+
 def checkpointer_kwargs(options: Any) -> dict[str, Any]:
   """Keyword arguments for v1 `training.Checkpointer` (besides directory)."""
   return dict(
       save_decision_policy=save_decision_policy(options),
       preservation_policy=preservation_policy(options),
-      step_name_format=step_name_format(options),
+      # None keeps v0's own default naming inside v1; any NameFormat object
+      # makes v1 read every step's metadata while listing steps.
+      step_name_format=step_name_format(options) if _custom_step_names(options) else None,
       cleanup_tmp_directories=options.cleanup_tmp_directories,
       lightweight_initialize=options.lightweight_initialize,
   )
