@@ -49,6 +49,20 @@ def orbax_version_note() -> str:
 # --- Private touches -------------------------------------------------------
 
 
+def _no_entry_error() -> type:
+  """v1's error for a checkpointable it could not load.
+
+  Why: v1 wraps every item's load failure into this (private) error with a
+  message blaming the handler; the shim catches it to recover the item or
+  to raise the real cause, as v0 does.
+  """
+  module = importlib.import_module(f'{v1.__name__}._src.handlers.registration')
+  return module.NoEntryError
+
+
+NoEntryError = _no_entry_error()
+
+
 def inner_manager(ckptr: Any) -> Any:
   """The v0 CheckpointManager that v1's training.Checkpointer runs on.
 

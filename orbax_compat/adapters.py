@@ -22,6 +22,8 @@ from orbax.checkpoint import utils as v0_utils
 from orbax_compat import _v1
 from orbax_compat import checkpointables as args_lib
 from orbax_compat import option_map as options_lib
+from orbax_compat import recovery
+from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
 
 StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
@@ -317,7 +319,7 @@ def restore(
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   if args is None:
-    wanted = _saved_items(step_dir, m._default_item)
+    wanted = _saved_items(m, step_dir)
   else:
     wanted = args_lib.as_items(args, m._default_item)
   abstract = None
@@ -340,7 +342,8 @@ def restore(
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract
   if with_metrics:
     del abstract[args_lib.METRICS_ITEM]
-  restored = _load(m, step_dir, abstract)
+  targets = {n: getattr(a, 'item', None) for n, a in (wanted or {}).items()}
+  restored = _load(m, step_dir, abstract, targets)
   if with_metrics:
     restored[args_lib.METRICS_ITEM] = metrics(m, step)
   if m._default_item:
@@ -354,30 +357,54 @@ def restore(
   return v0_args.Composite(**restored)
 
 
-def _saved_items(step_dir: epath.Path, default_item: bool) -> dict[str, None] | None:
-  """What v0's `restore(step)` without args restores: every recorded item.
+def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
+  """What v0's `restore(step)` without args restores: every item it holds.
 
-  v1 leaves out `metrics`; v0 returns it with the other items.
+  Recorded items, as v0; v1 would leave out `metrics`, which v0 returns. Items
+  older steps do not record are recognized by their files (v0 cannot).
   """
-  if default_item:
+  if m._default_item:
     return {args_lib.DEFAULT_ITEM: None}
-  try:
-    recorded = v0_metadata.get_step_metadata(step_dir).item_handlers
-  except (ValueError, FileNotFoundError):
-    return None  # No step metadata: v1 finds the items by their files.
-  return {name: None for name in recorded} if recorded else None
+  wanted = {name: None for name in recovery.recorded_items(step_dir) or {}}
+  for name, handler_type in recovery.unrecorded_items(step_dir).items():
+    _register(m, name, f'(recognized by its files as {handler_type.__qualname__})',
+              handler_type)
+    wanted[name] = None
+  return wanted or None
 
 
-def _load(m, step_dir: epath.Path, abstract: Any) -> dict[str, Any]:
+def _load(
+    m, step_dir: epath.Path, abstract: dict[str, Any] | None, targets: dict[str, Any]
+) -> dict[str, Any]:
   """v1's load of one step directory, under the shim's handler bindings.
 
   The free function, not `ckptr.load_checkpointables(step)`: that one first
   lists `ckptr.checkpoints`, which fails on steps without a commit timestamp
   (older v0 checkpoints) and knows only steps this manager has seen, where v0
-  restores whatever step directory exists.
+  restores whatever step directory exists. Where v1 fails on an item, the
+  item is read by `recovery` or the real cause is raised, naming the item.
   """
   with m._context:
-    return v1.load_checkpointables(step_dir, abstract)
+    try:
+      return v1.load_checkpointables(step_dir, abstract)
+    except NoEntryError as error:
+      if error.__cause__ is None or abstract is None:
+        raise
+    restored = {}
+    for name, item_abstract in abstract.items():
+
+      def load(other_abstract, name=name):
+        return v1.load_checkpointables(step_dir, {name: other_abstract})[name]
+
+      try:
+        restored[name] = load(item_abstract)
+      except NoEntryError as error:
+        if error.__cause__ is None:
+          raise
+        restored[name] = recovery.load_item(
+            step_dir / name, targets.get(name), error.__cause__, load
+        )
+    return restored
 
 
 # --- Metadata and metrics ---------------------------------------------------
