@@ -364,9 +364,12 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   older steps do not record are recognized by their files (v0 cannot).
   """
   if m._default_item:
-    return {args_lib.DEFAULT_ITEM: None}
-  wanted = {name: None for name in recovery.recorded_items(step_dir) or {}}
+    wanted = {args_lib.DEFAULT_ITEM: None}
+  else:
+    wanted = {name: None for name in recovery.recorded_items(step_dir) or {}}
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
+    if m._default_item and name != args_lib.DEFAULT_ITEM:
+      continue
     _register(m, name, f'(recognized by its files as {handler_type.__qualname__})',
               handler_type)
     wanted[name] = None
@@ -388,7 +391,11 @@ def _load(
     try:
       return v1.load_checkpointables(step_dir, abstract)
     except NoEntryError as error:
-      if error.__cause__ is None or abstract is None:
+      if error.__cause__ is None:  # No handler for an item: v0's ValueError.
+        raise ValueError(
+            f'An item of {step_dir} could not be restored: {error}'
+        ) from error
+      if abstract is None:
         raise
     restored = {}
     for name, item_abstract in abstract.items():

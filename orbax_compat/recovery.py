@@ -26,6 +26,7 @@ from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
 from orbax_compat import checkpointables as items_lib
+from orbax_compat._v1 import v1
 
 PYTREE_METADATA = '_METADATA'
 
@@ -45,9 +46,23 @@ def recorded_items(step_dir: epath.Path) -> dict[str, str] | None:
     return None
 
 
+def _known_to_v1(typestr: str) -> bool:
+  registry = v1.handlers.global_registry()
+  return any(
+      typestr == f'{h.__module__}.{h.__qualname__}'
+      or typestr in registry.get_secondary_typestrs(h)
+      for h, _ in registry.get_all_entries()
+  )
+
+
 def unrecorded_items(step_dir: epath.Path) -> dict[str, type]:
-  """Items of a step that `_CHECKPOINT_METADATA` does not name, by their files."""
-  recorded = recorded_items(step_dir) or {}
+  """Items whose handler `_CHECKPOINT_METADATA` does not name (or names a
+  type neither v0 nor v1 knows), recognized by their files."""
+  recorded = {
+      name: typestr
+      for name, typestr in (recorded_items(step_dir) or {}).items()
+      if _known_to_v1(typestr)
+  }
   found = {}
   for item_dir in sorted(p for p in step_dir.iterdir() if p.is_dir()):
     name = item_dir.name
