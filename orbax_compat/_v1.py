@@ -121,3 +121,88 @@ def _item_metadata_composite() -> type:
 
 
 ItemMetadataComposite = _item_metadata_composite()
+
+
+def replace_step_deleter(ckptr: Any, options: Any) -> None:
+  """Rebuilds v1's step deleter with v0's deletion options.
+
+  Why: v1 builds the deleter of the v0 manager it runs on with
+  `enable_background_delete=False` and no `todelete_subdir`; v0's options
+  `todelete_subdir`, `enable_background_delete` and `num_deletion_threads`
+  have no v1 equivalent. v1 deletes (on `delete` and garbage collection)
+  through this same deleter, so rebuilding it honours them.
+  """
+  from orbax.checkpoint._src.path import deleter  # pylint: disable=g-import-not-at-top
+
+  manager = inner_manager(ckptr)
+  try:
+    old = manager._checkpoint_deleter  # pylint: disable=protected-access
+    name_format = manager._step_name_format  # pylint: disable=protected-access
+  except AttributeError as e:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: the v0 manager under v1 has no `_checkpoint_deleter`; '
+        f'update orbax_compat._v1 for {orbax_version_note()}.'
+    ) from e
+  old.close()
+  manager._checkpoint_deleter = deleter.create_checkpoint_deleter(  # pylint: disable=protected-access
+      manager.directory,
+      name_format=name_format,
+      primary_host=options.multiprocessing_options.primary_host,
+      todelete_subdir=options.todelete_subdir,
+      todelete_full_path=options.todelete_full_path,
+      enable_background_delete=options.enable_background_delete,
+      num_threads=options.num_deletion_threads,
+  )
+
+
+def set_saving_in_progress_check(ckptr: Any, enabled: bool) -> None:
+  """v0's `enable_should_save_is_saving_in_progress_check`, on v1's manager.
+
+  Why: v1 always checks for a save in progress before deciding to save;
+  the option only exists on the v0 manager's options that v1 builds.
+  """
+  inner_manager(ckptr)._options.enable_should_save_is_saving_in_progress_check = enabled  # pylint: disable=protected-access
+
+
+def add_per_process_signal_prefix() -> None:
+  """v0's `enable_per_process_directory_creation`: per-process signal keys.
+
+  Why: v0 appends the process index to Orbax's global awaitable-signals
+  prefix on each such construction; v1 has no option for it.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.futures import future  # pylint: disable=g-import-not-at-top
+
+  future.AwaitableSignalsContract.awaitable_signals_contract_prefix += (
+      f'_{jax.process_index()}'
+  )
+
+
+class _UnwrittenMetrics(dict):
+  """Metrics that v1 keeps in memory (best_fn) but does not write."""
+
+  def __bool__(self) -> bool:
+    return False
+
+
+def unwritten_metrics(metrics: Any) -> Any:
+  """v0's `prevent_write_metrics`: metrics for v1's policies, not for disk.
+
+  Why: v1 writes a step's metrics only when they are truthy
+  (`saving.execution.add_internal_checkpointables`), and gives them to its
+  preservation policy either way; v0 keeps them in memory for `best_fn` but
+  writes nothing. A falsy mapping with the same items does both. Non-mapping
+  metrics are dropped (v1 then keeps none in memory).
+  """
+  if isinstance(metrics, dict):
+    return _UnwrittenMetrics(metrics)
+  return None
+
+
+def async_checkpointer_timeout(checkpointer: Any) -> int:
+  """A v0 AsyncCheckpointer's timeout, which v0's legacy init adopts.
+
+  Why: v0's manager reads it from the same private field to build its
+  AsyncOptions when given legacy `checkpointers`; Orbax has no accessor.
+  """
+  return checkpointer._async_manager._timeout_secs  # pylint: disable=protected-access

@@ -7,6 +7,7 @@ shim's own calls never raise deprecation notices.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import operator
 from typing import Any
@@ -21,6 +22,7 @@ from orbax.checkpoint import utils as v0_utils
 
 from orbax_compat import _v1
 from orbax_compat import checkpointables as args_lib
+from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
 from orbax_compat import recovery
 from orbax_compat._v1 import NoEntryError
@@ -45,22 +47,17 @@ def init(
     handler_registry=None,
 ):
   """Builds the v1 Checkpointer for a v0 manager's arguments."""
-  legacy = {
-      'checkpointers': checkpointers,
-      'item_names': item_names,
-      'item_handlers': item_handlers,
-      'handler_registry': handler_registry,
-  }
-  for name, value in legacy.items():
-    if value is not None:
-      raise NotImplementedError(
-          f'CheckpointManager({name}=...) is not yet supported by orbax_compat;'
-          ' use `args=` on save/restore (e.g. ocp.args.Composite(...)), which'
-          ' needs no item registration.'
-      )
   if metadata is not None and not isinstance(metadata, dict):
     metadata = dict(metadata)  # v0 takes any Mapping.
-  m._options = options = options_lib.validate(options)
+  options = options_lib.validate(options)
+  legacy = legacy_lib.configure(
+      options, checkpointers, item_names, item_handlers, handler_registry
+  )
+  use_async = legacy.use_async if legacy else options.enable_async_checkpointing
+  options_lib.check_async(options, use_async)
+  if use_async != options.enable_async_checkpointing:  # Legacy checkpointers.
+    options = dataclasses.replace(options, enable_async_checkpointing=use_async)
+  m._options = options
   m._directory = epath.Path(directory)
   m._default_item = None  # v0 decides single vs. composite on first use.
   m._known_items = {}  # item name -> v1 handler type, as v0's registry.
@@ -82,17 +79,28 @@ def init(
   # and loads, where v1 resolves handlers.
   m._context = context = v1.Context()
   context.checkpointables.registry = m._registry
+  options_lib.configure_context(options, context, legacy=legacy is not None)
+  if legacy is not None:
+    m._default_item = legacy.default_item
+    for name, handler_type in legacy.handlers.items():
+      _register(m, name, None, handler_type)
+  if options.enable_per_process_directory_creation:
+    _v1.add_per_process_signal_prefix()
   if options.read_only:
     absl_logging.warning('Given directory is read only=%s', m._directory)
   existed = m._directory.exists()
   m._ckptr = _v1.training.Checkpointer(
       m._directory,
       context=context,
-      custom_metadata=None if options.read_only else metadata,
+      custom_metadata=(
+          None if options.read_only or not options.save_root_metadata
+          else metadata
+      ),
       logger=logger,
       **options_lib.checkpointer_kwargs(options),
   )
   m._infos = _v1.checkpoint_infos(m._ckptr)  # Updated in place by v1.
+  _apply_manager_options(m, options)
   if not options.create and not existed and m._directory.exists():
     if not any(m._directory.iterdir()):
       m._directory.rmdir()  # v1 always creates the root; v0 did not.
@@ -196,15 +204,6 @@ def _validate_args(m, items: Any, args: Any) -> None:
     )
 
 
-def _refuse_legacy(items: Any, kwargs: Any, member: str) -> None:
-  if items is not None or kwargs is not None:
-    raise NotImplementedError(
-        f'The legacy `items`/`{member}_kwargs` form of `{member}` is not yet '
-        f'supported by orbax_compat; pass `args=` (e.g. '
-        f'ocp.args.Standard{member.capitalize()}(tree)).'
-    )
-
-
 def _register(m, name: str, arg: Any, handler_type: type | None) -> None:
   """Binds an item name to a handler on first use, like v0's registry.
 
@@ -241,7 +240,7 @@ def save(
   if m._default_item is None and args is not None:
     m._default_item = not isinstance(args, v0_args.Composite)
   _validate_args(m, items, args)
-  _refuse_legacy(items, save_kwargs, 'save')
+  args = legacy_lib.save_args(m, items, save_kwargs, args)
   named = args_lib.as_items(args, m._default_item)
   if args_lib.METRICS_ITEM in named:
     raise ValueError(
@@ -265,7 +264,7 @@ def save(
         step,
         checkpointables,
         force=True,  # The decision above is v0's; v1 must not decide again.
-        metrics=metrics if tracked else None,  # v0 writes metrics only then.
+        metrics=_metrics_to_write(m, metrics) if tracked else None,  # v0 writes metrics only then.
         custom_metadata=custom_metadata,
     )
   _finish_previous_save(m)
@@ -314,7 +313,7 @@ def restore(
   if m._default_item is None:
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
   _validate_args(m, items, args)
-  _refuse_legacy(items, restore_kwargs, 'restore')
+  args = legacy_lib.restore_args(m, items, restore_kwargs, args)
   m._ckptr.wait()  # v0's restore waits for an in-flight save to commit.
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
@@ -504,3 +503,21 @@ def enter(m):
 
 def exit_(m, *exc_info) -> None:
   close(m)
+
+
+# --- Option plumbing (see option_map.OPTION_ROWS) ---------------------------
+
+
+def _apply_manager_options(m, options) -> None:
+  """Options with no v1 equivalent, set on the v0 manager v1 runs on."""
+  if options_lib.custom_deleter(options):
+    _v1.replace_step_deleter(m._ckptr, options)
+  if not options.enable_should_save_is_saving_in_progress_check:
+    _v1.set_saving_in_progress_check(m._ckptr, False)
+
+
+def _metrics_to_write(m, metrics: Any) -> Any:
+  """v0's `prevent_write_metrics`: kept for best_fn, not written."""
+  if m._options.prevent_write_metrics and metrics is not None:
+    return _v1.unwritten_metrics(metrics)
+  return metrics

@@ -13,6 +13,8 @@ import dataclasses
 from typing import Any
 
 from orbax.checkpoint import checkpoint_manager as _v0_manager
+from orbax.checkpoint import options as v0_options
+from orbax.checkpoint import path as v0_path
 
 from orbax_compat._v1 import preservation_policies as pp
 from orbax_compat._v1 import save_decision_policies as sdp
@@ -55,25 +57,72 @@ OPTION_ROWS = (
     OptionRow('enable_async_checkpointing', 'save_checkpointables_async vs save_checkpointables'),
     OptionRow('cleanup_tmp_directories', 'Checkpointer(cleanup_tmp_directories=...)'),
     OptionRow('lightweight_initialize', 'Checkpointer(lightweight_initialize=...)'),
+    OptionRow('single_host_load_and_broadcast',
+              'step_name_format=standard_name_format(single_host_load_and_broadcast=...)'),
+    OptionRow('async_options', 'Context().async_options (timeout_secs, '
+              'post_finalization_callback, create_directories_asynchronously)',
+              'barrier_sync_fn has no v1 field and is refused'),
+    OptionRow('multiprocessing_options', 'Context().multiprocessing_options',
+              'active_processes is refused: v1 always creates the root, which '
+              'Orbax does not support with active_processes; primary_host=None '
+              'also sets Context().array_options.saving.use_replica_parallel=False'),
+    OptionRow('file_options', 'Context().file_options (path_permission_mode, '
+              'skip_sync_file_validations)'),
+    OptionRow('atomicity_options', 'Context().atomicity (mode, allow_legacy_atomic_rename)'),
+    OptionRow('temporary_path_class', 'Context().atomicity.mode',
+              'AtomicRenameTemporaryPath -> ATOMIC_RENAME, CommitFileTemporaryPath '
+              '-> COMMIT_FILE; other classes have no v1 hook and are refused'),
+    OptionRow('todelete_full_path',
+              'Context().deletion_options.gcs_deletion_options.todelete_full_path',
+              'GCS only: off GCS, v0 logs the deleter\'s error, v1 raises it'),
+    OptionRow('todelete_subdir', '(none; v1 deletes or uses todelete_full_path)',
+              'emulated: v1\'s step deleter is built with the subdir'),
+    OptionRow('enable_background_delete', '(none; v1 deletes in the background '
+              'through delete_async)', 'emulated: v1\'s step deleter is threaded'),
+    OptionRow('num_deletion_threads', '(none)',
+              'emulated: passed to v1\'s step deleter'),
+    OptionRow('save_root_metadata', 'Checkpointer(custom_metadata=None)',
+              'emulated: False writes no root metadata'),
+    OptionRow('prevent_write_metrics', 'save(..., metrics=None)',
+              'emulated: metrics still drive best_fn in memory, as in v0, but '
+              'are not written'),
+    OptionRow('enable_should_save_is_saving_in_progress_check',
+              '(none; v1 always checks)',
+              'emulated on the v0 manager v1 runs on (ContinuousCheckpointingPolicy only)'),
+    OptionRow('enable_per_process_directory_creation', '(none)',
+              'emulated: Orbax\'s per-process signal prefix, as v0'),
 )
 SUPPORTED_FIELDS = frozenset(r.field for r in OPTION_ROWS if r.supported)
 
 
-def _is_default(options: Any, field: dataclasses.Field) -> bool:
-  value = getattr(options, field.name)
-  if field.default is not dataclasses.MISSING:
-    default = field.default
-  elif field.default_factory is not dataclasses.MISSING:
-    default = field.default_factory()
-  else:  # pragma: no cover - every v0 option has a default.
-    return False
-  if field.name == 'save_on_steps':  # v0's __post_init__ makes it a frozenset.
-    return not value
-  return value is default or value == default
+def _refuse(field: str, value: Any, reason: str) -> None:
+  raise NotImplementedError(
+      f'CheckpointManagerOptions.{field}={value!r} cannot run on Orbax v1: '
+      f'{reason}'
+  )
+
+
+def _temporary_path_modes() -> dict[type, Any]:
+  atomicity = v0_path.atomicity
+  return {
+      atomicity.AtomicRenameTemporaryPath: v0_options.AtomicityMode.ATOMIC_RENAME,
+      atomicity.CommitFileTemporaryPath: v0_options.AtomicityMode.COMMIT_FILE,
+  }
+
+
+def _check_type(options: Any, field: str, types: tuple[type, ...]) -> None:
+  value = getattr(options, field)
+  if value is not None and not isinstance(value, types):
+    # v0 fails on the first attribute it reads: an AttributeError.
+    raise AttributeError(
+        f'CheckpointManagerOptions.{field} must be a '
+        f'{" or ".join(t.__qualname__ for t in types)}; got '
+        f'{type(value).__name__}.'
+    )
 
 
 def validate(options: Any) -> Any:
-  """Returns `options` (or v0's defaults); raises on what the shim lacks."""
+  """Returns `options` (or v0's defaults); raises where v0 or v1 would."""
   if options is None:
     return CheckpointManagerOptions()
   if not isinstance(options, CheckpointManagerOptions):
@@ -81,13 +130,6 @@ def validate(options: Any) -> Any:
         '`options` must be an orbax.checkpoint.CheckpointManagerOptions; got '
         f'{type(options).__name__}.'
     )
-  for field in dataclasses.fields(options):
-    if field.name not in SUPPORTED_FIELDS and not _is_default(options, field):
-      raise NotImplementedError(
-          f'CheckpointManagerOptions.{field.name} is not yet supported by '
-          f'orbax_compat (got {getattr(options, field.name)!r}); leave it at '
-          'its default.'
-      )
   if options.preservation_policy and (
       options.keep_time_interval or options.max_to_keep or options.keep_period
   ):
@@ -97,7 +139,94 @@ def validate(options: Any) -> Any:
     )
   if options.best_mode not in ('min', 'max'):
     raise ValueError('`best_mode` must be one of: "min", "max"')
+  _check_type(options, 'async_options', (v0_options.AsyncOptions,))
+  _check_type(options, 'file_options', (v0_options.FileOptions,))
+  _check_type(options, 'atomicity_options', (v0_options.AtomicityOptions,))
+  _check_type(
+      options, 'multiprocessing_options', (v0_options.MultiprocessingOptions,)
+  )
+  async_options = options.async_options
+  if async_options is not None and async_options.barrier_sync_fn is not None:
+    _refuse('async_options.barrier_sync_fn', async_options.barrier_sync_fn,
+            'v1 AsyncOptions has no barrier_sync_fn; v1 synchronizes hosts '
+            'through JAX\'s distributed client.')
+  mp = options.multiprocessing_options
+  if mp is not None and mp.active_processes is not None:
+    _refuse('multiprocessing_options.active_processes', mp.active_processes,
+            'v1\'s training.Checkpointer always creates its root, which Orbax '
+            'does not support with active_processes; use v1 directly.')
+  cls = options.temporary_path_class
+  if cls is not None and cls not in _temporary_path_modes():
+    _refuse('temporary_path_class', cls,
+            'v1 takes no TemporaryPath class; set Context().atomicity.mode '
+            '(AtomicityMode.ATOMIC_RENAME or COMMIT_FILE) instead.')
   return options
+
+
+def check_async(options: Any, use_async: bool) -> None:
+  """v0's check that a post-finalization callback has an async save."""
+  async_options = options.async_options
+  if (
+      async_options is not None
+      and async_options.post_finalization_callback is not None
+      and not use_async
+  ):
+    raise ValueError(
+        'AsyncOptions.post_finalization_callback is only supported with'
+        ' AsyncCheckpointer (CheckpointManagerOptions.async_options with'
+        ' a synchronous Checkpointer or enable_async_checkpointing=False).'
+    )
+
+
+def configure_context(options: Any, context: Any, *, legacy: bool = False) -> None:
+  """Sets v1 `Context` options from v0's (before the Checkpointer copies it)."""
+  async_options = options.async_options or v0_options.AsyncOptions()
+  if not legacy:
+    # v0 narrows the user's own AsyncOptions in place, as mirrored here.
+    async_options.create_directories_asynchronously &= (
+        options.enable_async_checkpointing
+    )
+  context.async_options.timeout_secs = async_options.timeout_secs
+  context.async_options.post_finalization_callback = (
+      async_options.post_finalization_callback
+  )
+  context.async_options.create_directories_asynchronously = (
+      async_options.create_directories_asynchronously
+  )
+  file_options = options.file_options or v0_options.FileOptions()
+  context.file_options.path_permission_mode = file_options.path_permission_mode
+  context.file_options.skip_sync_file_validations = (
+      file_options.skip_sync_file_validations
+  )
+  mp = options.multiprocessing_options or v0_options.MultiprocessingOptions()
+  context.multiprocessing_options.primary_host = mp.primary_host
+  context.multiprocessing_options.active_processes = mp.active_processes
+  context.multiprocessing_options.barrier_sync_key_prefix = (
+      mp.barrier_sync_key_prefix
+  )
+  if mp.primary_host is None:
+    # v0's handlers keep primary_host=0 for arrays; v1's take the manager's
+    # and refuse replica-parallel saving without a primary host.
+    context.array_options.saving.use_replica_parallel = False
+  atomicity = options.atomicity_options or v0_options.AtomicityOptions()
+  context.atomicity.mode = atomicity.mode
+  context.atomicity.allow_legacy_atomic_rename = (
+      atomicity.allow_legacy_atomic_rename
+  )
+  if options.temporary_path_class is not None:  # v0: the class wins.
+    context.atomicity.mode = _temporary_path_modes()[options.temporary_path_class]
+  context.deletion_options.gcs_deletion_options.todelete_full_path = (
+      options.todelete_full_path
+  )
+
+
+def custom_deleter(options: Any) -> bool:
+  """Whether v1's step deleter must be rebuilt for these options."""
+  return bool(
+      options.todelete_subdir is not None
+      or options.enable_background_delete
+      or options.num_deletion_threads is not None
+  )
 
 
 @dataclasses.dataclass
@@ -160,11 +289,12 @@ def step_name_format(options: Any) -> Any:
   return options.step_name_format or v1.path.step.standard_name_format(
       step_prefix=options.step_prefix,
       step_format_fixed_length=options.step_format_fixed_length,
+      single_host_load_and_broadcast=options.single_host_load_and_broadcast,
   )
 
 
 def _custom_step_names(options: Any) -> bool:
-  return any(
+  return options.single_host_load_and_broadcast or any(
       x is not None
       for x in (options.step_name_format, options.step_prefix, options.step_format_fixed_length)
   )

@@ -1,0 +1,266 @@
+"""v0's legacy manager forms, turned into v0 args as v0's manager does.
+
+`CheckpointManager(directory, checkpointers)` (one Checkpointer or a dict),
+`item_names`/`item_handlers` and `handler_registry` bind item names to v0
+handlers; `save(step, items, save_kwargs=...)` and `restore(step, items,
+restore_kwargs=...)` then build, per item, the args class registered for its
+handler (v0's `_get_args_for_key`). The shim binds each item to the v1 handler
+that writes the same files as its v0 handler, so the rest of the shim only
+ever sees v0 args.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+from typing import Any
+
+from orbax.checkpoint import args as v0_args
+from orbax.checkpoint import checkpoint_manager as v0_manager
+from orbax.checkpoint import handlers as v0_handlers
+
+from orbax_compat import _v1
+from orbax_compat import checkpointables as args_lib
+
+_Checkpointer = v0_manager.Checkpointer
+_AsyncCheckpointer = v0_manager.AsyncCheckpointer
+_CheckpointHandler = v0_manager.CheckpointHandler
+
+# v0 handler type -> the shim's v1 handler recorded under that v0 name.
+V1_HANDLER = {
+    v0_handlers.StandardCheckpointHandler: args_lib.StandardHandler,
+    v0_handlers.PyTreeCheckpointHandler: args_lib.PyTreeHandler,
+    v0_handlers.JsonCheckpointHandler: args_lib.JsonHandler,
+}
+# The shim's v1 handler -> v0's registered (save args, restore args).
+ARGS_FOR = {
+    args_lib.StandardHandler: (v0_args.StandardSave, v0_args.StandardRestore),
+    args_lib.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
+    args_lib.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
+}
+
+
+@dataclasses.dataclass
+class Legacy:
+  """What a legacy configuration fixes at construction."""
+
+  default_item: bool | None
+  handlers: dict[str, type]  # item name -> the shim's v1 handler type.
+  use_async: bool
+
+
+def _settings(handler: Any) -> dict[str, Any]:
+  return {
+      k: v for k, v in vars(handler).items()
+      if v is None or isinstance(v, (bool, int, float, str))
+  }
+
+
+def v1_handler(handler: Any, argument: str) -> type:
+  """The shim's v1 handler for a v0 handler instance; raises for others."""
+  if not isinstance(handler, _CheckpointHandler):
+    raise ValueError(
+        f'`{argument}` must be an orbax.checkpoint CheckpointHandler; got '
+        f'{type(handler).__name__}.'
+    )
+  v1_type = V1_HANDLER.get(type(handler))
+  if v1_type is None:
+    raise NotImplementedError(
+        f'`{argument}` is a {type(handler).__qualname__}, which orbax_compat '
+        'cannot run on Orbax v1. Write it as a v1 CheckpointableHandler '
+        '(orbax.checkpoint.experimental.v1.handlers.CheckpointableHandler), '
+        'register it with v1.handlers.register_handler, and save it with v1 '
+        'directly; the shim supports StandardCheckpointHandler, '
+        'PyTreeCheckpointHandler and JsonCheckpointHandler.'
+    )
+  if _settings(handler) != _settings(type(handler)()):
+    raise NotImplementedError(
+        f'`{argument}` is a {type(handler).__qualname__} with non-default '
+        'constructor settings, which orbax_compat does not carry over to v1; '
+        'construct it without arguments, or configure v1 through Context().'
+    )
+  return v1_type
+
+
+def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int | None]:
+  """v0's `_configure_checkpointer_legacy_init`: handlers, async, timeout."""
+  if isinstance(checkpointers, _Checkpointer):
+    timeout = None
+    if isinstance(checkpointers, _AsyncCheckpointer):
+      timeout = _v1.async_checkpointer_timeout(checkpointers)
+    return (
+        {args_lib.DEFAULT_ITEM: checkpointers.handler},
+        v0_manager.is_async_checkpointer(checkpointers),
+        timeout,
+    )
+  if isinstance(checkpointers, dict):
+    handlers, use_async, timeout = {}, [], 0
+    for name, checkpointer in checkpointers.items():
+      if not isinstance(checkpointer, _Checkpointer):
+        raise ValueError(
+            f'Value corresponding to {name} in `checkpointers` is not a'
+            f' Checkpointer. Found {type(checkpointer)}.'
+        )
+      use_async.append(v0_manager.is_async_checkpointer(checkpointer))
+      if isinstance(checkpointer, _AsyncCheckpointer):
+        timeout = max(timeout, _v1.async_checkpointer_timeout(checkpointer))
+      handlers[name] = checkpointer.handler
+    return handlers, any(use_async), timeout or None
+  raise ValueError(f'Invalid type for `checkpointers`. Found {checkpointers}.')
+
+
+def _check_exclusive(checkpointers, item_names, item_handlers, handler_registry):
+  """v0's checks of which legacy arguments go together (same messages)."""
+  if checkpointers and item_names:
+    raise ValueError(
+        '`item_names` and `checkpointers` are mutually exclusive - do not use'
+        ' together.'
+    )
+  if checkpointers and item_handlers:
+    raise ValueError(
+        '`item_handlers` and `checkpointers` are mutually exclusive - do not'
+        ' use together.'
+    )
+  if item_names and isinstance(item_handlers, _CheckpointHandler):
+    raise ValueError(
+        '`item_handlers` in default item mode and `item_names` should not be'
+        ' provided together.'
+    )
+  if checkpointers is not None and handler_registry is not None:
+    raise ValueError(
+        'Deprecated `checkpointers` can not be used with `handler_registry`.'
+    )
+  if item_handlers is not None and handler_registry is not None:
+    raise ValueError(
+        '`item_handlers` and `handler_registry` are mutually exclusive -'
+        ' prefer configuring the handler registry.'
+    )
+  if item_names is not None and handler_registry is not None:
+    raise ValueError(
+        '`item_names` and `handler_registry` are mutually exclusive - prefer'
+        ' configuring the handler registry.'
+    )
+
+
+def configure(
+    options: Any, checkpointers, item_names, item_handlers, handler_registry
+) -> Legacy | None:
+  """Validates v0's legacy arguments; None when none is given.
+
+  Raises (before anything touches the disk) where v0 raises, and
+  NotImplementedError for handlers the shim cannot run on v1.
+  """
+  if all(
+      x is None for x in (checkpointers, item_names, item_handlers, handler_registry)
+  ):
+    return None
+  _check_exclusive(checkpointers, item_names, item_handlers, handler_registry)
+  primary_host = options.multiprocessing_options.primary_host
+  default_item: bool | None
+  if checkpointers is not None:
+    if primary_host != 0:
+      raise ValueError(
+          f'`primary_host`={primary_host} is not supported in legacy API.'
+      )
+    handlers, use_async, timeout = _from_checkpointers(checkpointers)
+    default_item = isinstance(checkpointers, _Checkpointer)
+    if options.async_options is None:  # v0 stores what it derives.
+      options.async_options = v0_manager.AsyncOptions(
+          **({} if timeout is None else {'timeout_secs': timeout})
+      )
+    arguments = {
+        name: f'checkpointers[{name!r}]' if not default_item else 'checkpointers'
+        for name in handlers
+    }
+  elif handler_registry is not None:
+    if not callable(getattr(handler_registry, 'get_all_entries', None)):
+      raise ValueError(
+          '`handler_registry` must be an orbax.checkpoint.handlers.'
+          f'CheckpointHandlerRegistry; got {type(handler_registry).__name__}.'
+      )
+    default_item, use_async = None, options.enable_async_checkpointing
+    handlers, arguments = {}, {}
+    for (name, args_type), handler in handler_registry.get_all_entries().items():
+      argument = f'handler_registry[{name!r}, {args_type.__name__}]'
+      v1_handler(handler, argument)  # Refuses what v1 cannot run.
+      if name is not None:
+        handlers[name], arguments[name] = handler, argument
+  else:
+    if primary_host is None and item_handlers is None:
+      raise ValueError(
+          'When primary_host is set to None, item_handlers must be provided to'
+          ' match with the primary_host setting.'
+      )
+    default_item = isinstance(item_handlers, _CheckpointHandler)
+    use_async = options.enable_async_checkpointing
+    if default_item:
+      handlers = {args_lib.DEFAULT_ITEM: item_handlers}
+      arguments = {args_lib.DEFAULT_ITEM: 'item_handlers'}
+    else:
+      handlers = {name: None for name in item_names or ()}
+      if isinstance(item_handlers, Mapping):
+        handlers.update(item_handlers)
+      elif item_handlers is not None:
+        raise ValueError(
+            '`item_handlers` must be a CheckpointHandler or a dict of them; got'
+            f' {type(item_handlers).__name__}.'
+        )
+      arguments = {name: f'item_handlers[{name!r}]' for name in handlers}
+  bound = {}
+  for name, handler in handlers.items():
+    if name in args_lib.RESERVED_ITEMS:
+      raise ValueError(
+          f'Item name {name!r} in `{arguments[name].split("[")[0]}` is reserved'
+          ' by Orbax v1 for a step\'s metrics; rename the item.'
+      )
+    if handler is not None:
+      bound[name] = v1_handler(handler, arguments[name])
+  return Legacy(default_item, bound, use_async)
+
+
+def _args_for_key(m, key: str) -> tuple[type, type]:
+  """v0's `_get_args_for_key`: the args classes of the item's handler."""
+  handler_type = m._known_items.get(key)
+  if handler_type is None or handler_type not in ARGS_FOR:
+    raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
+  return ARGS_FOR[handler_type]
+
+
+def save_args(m, items: Any, save_kwargs: Any, args: Any) -> Any:
+  """`args` for v0's `save(step, items, save_kwargs)` (args win, as in v0)."""
+  if args is not None or items is None:
+    return args
+  if m._default_item is None:
+    m._default_item = True  # v0 decides from `args`, which is None here.
+  save_kwargs = save_kwargs or {}
+  if m._default_item:
+    items = {args_lib.DEFAULT_ITEM: items}
+    save_kwargs = {args_lib.DEFAULT_ITEM: save_kwargs}
+  built = {}
+  for key, item in items.items():
+    save_cls, _ = _args_for_key(m, key)
+    built[key] = save_cls(item, **(save_kwargs.get(key) or {}))
+  if m._default_item:
+    return built[args_lib.DEFAULT_ITEM]
+  return v0_args.Composite(**built)
+
+
+def restore_args(m, items: Any, restore_kwargs: Any, args: Any) -> Any:
+  """`args` for v0's `restore(step, items, restore_kwargs)`."""
+  if args is not None or (items is None and restore_kwargs is None):
+    return args  # v0's empty Composite restores every item, as args=None.
+  if items is None:
+    items = {}
+  elif m._default_item:
+    items = {args_lib.DEFAULT_ITEM: items}
+  if restore_kwargs is None:
+    restore_kwargs = {}
+  elif m._default_item:
+    restore_kwargs = {args_lib.DEFAULT_ITEM: restore_kwargs}
+  built = {}
+  for key in sorted(set(items) | set(restore_kwargs)):
+    _, restore_cls = _args_for_key(m, key)
+    built[key] = restore_cls(items.get(key), **(restore_kwargs.get(key) or {}))
+  if m._default_item:
+    return built.get(args_lib.DEFAULT_ITEM)
+  return v0_args.Composite(**built)
