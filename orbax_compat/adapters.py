@@ -8,7 +8,6 @@ shim's own calls never raise deprecation notices.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import operator
 from typing import Any
 
@@ -29,7 +28,6 @@ from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
 
 StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
-log = logging.getLogger('orbax_compat')
 
 
 # --- Construction -----------------------------------------------------------
