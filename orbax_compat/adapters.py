@@ -23,6 +23,7 @@ from orbax_compat import _v1
 from orbax_compat import checkpointables as args_lib
 from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
+from orbax_compat import profiles
 from orbax_compat import recovery
 from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
@@ -77,6 +78,9 @@ def init(
   # and loads, where v1 resolves handlers.
   m._context = context = v1.Context()
   context.checkpointables.registry = m._registry
+  # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
+  context.array.saving.use_zarr3 = False
+  profiles.apply(context)  # Opt-in; the default profile changes nothing.
   options_lib.configure_context(options, context, legacy=legacy is not None)
   if legacy is not None:
     m._default_item = legacy.default_item
@@ -257,11 +261,15 @@ def save(
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
   if tracked and metrics is not None:
     _register(m, args_lib.METRICS_ITEM, metrics, args_lib.MetricsHandler)
-  with m._context:
+  # Args fields (save_args, ...) become v1 options of this save's Context.
+  with args_lib.save_context(m._context, named, checkpointables):
     response = m._ckptr.save_checkpointables_async(
         step,
         checkpointables,
         force=True,  # The decision above is v0's; v1 must not decide again.
+        # The step is known not to exist (checked above); without this, v1
+        # checks again by building metadata for every existing step.
+        overwrite=True,
         metrics=_metrics_to_write(m, metrics) if tracked else None,  # v0 writes metrics only then.
         custom_metadata=custom_metadata,
     )
@@ -340,7 +348,11 @@ def restore(
   if with_metrics:
     del abstract[args_lib.METRICS_ITEM]
   targets = {n: getattr(a, 'item', None) for n, a in (wanted or {}).items()}
-  restored = _load(m, step_dir, abstract, targets)
+  # Args fields (partial_restore, strict) become v1 options of this load.
+  context = args_lib.load_context(m._context, wanted or {})
+  restored = args_lib.finish_restore(
+      wanted or {}, _load(m, step_dir, abstract, targets, context)
+  )
   if with_metrics:
     restored[args_lib.METRICS_ITEM] = metrics(m, step)
   if m._default_item:
@@ -374,7 +386,8 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
 
 
 def _load(
-    m, step_dir: epath.Path, abstract: dict[str, Any] | None, targets: dict[str, Any]
+    m, step_dir: epath.Path, abstract: dict[str, Any] | None, targets: dict[str, Any],
+    context: Any = None,
 ) -> dict[str, Any]:
   """v1's load of one step directory, under the shim's handler bindings.
 
@@ -384,7 +397,7 @@ def _load(
   restores whatever step directory exists. Where v1 fails on an item, the
   item is read by `recovery` or the real cause is raised, naming the item.
   """
-  with m._context:
+  with context or m._context:
     try:
       return v1.load_checkpointables(step_dir, abstract)
     except NoEntryError as error:

@@ -3,11 +3,15 @@
 A v0 manager stores one unnamed item under `default` and a `Composite` under
 its item names. The shim keeps exactly that layout: each v0 args object becomes
 one entry `{item name: value}` of v1's checkpointables, saved by the v1 handler
-that writes the same files as the v0 handler the args name.
+that writes the same files as the v0 handler the args name. v0 args fields
+become v1 abstract leaves (restore_args) or v1 Context options for the one
+save or load (save_args, partial_restore, strict), see `save_context` and
+`load_context`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
@@ -17,6 +21,8 @@ import jax
 import numpy as np
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import handlers as v0_handlers
+from orbax.checkpoint import metadata as v0_metadata
+from orbax.checkpoint import type_handlers as v0_type_handlers
 
 from orbax_compat._v1 import v1
 
@@ -25,6 +31,9 @@ METRICS_ITEM = 'metrics'
 RESERVED_ITEMS = (METRICS_ITEM,)
 
 _handlers = v1.handlers
+RestoreArgs = v0_type_handlers.RestoreArgs
+ArrayRestoreArgs = v0_type_handlers.ArrayRestoreArgs
+SaveArgs = v0_type_handlers.SaveArgs
 
 
 def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type:
@@ -45,6 +54,53 @@ def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type
   return cls
 
 
+class _ArrayBridge:
+  """v0's ArrayCheckpointHandler as a v1 CheckpointableHandler.
+
+  v1 has no handler writing v0's Array layout (`checkpoint/` zarr array and
+  `_METADATA`, no OCDBT). The checkpointable is the `ArraySave` args and the
+  abstract checkpointable the `ArrayRestore` args (or None). v0's handler
+  writes into the temporary directory v1 hands it; its commit futures and
+  `finalize` run in the save's background part, so v1's atomic commit (the
+  v0 manager's finalize and rename) happens only after they are done.
+  """
+
+  def __init__(self):
+    self._v0 = v0_handlers.ArrayCheckpointHandler()
+
+  async def save(self, directory: Any, checkpointable: Any) -> Any:
+    commit_futures = await self._v0.async_save(directory.path, args=checkpointable)
+
+    async def background() -> None:
+      path = await directory.await_creation()
+      for f in commit_futures or ():
+        await asyncio.to_thread(f.result)
+      primary = v1.Context().multiprocessing_options.primary_host
+      if primary is None or jax.process_index() == primary:
+        await asyncio.to_thread(self._v0.finalize, path)
+
+    return background()
+
+  async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
+    args = abstract_checkpointable or v0_args.ArrayRestore()
+
+    async def background() -> Any:
+      return await asyncio.to_thread(self._v0.restore, directory, args=args)
+
+    return background()
+
+  async def metadata(self, directory: Any) -> Any:
+    return None  # v0's ArrayCheckpointHandler has no item metadata either.
+
+  def is_handleable(self, checkpointable: Any) -> bool:
+    return isinstance(checkpointable, v0_args.ArraySave)
+
+  def is_abstract_handleable(self, abstract_checkpointable: Any) -> bool:
+    return abstract_checkpointable is None or isinstance(
+        abstract_checkpointable, v0_args.ArrayRestore
+    )
+
+
 StandardHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.StandardCheckpointHandler)
 PyTreeHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.PyTreeCheckpointHandler)
 # v1's JsonHandler writes `data.json`; v0's JsonCheckpointHandler reads `metadata`.
@@ -54,36 +110,47 @@ JsonHandler = _recorded_as(
 MetricsHandler = _recorded_as(
     _handlers.JsonHandler, v0_handlers.JsonCheckpointHandler, filename=METRICS_ITEM
 )
+# v1's ProtoHandler writes v0's `proto.pbtxt`; v1 lists v0's name as secondary.
+ProtoHandler = _recorded_as(_handlers.ProtoHandler, v0_handlers.ProtoCheckpointHandler)
+ArrayHandler = _recorded_as(_ArrayBridge, v0_handlers.ArrayCheckpointHandler)
+# v1 must resolve the recorded v0 name of Array items (v1 has no handler for
+# them): register the bridge globally, before any manager copies the registry.
+if not _handlers.global_registry().has(ArrayHandler):
+  _handlers.register_handler(ArrayHandler)
 
 
 @dataclasses.dataclass(frozen=True)
 class ArgsKind:
   """How one family of v0 args maps to v1."""
 
-  handler: type  # v1 CheckpointableHandler family (PyTree or JSON).
+  name: str
   save: tuple[type, ...]
   restore: tuple[type, ...]
-  # Fields whose non-default values v1 cannot honour yet.
-  unsupported: tuple[str, ...] = ()
+  # Fields whose non-default values v1 cannot honour, with the v1 alternative.
+  unsupported: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-KINDS = (
-    ArgsKind(
-        _handlers.PyTreeHandler,
-        save=(v0_args.StandardSave, v0_args.PyTreeSave),
-        restore=(v0_args.StandardRestore, v0_args.PyTreeRestore),
-        unsupported=(
-            'save_args', 'ocdbt_target_data_file_size', 'custom_metadata',
-            'strict', 'support_layout', 'fallback_sharding', 'restore_args',
-            'transforms', 'legacy_transform_fn', 'partial_restore',
-        ),
-    ),
-    ArgsKind(
-        _handlers.JsonHandler,
-        save=(v0_args.JsonSave,),
-        restore=(v0_args.JsonRestore,),
-    ),
+_NO_TRANSFORMS = (
+    'v1 loads without transformations: restore the checkpoint as saved '
+    '(restore_args, partial_restore) and reshape the tree in Python'
 )
+PYTREE = ArgsKind(
+    'pytree',
+    save=(v0_args.StandardSave, v0_args.PyTreeSave),
+    restore=(v0_args.StandardRestore, v0_args.PyTreeRestore),
+    unsupported={
+        'custom_metadata': 'v1 PyTrees carry no per-item custom metadata; pass '
+                           '`custom_metadata=` to `save` (the step\'s)',
+        'support_layout': 'v1 restores with the shardings of the target leaves; '
+                          'give each leaf a jax.ShapeDtypeStruct with a sharding',
+        'transforms': _NO_TRANSFORMS,
+        'legacy_transform_fn': _NO_TRANSFORMS,
+    },
+)
+JSON = ArgsKind('json', save=(v0_args.JsonSave,), restore=(v0_args.JsonRestore,))
+PROTO = ArgsKind('proto', save=(v0_args.ProtoSave,), restore=(v0_args.ProtoRestore,))
+ARRAY = ArgsKind('array', save=(v0_args.ArraySave,), restore=(v0_args.ArrayRestore,))
+KINDS = (PYTREE, JSON, PROTO, ARRAY)
 # The handler each args type saves with: the one v0 would record on disk.
 RECORDED_HANDLER = {
     v0_args.StandardSave: StandardHandler,
@@ -92,6 +159,10 @@ RECORDED_HANDLER = {
     v0_args.PyTreeRestore: PyTreeHandler,
     v0_args.JsonSave: JsonHandler,
     v0_args.JsonRestore: JsonHandler,
+    v0_args.ProtoSave: ProtoHandler,
+    v0_args.ProtoRestore: ProtoHandler,
+    v0_args.ArraySave: ArrayHandler,
+    v0_args.ArrayRestore: ArrayHandler,
 }
 
 
@@ -115,24 +186,30 @@ def kind_of(arg: Any, argument: str) -> ArgsKind:
   )
 
 
+def _default_of(field: dataclasses.Field) -> Any:
+  if field.default is not dataclasses.MISSING:
+    return field.default
+  if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+    return field.default_factory()  # type: ignore[misc]
+  return dataclasses.MISSING
+
+
 def _check_supported_fields(arg: Any, kind: ArgsKind, argument: str) -> None:
   for field in dataclasses.fields(arg):
-    if field.name not in kind.unsupported:
+    alternative = kind.unsupported.get(field.name)
+    if alternative is None:
       continue
-    value = getattr(arg, field.name)
-    default = (
-        field.default
-        if field.default is not dataclasses.MISSING
-        else field.default_factory()  # type: ignore[misc]
-        if field.default_factory is not dataclasses.MISSING
-        else dataclasses.MISSING
-    )
+    value, default = getattr(arg, field.name), _default_of(field)
     if value is not default and value != default:
       raise NotImplementedError(
-          f'orbax_compat does not yet support `{argument}`'
-          f'.{field.name} of {type(arg).__name__} on v1; leave it at its '
-          f'default ({default!r}).'
+          f'orbax_compat cannot honour `{argument}`.{field.name} of '
+          f'{type(arg).__name__} on Orbax v1 ({alternative}); leave it at '
+          f'its default ({default!r}).'
       )
+
+
+def _item_argument(name: str) -> str:
+  return f'args[{name!r}]' if name != DEFAULT_ITEM else 'args'
 
 
 def as_items(args: Any, default_item: bool) -> dict[str, Any]:
@@ -142,22 +219,31 @@ def as_items(args: Any, default_item: bool) -> dict[str, Any]:
   return dict(args.items())
 
 
+# --- Saving -------------------------------------------------------------------
+
+
 def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
   """v1 checkpointables for `{item name: v0 save args}`."""
   checkpointables = {}
   for name, arg in items.items():
-    kind = kind_of(arg, f'args[{name!r}]' if name != DEFAULT_ITEM else 'args')
+    kind = kind_of(arg, _item_argument(name))
     if not isinstance(arg, kind.save):
       raise ValueError(
           f'`args` for item {name!r} must be a save type '
           f'({", ".join(c.__name__ for c in kind.save)}) in `save`; got '
           f'{type(arg).__name__}.'
       )
-    checkpointables[name] = (
-        _numpy_scalars_as_arrays(arg.item)
-        if kind.handler is _handlers.PyTreeHandler
-        else arg.item
-    )
+    if kind is PYTREE:
+      checkpointables[name] = _numpy_scalars_as_arrays(arg.item)
+    elif kind is ARRAY:
+      if not isinstance(arg.item, (np.ndarray, jax.Array, int, float, np.number)):
+        raise TypeError(  # v0's check, before v1 creates the step directory.
+            f'Unsupported type: {type(arg.item)} (`{_item_argument(name)}` '
+            'ArraySave takes an array or a scalar).'
+        )
+      checkpointables[name] = arg  # The bridge takes the args (save_args too).
+    else:
+      checkpointables[name] = arg.item
   return checkpointables
 
 
@@ -166,6 +252,88 @@ def _numpy_scalars_as_arrays(tree: Any) -> Any:
   return jax.tree.map(
       lambda x: np.asarray(x) if isinstance(x, np.generic) else x, tree
   )
+
+
+def _is_save_args_leaf(x: Any) -> bool:
+  return x is None or isinstance(x, SaveArgs)
+
+
+def _storage_options(save_args: SaveArgs) -> Any:
+  storage = v1.options.ArrayOptions.Saving.StorageOptions
+  if save_args.aggregate:
+    raise NotImplementedError(
+        'orbax_compat cannot honour `SaveArgs.aggregate=True` on Orbax v1 '
+        '(v1 writes every leaf as an array; v0 deprecated aggregation).'
+    )
+  return storage(
+      dtype=save_args.dtype,
+      chunk_byte_size=save_args.chunk_byte_size,
+      shard_axes=tuple(save_args.shard_axes) or None,
+  )
+
+
+def _flat_save_args(name: str, tree: Any, save_args: Any) -> dict[Any, SaveArgs]:
+  """`{(key path, id(leaf)): SaveArgs}` of one item (v0: same structure)."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+  flat_args, args_def = jax.tree_util.tree_flatten(
+      save_args, is_leaf=_is_save_args_leaf
+  )
+  if len(flat_args) != len(leaves):
+    raise ValueError(
+        f'`save_args` of item {name!r} must have the structure of its item: '
+        f'{args_def} vs {treedef}.'
+    )
+  return {
+      (path, id(leaf)): sa
+      for (path, leaf), sa in zip(leaves, flat_args, strict=True)
+      if sa is not None and sa != SaveArgs()
+  }
+
+
+def save_context(
+    base: Any, items: Mapping[str, Any], checkpointables: Mapping[str, Any]
+) -> Any:
+  """The v1 Context for one save: `base`, plus what the args' fields ask.
+
+  `save_args` become `ArrayOptions.Saving.scoped_storage_options_creator`
+  (per leaf: v1 calls it with the leaf's key path and value); PyTreeSave's
+  `ocdbt_target_data_file_size` becomes the array saving option.
+  """
+  by_leaf: dict[Any, SaveArgs] = {}
+  target_sizes = {}
+  for name, arg in items.items():
+    if isinstance(arg, (v0_args.StandardSave, v0_args.PyTreeSave)):
+      if arg.save_args is not None:
+        for key, sa in _flat_save_args(name, checkpointables[name], arg.save_args).items():
+          if by_leaf.setdefault(key, sa) != sa:
+            raise NotImplementedError(
+                f'orbax_compat cannot honour different `save_args` for the same '
+                f'leaf object at {jax.tree_util.keystr(key[0])} in two items '
+                f'(v1 has one storage option per save); pass copies.'
+            )
+      size = getattr(arg, 'ocdbt_target_data_file_size', None)
+      if size is not None:
+        target_sizes[name] = size
+  if not by_leaf and not target_sizes:
+    return base
+  if len(set(target_sizes.values())) > 1:
+    raise NotImplementedError(
+        'orbax_compat cannot honour different `ocdbt_target_data_file_size`s '
+        f'in one save ({target_sizes}): v1 has one per save.'
+    )
+  context = v1.Context(base)
+  saving = context.array_options.saving
+  if target_sizes:
+    saving.ocdbt_target_data_file_size = next(iter(target_sizes.values()))
+  if by_leaf:
+    storage = {key: _storage_options(sa) for key, sa in by_leaf.items()}
+    saving.scoped_storage_options_creator = (
+        lambda path, value: storage.get((tuple(path), id(value)))
+    )
+  return context
+
+
+# --- Restoring ----------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,14 +348,52 @@ def _needs_metadata(leaf: Any) -> bool:
   return isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None
 
 
+def _path_key(path: Any) -> tuple[str, ...]:
+  """A key path as strings, so lists and dicts of metadata line up."""
+  out = []
+  for k in path:
+    for attr in ('key', 'idx', 'name'):
+      if hasattr(k, attr):
+        out.append(str(getattr(k, attr)))
+        break
+    else:
+      out.append(str(k))
+  return tuple(out)
+
+
+def _flat_metadata(tree_metadata: Callable[[], Any]) -> dict[tuple[str, ...], Any]:
+  return {
+      _path_key(p): leaf
+      for p, leaf in jax.tree_util.tree_flatten_with_path(tree_metadata())[0]
+  }
+
+
+def _jax_sharding(meta: Any, fallback: Any = None) -> Any:
+  sharding = getattr(meta, 'sharding', None)
+  if sharding is None or isinstance(sharding, jax.sharding.Sharding):
+    return sharding
+  try:
+    return sharding.to_jax_sharding()
+  except ValueError as e:  # v0's message and fallback.
+    if fallback is not None:
+      return fallback
+    raise ValueError(
+        'Topology mismatch detected. The checkpoint was saved with a different'
+        ' topology than the current one. Please provide a target tree with the'
+        ' desired topology to restore.'
+    ) from e
+
+
 def abstract_tree(
-    target: Any, tree_metadata: Callable[[], Any] | None
+    target: Any, tree_metadata: Callable[[], Any] | None,
+    fallback_sharding: Any = None,
 ) -> Any:
   """v0 restore target -> v1 abstract tree with v0's restored types.
 
   v0 restores a `jax.ShapeDtypeStruct` without sharding with the sharding
-  recorded in the checkpoint, or as `np.ndarray` where none was recorded;
-  v1 would insist on a sharding. Concrete leaves map to themselves.
+  recorded in the checkpoint (or `fallback_sharding` where that one does not
+  fit this topology), or as `np.ndarray` where none was recorded; v1 would
+  insist on a sharding. Concrete leaves map to themselves.
   """
   if target is None:
     return None
@@ -201,22 +407,109 @@ def abstract_tree(
   leaves = jax.tree_util.tree_leaves(target)
   if not any(_needs_metadata(leaf) for leaf in leaves) or tree_metadata is None:
     return target
-  flat_metadata = dict(
-      jax.tree_util.tree_flatten_with_path(tree_metadata())[0]
-  )
+  flat_metadata = _flat_metadata(tree_metadata)
 
   def convert(path, leaf):
     if not _needs_metadata(leaf):
       return leaf
-    meta = flat_metadata.get(path)
-    sharding = getattr(meta, 'sharding', None)
-    if sharding is not None and not isinstance(sharding, jax.sharding.Sharding):
-      sharding = sharding.to_jax_sharding()
+    sharding = _jax_sharding(flat_metadata.get(_path_key(path)), fallback_sharding)
     if sharding is None:
       return NumpyAbstract(tuple(leaf.shape), np.dtype(leaf.dtype))
     return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
 
   return jax.tree_util.tree_map_with_path(convert, target)
+
+
+def _is_restore_args_leaf(x: Any) -> bool:
+  return x is None or isinstance(x, RestoreArgs)
+
+
+def _restore_type(ra: RestoreArgs | None, meta: Any) -> Any:
+  """v0's restored type of one leaf: the args', else the recorded one."""
+  if ra is not None and ra.restore_type is not None:
+    return ra.restore_type
+  if isinstance(meta, v0_metadata.ScalarMetadata) or not isinstance(
+      meta, v0_metadata.ArrayMetadata
+  ):
+    return 'scalar'  # Scalars and strings: v1 restores them by their metadata.
+  return jax.Array if getattr(meta, 'sharding', None) is not None else np.ndarray
+
+
+def _leaf_abstract(path: Any, ra: RestoreArgs | None, meta: Any) -> Any:
+  """One v0 RestoreArgs -> the v1 abstract leaf restoring what v0 restores."""
+  where = jax.tree_util.keystr(path)
+  if meta is None:
+    raise ValueError(
+        f'restore_args leaf {where} is not in the checkpoint; pass '
+        'partial_restore=True with an `item` to restore a subtree.'
+    )
+  restore_type = _restore_type(ra, meta)
+  dtype = ra.dtype if ra is not None and ra.dtype is not None else getattr(
+      meta, 'dtype', None
+  )
+  if restore_type == 'scalar':  # The saved type (v1 skips None leaves).
+    if isinstance(meta, v0_metadata.ScalarMetadata):
+      return type(np.zeros((), meta.dtype).item())
+    return str
+  if isinstance(restore_type, type) and issubclass(restore_type, (int, float)):
+    return restore_type  # Cast after loading if `dtype` says so (as v0).
+  if restore_type is np.ndarray:
+    return NumpyAbstract(tuple(meta.shape), np.dtype(dtype))
+  if isinstance(restore_type, type) and issubclass(restore_type, jax.Array):
+    sharding = None
+    shape = tuple(meta.shape)
+    if isinstance(ra, ArrayRestoreArgs):
+      if ra.sharding is not None:
+        sharding = ra.sharding
+        if not isinstance(sharding, jax.sharding.Sharding):
+          sharding = sharding.to_jax_sharding()
+      elif ra.mesh is not None and ra.mesh_axes is not None:
+        sharding = jax.sharding.NamedSharding(ra.mesh, ra.mesh_axes)
+      shape = tuple(ra.global_shape or ra.shape or shape)
+    sharding = sharding or _jax_sharding(meta)
+    if sharding is None:  # v0 fails reading the leaf's missing `_sharding`.
+      raise ValueError(
+          f'restore_args leaf {where} restores a jax.Array, but neither its '
+          'ArrayRestoreArgs nor the checkpoint give it a sharding; pass '
+          'ArrayRestoreArgs(sharding=...) or RestoreArgs(restore_type=np.ndarray).'
+      )
+    return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+  raise NotImplementedError(
+      f'orbax_compat cannot restore restore_args leaf {where} as '
+      f'{restore_type!r} on Orbax v1 (v1 restores jax.Array, np.ndarray, int, '
+      'float and str leaves).'
+  )
+
+
+def _restore_args_abstract(
+    arg: Any, tree_metadata: Callable[[], Any]
+) -> Any:
+  """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree."""
+  flat_metadata = _flat_metadata(tree_metadata)
+  structure = arg.item if arg.item is not None else arg.restore_args
+  args_leaves, args_def = jax.tree_util.tree_flatten(
+      arg.restore_args, is_leaf=_is_restore_args_leaf
+  )
+  paths, treedef = jax.tree_util.tree_flatten_with_path(
+      structure, is_leaf=_is_restore_args_leaf
+  )
+  if len(paths) != len(args_leaves):
+    raise ValueError(
+        f'`restore_args` must have the structure of `item`: {args_def} vs '
+        f'{treedef}.'
+    )
+  keys = [_path_key(p) for p, _ in paths]
+  if not arg.partial_restore and sorted(keys) != sorted(flat_metadata):
+    raise ValueError(
+        'User-provided restore item and on-disk value metadata tree structures'
+        f' do not match: {sorted(keys)} vs {sorted(flat_metadata)}; pass '
+        'partial_restore=True to restore a subtree.'
+    )
+  leaves = [
+      _leaf_abstract(p, ra, flat_metadata.get(k))
+      for (p, _), ra, k in zip(paths, args_leaves, keys, strict=True)
+  ]
+  return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def restore_abstract(
@@ -228,14 +521,112 @@ def restore_abstract(
     if arg is None:
       abstract[name] = None
       continue
-    kind = kind_of(arg, f'args[{name!r}]' if name != DEFAULT_ITEM else 'args')
-    if kind.handler is _handlers.JsonHandler:  # JSON loads need no target.
+    kind = kind_of(arg, _item_argument(name))
+    metadata = lambda name=name: tree_metadata(name)  # noqa: E731
+    if kind is JSON:  # JSON loads need no target.
       abstract[name] = None
+    elif kind is ARRAY:
+      abstract[name] = arg if isinstance(arg, v0_args.ArrayRestore) else None
+    elif kind is PROTO:
+      abstract[name] = _proto_class(arg, name)
+    elif getattr(arg, 'restore_args', None) is not None:
+      abstract[name] = _restore_args_abstract(arg, metadata)
     else:
       abstract[name] = abstract_tree(
-          arg.item, lambda name=name: tree_metadata(name)
+          arg.item, metadata, getattr(arg, 'fallback_sharding', None)
       )
   return abstract
+
+
+def _proto_class(arg: Any, name: str) -> Any:
+  item = getattr(arg, 'item', None)
+  if not isinstance(item, type):  # v0 calls `item()` to build the message.
+    raise TypeError(
+        f'`{_item_argument(name)}` ProtoRestore needs the message class to '
+        f'restore into (e.g. ProtoRestore(MyMessage)); got {item!r}.'
+    )
+  return item
+
+
+def _load_options(arg: Any) -> dict[str, bool]:
+  """The v1 loading options one item's restore args ask for."""
+  options = {}
+  if getattr(arg, 'partial_restore', False):
+    options['pytree.loading.partial_load'] = True
+  lenient = getattr(arg, 'strict', True) is False
+  for ra in jax.tree_util.tree_leaves(
+      getattr(arg, 'restore_args', None), is_leaf=_is_restore_args_leaf
+  ):
+    if isinstance(ra, ArrayRestoreArgs) and not ra.strict:
+      lenient = True
+  if lenient:
+    options['array.loading.enable_padding_and_truncation'] = True
+  return options
+
+
+def load_context(base: Any, items: Mapping[str, Any]) -> Any:
+  """The v1 Context for one load: `base`, plus what the args' fields ask.
+
+  `partial_restore=True` -> `pytree.loading.partial_load`; `strict=False`
+  (StandardRestore, ArrayRestoreArgs) -> `array.loading.
+  enable_padding_and_truncation`. v1 sets these per load, v0 per item or
+  leaf: items of one restore must agree.
+  """
+  wanted: dict[str, dict[str, bool]] = {
+      name: _load_options(arg) for name, arg in items.items()
+  }
+  options = {k for opts in wanted.values() for k in opts}
+  if not options:
+    return base
+  for option in options:
+    differing = sorted(n for n, o in wanted.items() if option not in o)
+    if differing and any(
+        items[n] is not None and kind_of(items[n], _item_argument(n)) is PYTREE
+        for n in differing
+    ):
+      raise NotImplementedError(
+          f'orbax_compat cannot restore these items in one call: v1 sets '
+          f'`{option}` per load, and items {differing} do not ask for it; '
+          'restore them in separate calls.'
+      )
+  context = v1.Context(base)
+  if 'pytree.loading.partial_load' in options:
+    context.pytree_options.loading.partial_load = True
+  if 'array.loading.enable_padding_and_truncation' in options:
+    context.array_options.loading.enable_padding_and_truncation = True
+  return context
+
+
+def _cast_scalar(value: Any, ra: Any) -> Any:
+  """v0 casts scalars to RestoreArgs.dtype (as `np.asarray(x).astype(d).item()`)."""
+  if isinstance(ra, RestoreArgs) and ra.dtype is not None and isinstance(
+      value, (int, float)
+  ):
+    return np.asarray(value).astype(ra.dtype).item()
+  return value
+
+
+def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
+  """What v1 loaded, as v0 returns it (scalar casts of restore_args)."""
+  for name, arg in items.items():
+    restore_args = getattr(arg, 'restore_args', None)
+    if name not in restored or restore_args is None:
+      continue
+    if isinstance(arg, v0_args.ArrayRestore):
+      continue  # v0's own handler restored it.
+    flat_args, args_def = jax.tree_util.tree_flatten(
+        restore_args, is_leaf=_is_restore_args_leaf
+    )
+    if not any(isinstance(ra, RestoreArgs) and ra.dtype is not None for ra in flat_args):
+      continue
+    try:
+      values = args_def.flatten_up_to(restored[name])
+    except (ValueError, TypeError):  # `item` gave another structure: no casts.
+      continue
+    restored[name] = jax.tree_util.tree_unflatten(
+        args_def, [_cast_scalar(v, ra) for v, ra in zip(values, flat_args, strict=True)]
+    )
+  return restored
 
 
 def handler_for(arg: Any) -> type | None:

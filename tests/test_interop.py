@@ -117,3 +117,19 @@ def test_shim_steps_name_v0_handlers(tmp_path):
   recorded = json.loads(pathlib.Path(tmp_path / '0' / '_CHECKPOINT_METADATA').read_text())
   assert all(name.startswith('orbax.checkpoint._src.handlers.')
              for name in recorded['item_handlers'].values()), recorded
+
+
+def test_shim_writes_v0s_array_format(tmp_path):
+  """Item files and pytree `_METADATA` (zarr2, OCDBT) are exactly native v0's."""
+  layouts = {}
+  for writer in ('native', 'shim'):
+    _write(writer, 'composite', tmp_path / writer)
+    step = tmp_path / writer / '0'
+    layouts[writer] = {
+        'state': sorted(p.name for p in (step / 'state').iterdir()),
+        'meta': sorted(p.name for p in (step / 'meta').iterdir()),
+        'metrics': sorted(p.name for p in (step / 'metrics').iterdir()),
+        '_METADATA': json.loads((step / 'state' / '_METADATA').read_text()),
+    }
+  assert layouts['shim'] == layouts['native']
+  assert layouts['shim']['_METADATA']['use_zarr3'] is False
