@@ -115,7 +115,7 @@ ProtoHandler = _recorded_as(_handlers.ProtoHandler, v0_handlers.ProtoCheckpointH
 ArrayHandler = _recorded_as(_ArrayBridge, v0_handlers.ArrayCheckpointHandler)
 # v1 must resolve the recorded v0 name of Array items (v1 has no handler for
 # them): register the bridge globally, before any manager copies the registry.
-if not _handlers.global_registry().has(ArrayHandler):
+if ArrayHandler not in [h for h, _ in _handlers.global_registry().get_all_entries()]:
   _handlers.register_handler(ArrayHandler)
 
 

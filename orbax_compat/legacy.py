@@ -31,12 +31,14 @@ V1_HANDLER = {
     v0_handlers.StandardCheckpointHandler: args_lib.StandardHandler,
     v0_handlers.PyTreeCheckpointHandler: args_lib.PyTreeHandler,
     v0_handlers.JsonCheckpointHandler: args_lib.JsonHandler,
+    v0_handlers.ArrayCheckpointHandler: args_lib.ArrayHandler,
 }
 # The shim's v1 handler -> v0's registered (save args, restore args).
 ARGS_FOR = {
     args_lib.StandardHandler: (v0_args.StandardSave, v0_args.StandardRestore),
     args_lib.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
     args_lib.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
+    args_lib.ArrayHandler: (v0_args.ArraySave, v0_args.ArrayRestore),
 }
 
 

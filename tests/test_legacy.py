@@ -189,3 +189,20 @@ def test_handler_that_is_not_a_handler_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r"item_handlers\['state'\]"):
     orbax_compat.CheckpointManager(root, item_handlers={'state': 3})
   assert not root.exists()
+
+
+def test_legacy_array_checkpointer_matches_native(tmp_path):
+  """`CheckpointManager(dir, {'arr': Checkpointer(ArrayCheckpointHandler())})`."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  value = np.arange(6, dtype=np.float32).reshape(2, 3)
+  results = {}
+  for name, cls in (('native', ocp.CheckpointManager), ('shim', orbax_compat.CheckpointManager)):
+    checkpointers = {'arr': ocp.Checkpointer(ocp.ArrayCheckpointHandler())}
+    with cls(tmp_path / name, checkpointers) as mngr:
+      assert mngr.save(0, {'arr': value}) is True
+      restored = mngr.restore(0)
+    results[name] = (type(restored).__name__, sorted(restored.keys()),
+                     type(restored['arr']).__name__, np.asarray(restored['arr']).tolist(),
+                     sorted(p.name for p in (tmp_path / name / '0').iterdir()))
+  assert results['shim'] == results['native']

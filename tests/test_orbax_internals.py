@@ -47,6 +47,7 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
       (checkpointables.StandardHandler, _v1.v1.handlers.PyTreeHandler),
       (checkpointables.PyTreeHandler, _v1.v1.handlers.PyTreeHandler),
       (checkpointables.JsonHandler, _v1.v1.handlers.JsonHandler),
+      (checkpointables.ProtoHandler, _v1.v1.handlers.ProtoHandler),
   ):
     name = f'{handler.__module__}.{handler.__qualname__}'
     assert name in registry.get_secondary_typestrs(v1_base), (name, VERSION)
@@ -62,3 +63,11 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
   assert recorded['item_handlers'] == {
       'default': 'orbax.checkpoint._src.handlers.standard_checkpoint_handler.'
                  'StandardCheckpointHandler'}, VERSION
+
+
+def test_array_bridge_is_registered_under_v0s_name():
+  """v1 has no Array handler: the shim's bridge resolves v0's recorded name."""
+  registered = [h for h, _ in _v1.v1.handlers.global_registry().get_all_entries()]
+  assert checkpointables.ArrayHandler in registered, VERSION
+  assert (f'{checkpointables.ArrayHandler.__module__}.{checkpointables.ArrayHandler.__qualname__}'
+          == 'orbax.checkpoint._src.handlers.array_checkpoint_handler.ArrayCheckpointHandler'), VERSION
