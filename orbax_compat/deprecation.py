@@ -78,11 +78,17 @@ def notify(row: Any, frame: Any) -> None:
   policy = state.policy
   if policy == 'off':
     return
+  line = None
   if policy == 'once':
     if key in state.seen:
       return
     state.seen.add(key)
-  line = frame.f_lineno
+    # Two calls of a member on one line (say, in an f-string) are one site.
+    line = frame.f_lineno
+    if (row.member, id(code), -line) in state.seen:
+      return
+    state.seen.add((row.member, id(code), -line))
+  line = line or frame.f_lineno
   message = row.deprecation_message()
   if policy == 'error':
     raise OrbaxCompatDeprecationWarning(f'{code.co_filename}:{line}: {message}')

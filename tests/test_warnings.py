@@ -169,3 +169,12 @@ def test_pytest_W_error_catches_notice(tmp_path):
       cwd=tmp_path, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 1, proc.stdout + proc.stderr
   assert 'OrbaxCompatDeprecationWarning' in proc.stdout
+
+
+def test_two_calls_on_one_line_are_one_site(tmp_path, caplog, policy):
+  policy('once')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  mngr = orbax_compat.CheckpointManager(tmp_path)
+  text = f'{mngr.latest_step()} {mngr.latest_step()}'  # noqa: F841
+  mngr.close()
+  assert len([r for r in _records(caplog) if 'latest_step()' in r.getMessage()]) == 1
