@@ -255,7 +255,7 @@ def save(
   if step in all_steps(m):
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
-    _register(m, name, arg, args_lib.handler_for(arg))
+    _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
@@ -337,7 +337,7 @@ def restore(
             f' {existing}'
         )
       arg = wanted[name]
-      _register(m, name, arg, args_lib.handler_for(arg))
+      _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name)
     abstract = args_lib.restore_abstract(
@@ -372,13 +372,22 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   Recorded items, as v0; v1 would leave out `metrics`, which v0 returns. Items
   older steps do not record are recognized by their files (v0 cannot).
   """
+  recorded = recovery.recorded_items(step_dir) or {}
   if m._default_item:
     wanted = {args_lib.DEFAULT_ITEM: None}
   else:
-    wanted = {name: None for name in recovery.recorded_items(step_dir) or {}}
+    wanted = {name: None for name in recorded}
+  for name in wanted:
+    # v0 resolves a recorded user-written handler by its type name.
+    if name not in m._known_items:
+      bridged = args_lib.bridge_for_typestr(recorded.get(name))
+      if bridged is not None:
+        _register(m, name, None, bridged)
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
     if m._default_item and name != args_lib.DEFAULT_ITEM:
       continue
+    if args_lib.is_bridge(m._known_items.get(name)):
+      continue  # A user-written handler's files.
     _register(m, name, f'(recognized by its files as {handler_type.__qualname__})',
               handler_type)
     wanted[name] = None
@@ -439,6 +448,11 @@ def metrics(m, step: int) -> Any:
 
 def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
   handler_type = m._known_items.get(name)
+  if args_lib.is_bridge(handler_type):  # v0: the item's handler's metadata.
+    try:
+      return handler_type.v0_handler.metadata(step_dir / name)
+    except FileNotFoundError:
+      return None
   if handler_type is not None and issubclass(handler_type, v1.handlers.PyTreeHandler):
     return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name)
   return None  # JSON items carry no metadata; unknown items are not read.

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 from orbax.checkpoint import args as v0_args
+from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
 from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
@@ -119,6 +120,153 @@ if ArrayHandler not in [h for h, _ in _handlers.global_registry().get_all_entrie
   _handlers.register_handler(ArrayHandler)
 
 
+class V0Bridge:
+  """A user-written v0 CheckpointHandler instance as a v1 CheckpointableHandler.
+
+  v1 default-constructs handler types, so `bridge` makes one subclass per v0
+  handler instance, holding it, and named like the v0 handler class, so that
+  `_CHECKPOINT_METADATA` records the v0 handler's own type name (as v0 does).
+  The checkpointable is the v0 save args, the abstract checkpointable the v0
+  restore args (or None: the registered restore args, default-constructed, as
+  v0's bare restore). A sync handler saves in the save's blocking part (as in
+  v0; the shim creates the directories synchronously for such saves), an
+  AsyncCheckpointHandler starts there and its commit futures and `finalize`
+  run in the background part, before v1's atomic commit.
+  """
+
+  v0_handler: Any = None
+  accepts: tuple[type, ...] = ()  # Args types the handler takes.
+  v0_args: tuple[type, type] | None = None  # v0's registered (save, restore).
+
+  async def save(self, directory: Any, checkpointable: Any) -> Any:
+    handler, pending, commit_futures = self.v0_handler, None, None
+    if isinstance(handler, v0_handlers.AsyncCheckpointHandler):
+      commit_futures = await handler.async_save(directory.path, args=checkpointable)
+    elif directory.path.exists():
+      await asyncio.to_thread(handler.save, directory.path, args=checkpointable)
+    else:  # Directories are created in the background part.
+      pending = checkpointable
+
+    async def background() -> None:
+      path = await directory.await_creation()
+      if pending is not None:
+        await asyncio.to_thread(handler.save, path, args=pending)
+      for f in commit_futures or ():
+        await asyncio.to_thread(f.result)
+      primary = v1.Context().multiprocessing_options.primary_host
+      if primary is None or jax.process_index() == primary:
+        await asyncio.to_thread(handler.finalize, path)
+
+    return background()
+
+  @classmethod
+  def default_restore_args(cls) -> Any:
+    """v0's bare restore: the registered restore args, default-constructed."""
+    if cls.v0_args is None:
+      raise ValueError(
+          'Unable to find registered `CheckpointArgs` for restore for '
+          f'{type(cls.v0_handler)}; pass restore args for the item.'
+      )
+    try:
+      return cls.v0_args[1]()
+    except TypeError as e:
+      raise ValueError(
+          'Attempted to construct default restoration arguments, but the '
+          f'`CheckpointArgs` class of type {cls.v0_args[1]} is not default '
+          f'constructible. Original error: {e}.'
+      ) from e
+
+  async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
+    args = abstract_checkpointable
+    if args is None:
+      args = self.default_restore_args()
+
+    async def background() -> Any:
+      return await asyncio.to_thread(self.v0_handler.restore, directory, args=args)
+
+    return background()
+
+  async def metadata(self, directory: Any) -> Any:
+    return await asyncio.to_thread(self.v0_handler.metadata, directory)
+
+  def is_handleable(self, checkpointable: Any) -> bool:
+    return isinstance(checkpointable, self.accepts)
+
+  def is_abstract_handleable(self, abstract_checkpointable: Any) -> bool:
+    return abstract_checkpointable is None or isinstance(
+        abstract_checkpointable, self.accepts
+    )
+
+
+_BRIDGED_ARGS: set[type] = set()  # Args types some bridge takes.
+_DEFAULT_BRIDGES: dict[type, type] = {}  # v0 handler class -> its bridge.
+
+
+def registered_args(handler: Any) -> tuple[type, type] | None:
+  """v0's globally registered (save, restore) args of a handler, or None."""
+  try:
+    return v0_checkpoint_args.get_registered_args_cls(handler)
+  except ValueError:
+    return None
+
+
+def bridge(handler: Any, accepts: tuple[type, ...] = ()) -> type | None:
+  """A V0Bridge subclass running this v0 handler instance; None if v0 knows
+  no CheckpointArgs for it (neither registered globally nor `accepts`)."""
+  handler_cls = type(handler)
+  registered = registered_args(handler_cls)
+  accepts = tuple(dict.fromkeys((*accepts, *(registered or ()))))
+  if not accepts:
+    return None
+  _BRIDGED_ARGS.update(accepts)
+  cls = type(handler_cls.__name__, (V0Bridge,), {
+      '__doc__': f'{handler_cls.__qualname__} (v0), bridged to v1.',
+      'v0_handler': handler,
+      'accepts': accepts,
+      'v0_args': registered,
+  })
+  module, _, qualname = handler_cls.typestr().rpartition('.')
+  cls.__module__, cls.__qualname__ = module, qualname  # v0's recorded name.
+  return cls
+
+
+def is_bridge(handler_type: Any) -> bool:
+  return isinstance(handler_type, type) and issubclass(handler_type, V0Bridge)
+
+
+def default_bridge(handler_cls: type) -> type | None:
+  """The bridge of a default-constructed handler (v0's global registry)."""
+  if handler_cls not in _DEFAULT_BRIDGES:
+    _DEFAULT_BRIDGES[handler_cls] = bridge(handler_cls())
+  return _DEFAULT_BRIDGES[handler_cls]
+
+
+def registered_handler_cls(arg: Any) -> type | None:
+  """The user-written v0 handler class v0 registered `arg`'s type with."""
+  if type(arg) in RECORDED_HANDLER or isinstance(arg, v0_args.Composite):
+    return None
+  try:
+    return v0_checkpoint_args.get_registered_handler_cls(arg)
+  except (ValueError, TypeError):
+    return None
+
+
+def bridge_for_typestr(typestr: Any) -> type | None:
+  """The bridge v0 would restore a recorded handler name with (v0 resolves
+  names of handlers whose args are registered), or None."""
+  if not isinstance(typestr, str):
+    return None
+  from orbax.checkpoint._src.handlers import handler_type_registry  # pylint: disable=g-import-not-at-top
+
+  try:
+    handler_cls = handler_type_registry.get_handler_type(typestr)
+  except (KeyError, ValueError):
+    return None
+  if handler_cls in _BUILTIN_V0_HANDLERS or registered_args(handler_cls) is None:
+    return None
+  return default_bridge(handler_cls)
+
+
 @dataclasses.dataclass(frozen=True)
 class ArgsKind:
   """How one family of v0 args maps to v1."""
@@ -151,6 +299,8 @@ JSON = ArgsKind('json', save=(v0_args.JsonSave,), restore=(v0_args.JsonRestore,)
 PROTO = ArgsKind('proto', save=(v0_args.ProtoSave,), restore=(v0_args.ProtoRestore,))
 ARRAY = ArgsKind('array', save=(v0_args.ArraySave,), restore=(v0_args.ArrayRestore,))
 KINDS = (PYTREE, JSON, PROTO, ARRAY)
+# Args of user-written v0 handlers: passed through to their V0Bridge.
+BRIDGED = ArgsKind('bridged', save=(), restore=())
 # The handler each args type saves with: the one v0 would record on disk.
 RECORDED_HANDLER = {
     v0_args.StandardSave: StandardHandler,
@@ -164,6 +314,12 @@ RECORDED_HANDLER = {
     v0_args.ArraySave: ArrayHandler,
     v0_args.ArrayRestore: ArrayHandler,
 }
+# v0's own handlers: the shim maps them to v1's (never bridged by name).
+_BUILTIN_V0_HANDLERS = frozenset({
+    v0_handlers.StandardCheckpointHandler, v0_handlers.PyTreeCheckpointHandler,
+    v0_handlers.JsonCheckpointHandler, v0_handlers.ProtoCheckpointHandler,
+    v0_handlers.ArrayCheckpointHandler, v0_handlers.CompositeCheckpointHandler,
+})
 
 
 def kind_of(arg: Any, argument: str) -> ArgsKind:
@@ -172,6 +328,8 @@ def kind_of(arg: Any, argument: str) -> ArgsKind:
     if isinstance(arg, kind.save + kind.restore):
       _check_supported_fields(arg, kind, argument)
       return kind
+  if type(arg) in _BRIDGED_ARGS or registered_handler_cls(arg) is not None:
+    return BRIDGED  # A user-written v0 handler's args: its bridge takes them.
   if not isinstance(arg, v0_args.CheckpointArgs):
     raise ValueError(
         f'`{argument}` must be an orbax.checkpoint.args.CheckpointArgs '
@@ -227,6 +385,9 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
   checkpointables = {}
   for name, arg in items.items():
     kind = kind_of(arg, _item_argument(name))
+    if kind is BRIDGED:
+      checkpointables[name] = arg  # The bridge's v0 handler takes the args.
+      continue
     if not isinstance(arg, kind.save):
       raise ValueError(
           f'`args` for item {name!r} must be a save type '
@@ -301,6 +462,9 @@ def save_context(
   """
   by_leaf: dict[Any, SaveArgs] = {}
   target_sizes = {}
+  # v0 saves with a sync handler block until written: such saves need their
+  # directories before the handler runs (see V0Bridge).
+  bridged = any(kind_of(a, 'args') is BRIDGED for a in items.values())
   for name, arg in items.items():
     if isinstance(arg, (v0_args.StandardSave, v0_args.PyTreeSave)):
       if arg.save_args is not None:
@@ -314,7 +478,7 @@ def save_context(
       size = getattr(arg, 'ocdbt_target_data_file_size', None)
       if size is not None:
         target_sizes[name] = size
-  if not by_leaf and not target_sizes:
+  if not by_leaf and not target_sizes and not bridged:
     return base
   if len(set(target_sizes.values())) > 1:
     raise NotImplementedError(
@@ -322,6 +486,8 @@ def save_context(
         f'in one save ({target_sizes}): v1 has one per save.'
     )
   context = v1.Context(base)
+  if bridged:
+    context.async_options.create_directories_asynchronously = False
   saving = context.array_options.saving
   if target_sizes:
     saving.ocdbt_target_data_file_size = next(iter(target_sizes.values()))
@@ -523,7 +689,9 @@ def restore_abstract(
       continue
     kind = kind_of(arg, _item_argument(name))
     metadata = lambda name=name: tree_metadata(name)  # noqa: E731
-    if kind is JSON:  # JSON loads need no target.
+    if kind is BRIDGED:
+      abstract[name] = arg  # The bridge's v0 handler restores with the args.
+    elif kind is JSON:  # JSON loads need no target.
       abstract[name] = None
     elif kind is ARRAY:
       abstract[name] = arg if isinstance(arg, v0_args.ArrayRestore) else None
@@ -551,6 +719,8 @@ def _proto_class(arg: Any, name: str) -> Any:
 def _load_options(arg: Any) -> dict[str, bool]:
   """The v1 loading options one item's restore args ask for."""
   options = {}
+  if arg is not None and kind_of(arg, 'args') is BRIDGED:
+    return options  # The v0 handler reads its own args.
   if getattr(arg, 'partial_restore', False):
     options['pytree.loading.partial_load'] = True
   lenient = getattr(arg, 'strict', True) is False
@@ -612,7 +782,7 @@ def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[s
     restore_args = getattr(arg, 'restore_args', None)
     if name not in restored or restore_args is None:
       continue
-    if isinstance(arg, v0_args.ArrayRestore):
+    if isinstance(arg, v0_args.ArrayRestore) or kind_of(arg, 'args') is BRIDGED:
       continue  # v0's own handler restored it.
     flat_args, args_def = jax.tree_util.tree_flatten(
         restore_args, is_leaf=_is_restore_args_leaf
@@ -629,9 +799,25 @@ def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[s
   return restored
 
 
-def handler_for(arg: Any) -> type | None:
-  """The v1 handler a v0 args object saves and loads with (None for None)."""
+def handler_for(arg: Any, bound: type | None = None) -> type | None:
+  """The v1 handler a v0 args object saves and loads with (None for None).
+
+  `bound` is the handler the item is bound to: a V0Bridge taking the args
+  type handles them, as v0's registry entry for the item; other args of
+  user-written handlers get the bridge of their default-constructed handler
+  (v0's global args registry).
+  """
   if arg is None:
     return None
-  kind_of(arg, 'args')
-  return RECORDED_HANDLER[type(arg)]
+  if kind_of(arg, 'args') is not BRIDGED:
+    return RECORDED_HANDLER[type(arg)]
+  if is_bridge(bound) and isinstance(arg, bound.accepts):
+    return bound
+  handler_cls = registered_handler_cls(arg)
+  if handler_cls is None:
+    raise ValueError(
+        f'Args "{arg}" do not match any registered handler: register its '
+        'type with orbax.checkpoint.args.register_with_handler, or bind the '
+        'item to its handler (item_handlers, handler_registry).'
+    )
+  return default_bridge(handler_cls)

@@ -26,6 +26,12 @@ _Checkpointer = v0_manager.Checkpointer
 _AsyncCheckpointer = v0_manager.AsyncCheckpointer
 _CheckpointHandler = v0_manager.CheckpointHandler
 
+
+def _legacy_wrapper(handler: Any) -> Any:
+  from orbax.checkpoint._src.handlers import composite_checkpoint_handler  # pylint: disable=g-import-not-at-top
+
+  return composite_checkpoint_handler.get_legacy_handler_wrapper(handler)
+
 # v0 handler type -> the shim's v1 handler recorded under that v0 name.
 V1_HANDLER = {
     v0_handlers.StandardCheckpointHandler: args_lib.StandardHandler,
@@ -58,8 +64,13 @@ def _settings(handler: Any) -> dict[str, Any]:
   }
 
 
-def v1_handler(handler: Any, argument: str) -> type:
-  """The shim's v1 handler for a v0 handler instance; raises for others."""
+def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> type:
+  """The shim's v1 handler for a v0 handler instance; raises for others.
+
+  v0's own handlers map to the v1 handlers writing their files; a
+  user-written handler runs through a `V0Bridge` of this very instance,
+  taking its registered args (and `accepts`, from a handler_registry).
+  """
   if not isinstance(handler, _CheckpointHandler):
     raise ValueError(
         f'`{argument}` must be an orbax.checkpoint CheckpointHandler; got '
@@ -67,14 +78,19 @@ def v1_handler(handler: Any, argument: str) -> type:
     )
   v1_type = V1_HANDLER.get(type(handler))
   if v1_type is None:
-    raise NotImplementedError(
-        f'`{argument}` is a {type(handler).__qualname__}, which orbax_compat '
-        'cannot run on Orbax v1. Write it as a v1 CheckpointableHandler '
-        '(orbax.checkpoint.experimental.v1.handlers.CheckpointableHandler), '
-        'register it with v1.handlers.register_handler, and save it with v1 '
-        'directly; the shim supports StandardCheckpointHandler, '
-        'PyTreeCheckpointHandler and JsonCheckpointHandler.'
-    )
+    bridged = args_lib.bridge(handler, accepts)
+    if bridged is None:  # No registered args: v0's pre-args wrapper, as v0.
+      bridged = args_lib.bridge(_legacy_wrapper(handler), accepts)
+    if bridged is None:
+      raise NotImplementedError(
+          f'`{argument}` is a {type(handler).__qualname__} with no registered '
+          'CheckpointArgs, which orbax_compat cannot run on Orbax v1. Register '
+          'save and restore args for it with orbax.checkpoint.args.'
+          'register_with_handler, or write it as a v1 CheckpointableHandler '
+          '(orbax.checkpoint.experimental.v1.handlers.CheckpointableHandler) '
+          'registered with v1.handlers.register_handler.'
+      )
+    return bridged
   if _settings(handler) != _settings(type(handler)()):
     raise NotImplementedError(
         f'`{argument}` is a {type(handler).__qualname__} with non-default '
@@ -159,6 +175,7 @@ def configure(
   _check_exclusive(checkpointers, item_names, item_handlers, handler_registry)
   primary_host = options.multiprocessing_options.primary_host
   default_item: bool | None
+  accepts: dict[str, list[type]] = {}  # handler_registry: item -> args types.
   if checkpointers is not None:
     if primary_host != 0:
       raise ValueError(
@@ -184,9 +201,14 @@ def configure(
     handlers, arguments = {}, {}
     for (name, args_type), handler in handler_registry.get_all_entries().items():
       argument = f'handler_registry[{name!r}, {args_type.__name__}]'
-      v1_handler(handler, argument)  # Refuses what v1 cannot run.
-      if name is not None:
-        handlers[name], arguments[name] = handler, argument
+      if name is None:
+        v1_handler(handler, argument, (args_type,))  # Refuses what v1 cannot run.
+        continue
+      # An item's first handler instance runs it (v0 registers one per args
+      # type; save and restore entries normally share it).
+      handlers.setdefault(name, handler)
+      arguments.setdefault(name, argument)
+      accepts.setdefault(name, []).append(args_type)
   else:
     if primary_host is None and item_handlers is None:
       raise ValueError(
@@ -216,13 +238,20 @@ def configure(
           ' by Orbax v1 for a step\'s metrics; rename the item.'
       )
     if handler is not None:
-      bound[name] = v1_handler(handler, arguments[name])
+      bound[name] = v1_handler(handler, arguments[name], tuple(accepts.get(name, ())))
   return Legacy(default_item, bound, use_async)
 
 
 def _args_for_key(m, key: str) -> tuple[type, type]:
   """v0's `_get_args_for_key`: the args classes of the item's handler."""
   handler_type = m._known_items.get(key)
+  if args_lib.is_bridge(handler_type):  # v0: the handler's registered args.
+    if handler_type.v0_args is None:
+      raise ValueError(
+          'Unable to find registered `CheckpointArgs` for '
+          f'{type(handler_type.v0_handler)}.'
+      )
+    return handler_type.v0_args
   if handler_type is None or handler_type not in ARGS_FOR:
     raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
   return ARGS_FOR[handler_type]
