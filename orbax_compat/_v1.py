@@ -206,3 +206,29 @@ def async_checkpointer_timeout(checkpointer: Any) -> int:
   AsyncOptions when given legacy `checkpointers`; Orbax has no accessor.
   """
   return checkpointer._async_manager._timeout_secs  # pylint: disable=protected-access
+
+
+def v0_handler_type(typestr: str) -> type | None:
+  """The v0 handler class a recorded handler type name resolves to, or None.
+
+  Why: restoring without args, v0 resolves a step's item handlers by their
+  recorded names through this (private) registry; the shim resolves
+  user-written handlers' names the same way.
+  """
+  from orbax.checkpoint._src.handlers import handler_type_registry  # pylint: disable=g-import-not-at-top
+
+  try:
+    return handler_type_registry.get_handler_type(typestr)
+  except (KeyError, ValueError):
+    return None
+
+
+def legacy_handler_wrapper(handler: Any) -> Any:
+  """v0's wrapper of a handler that has no registered args classes.
+
+  Why: v0's manager wraps such handlers (legacy `items=` use) with this
+  private helper; the shim must wrap them identically to save the same files.
+  """
+  from orbax.checkpoint._src.handlers import composite_checkpoint_handler  # pylint: disable=g-import-not-at-top
+
+  return composite_checkpoint_handler.get_legacy_handler_wrapper(handler)

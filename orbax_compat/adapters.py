@@ -20,6 +20,7 @@ from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import utils as v0_utils
 
 from orbax_compat import _v1
+from orbax_compat import bridges
 from orbax_compat import checkpointables as args_lib
 from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
@@ -260,7 +261,7 @@ def save(
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
   if tracked and metrics is not None:
-    _register(m, args_lib.METRICS_ITEM, metrics, args_lib.MetricsHandler)
+    _register(m, args_lib.METRICS_ITEM, metrics, bridges.MetricsHandler)
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with args_lib.save_context(m._context, named, checkpointables):
     response = m._ckptr.save_checkpointables_async(
@@ -380,13 +381,13 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   for name in wanted:
     # v0 resolves a recorded user-written handler by its type name.
     if name not in m._known_items:
-      bridged = args_lib.bridge_for_typestr(recorded.get(name))
+      bridged = bridges.bridge_for_typestr(recorded.get(name))
       if bridged is not None:
         _register(m, name, None, bridged)
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
     if m._default_item and name != args_lib.DEFAULT_ITEM:
       continue
-    if args_lib.is_bridge(m._known_items.get(name)):
+    if bridges.is_bridge(m._known_items.get(name)):
       continue  # A user-written handler's files.
     _register(m, name, f'(recognized by its files as {handler_type.__qualname__})',
               handler_type)
@@ -448,7 +449,7 @@ def metrics(m, step: int) -> Any:
 
 def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
   handler_type = m._known_items.get(name)
-  if args_lib.is_bridge(handler_type):  # v0: the item's handler's metadata.
+  if bridges.is_bridge(handler_type):  # v0: the item's handler's metadata.
     try:
       return handler_type.v0_handler.metadata(step_dir / name)
     except FileNotFoundError:

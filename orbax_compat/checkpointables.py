@@ -11,7 +11,6 @@ save or load (save_args, partial_restore, strict), see `save_context` and
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
@@ -21,10 +20,10 @@ import jax
 import numpy as np
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
-from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
+from orbax_compat import bridges
 from orbax_compat._v1 import v1
 
 DEFAULT_ITEM = 'default'
@@ -35,236 +34,6 @@ _handlers = v1.handlers
 RestoreArgs = v0_type_handlers.RestoreArgs
 ArrayRestoreArgs = v0_type_handlers.ArrayRestoreArgs
 SaveArgs = v0_type_handlers.SaveArgs
-
-
-def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type:
-  """A v1 handler that `_CHECKPOINT_METADATA` records under a v0 type name.
-
-  v0 resolves a step's items by the handler type names recorded when saving;
-  v1 records its own names, which v0 cannot import, so plain v0 code could
-  not `restore(step)` without args. The subclass writes exactly v1's files
-  (which are v0's: v1's handlers wrap v0's), inside v1's atomic commit, under
-  the v0 name; v1 reads that name back through its registered secondary
-  type names.
-  """
-  attrs = {'__doc__': f'{v1_handler.__name__}, recorded as {v0_handler.__name__}.'}
-  if init_kwargs:
-    attrs['__init__'] = lambda self: v1_handler.__init__(self, **init_kwargs)
-  cls = type(v0_handler.__name__, (v1_handler,), attrs)
-  cls.__module__, cls.__qualname__ = v0_handler.__module__, v0_handler.__qualname__
-  return cls
-
-
-class _ArrayBridge:
-  """v0's ArrayCheckpointHandler as a v1 CheckpointableHandler.
-
-  v1 has no handler writing v0's Array layout (`checkpoint/` zarr array and
-  `_METADATA`, no OCDBT). The checkpointable is the `ArraySave` args and the
-  abstract checkpointable the `ArrayRestore` args (or None). v0's handler
-  writes into the temporary directory v1 hands it; its commit futures and
-  `finalize` run in the save's background part, so v1's atomic commit (the
-  v0 manager's finalize and rename) happens only after they are done.
-  """
-
-  def __init__(self):
-    self._v0 = v0_handlers.ArrayCheckpointHandler()
-
-  async def save(self, directory: Any, checkpointable: Any) -> Any:
-    commit_futures = await self._v0.async_save(directory.path, args=checkpointable)
-
-    async def background() -> None:
-      path = await directory.await_creation()
-      for f in commit_futures or ():
-        await asyncio.to_thread(f.result)
-      primary = v1.Context().multiprocessing_options.primary_host
-      if primary is None or jax.process_index() == primary:
-        await asyncio.to_thread(self._v0.finalize, path)
-
-    return background()
-
-  async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
-    args = abstract_checkpointable or v0_args.ArrayRestore()
-
-    async def background() -> Any:
-      return await asyncio.to_thread(self._v0.restore, directory, args=args)
-
-    return background()
-
-  async def metadata(self, directory: Any) -> Any:
-    return None  # v0's ArrayCheckpointHandler has no item metadata either.
-
-  def is_handleable(self, checkpointable: Any) -> bool:
-    return isinstance(checkpointable, v0_args.ArraySave)
-
-  def is_abstract_handleable(self, abstract_checkpointable: Any) -> bool:
-    return abstract_checkpointable is None or isinstance(
-        abstract_checkpointable, v0_args.ArrayRestore
-    )
-
-
-StandardHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.StandardCheckpointHandler)
-PyTreeHandler = _recorded_as(_handlers.PyTreeHandler, v0_handlers.PyTreeCheckpointHandler)
-# v1's JsonHandler writes `data.json`; v0's JsonCheckpointHandler reads `metadata`.
-JsonHandler = _recorded_as(
-    _handlers.JsonHandler, v0_handlers.JsonCheckpointHandler, filename='metadata'
-)
-MetricsHandler = _recorded_as(
-    _handlers.JsonHandler, v0_handlers.JsonCheckpointHandler, filename=METRICS_ITEM
-)
-# v1's ProtoHandler writes v0's `proto.pbtxt`; v1 lists v0's name as secondary.
-ProtoHandler = _recorded_as(_handlers.ProtoHandler, v0_handlers.ProtoCheckpointHandler)
-ArrayHandler = _recorded_as(_ArrayBridge, v0_handlers.ArrayCheckpointHandler)
-# v1 must resolve the recorded v0 name of Array items (v1 has no handler for
-# them): register the bridge globally, before any manager copies the registry.
-if ArrayHandler not in [h for h, _ in _handlers.global_registry().get_all_entries()]:
-  _handlers.register_handler(ArrayHandler)
-
-
-class V0Bridge:
-  """A user-written v0 CheckpointHandler instance as a v1 CheckpointableHandler.
-
-  v1 default-constructs handler types, so `bridge` makes one subclass per v0
-  handler instance, holding it, and named like the v0 handler class, so that
-  `_CHECKPOINT_METADATA` records the v0 handler's own type name (as v0 does).
-  The checkpointable is the v0 save args, the abstract checkpointable the v0
-  restore args (or None: the registered restore args, default-constructed, as
-  v0's bare restore). A sync handler saves in the save's blocking part (as in
-  v0; the shim creates the directories synchronously for such saves), an
-  AsyncCheckpointHandler starts there and its commit futures and `finalize`
-  run in the background part, before v1's atomic commit.
-  """
-
-  v0_handler: Any = None
-  accepts: tuple[type, ...] = ()  # Args types the handler takes.
-  v0_args: tuple[type, type] | None = None  # v0's registered (save, restore).
-
-  async def save(self, directory: Any, checkpointable: Any) -> Any:
-    handler, pending, commit_futures = self.v0_handler, None, None
-    if isinstance(handler, v0_handlers.AsyncCheckpointHandler):
-      commit_futures = await handler.async_save(directory.path, args=checkpointable)
-    elif directory.path.exists():
-      await asyncio.to_thread(handler.save, directory.path, args=checkpointable)
-    else:  # Directories are created in the background part.
-      pending = checkpointable
-
-    async def background() -> None:
-      path = await directory.await_creation()
-      if pending is not None:
-        await asyncio.to_thread(handler.save, path, args=pending)
-      for f in commit_futures or ():
-        await asyncio.to_thread(f.result)
-      primary = v1.Context().multiprocessing_options.primary_host
-      if primary is None or jax.process_index() == primary:
-        await asyncio.to_thread(handler.finalize, path)
-
-    return background()
-
-  @classmethod
-  def default_restore_args(cls) -> Any:
-    """v0's bare restore: the registered restore args, default-constructed."""
-    if cls.v0_args is None:
-      raise ValueError(
-          'Unable to find registered `CheckpointArgs` for restore for '
-          f'{type(cls.v0_handler)}; pass restore args for the item.'
-      )
-    try:
-      return cls.v0_args[1]()
-    except TypeError as e:
-      raise ValueError(
-          'Attempted to construct default restoration arguments, but the '
-          f'`CheckpointArgs` class of type {cls.v0_args[1]} is not default '
-          f'constructible. Original error: {e}.'
-      ) from e
-
-  async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
-    args = abstract_checkpointable
-    if args is None:
-      args = self.default_restore_args()
-
-    async def background() -> Any:
-      return await asyncio.to_thread(self.v0_handler.restore, directory, args=args)
-
-    return background()
-
-  async def metadata(self, directory: Any) -> Any:
-    return await asyncio.to_thread(self.v0_handler.metadata, directory)
-
-  def is_handleable(self, checkpointable: Any) -> bool:
-    return isinstance(checkpointable, self.accepts)
-
-  def is_abstract_handleable(self, abstract_checkpointable: Any) -> bool:
-    return abstract_checkpointable is None or isinstance(
-        abstract_checkpointable, self.accepts
-    )
-
-
-_BRIDGED_ARGS: set[type] = set()  # Args types some bridge takes.
-_DEFAULT_BRIDGES: dict[type, type] = {}  # v0 handler class -> its bridge.
-
-
-def registered_args(handler: Any) -> tuple[type, type] | None:
-  """v0's globally registered (save, restore) args of a handler, or None."""
-  try:
-    return v0_checkpoint_args.get_registered_args_cls(handler)
-  except ValueError:
-    return None
-
-
-def bridge(handler: Any, accepts: tuple[type, ...] = ()) -> type | None:
-  """A V0Bridge subclass running this v0 handler instance; None if v0 knows
-  no CheckpointArgs for it (neither registered globally nor `accepts`)."""
-  handler_cls = type(handler)
-  registered = registered_args(handler_cls)
-  accepts = tuple(dict.fromkeys((*accepts, *(registered or ()))))
-  if not accepts:
-    return None
-  _BRIDGED_ARGS.update(accepts)
-  cls = type(handler_cls.__name__, (V0Bridge,), {
-      '__doc__': f'{handler_cls.__qualname__} (v0), bridged to v1.',
-      'v0_handler': handler,
-      'accepts': accepts,
-      'v0_args': registered,
-  })
-  module, _, qualname = handler_cls.typestr().rpartition('.')
-  cls.__module__, cls.__qualname__ = module, qualname  # v0's recorded name.
-  return cls
-
-
-def is_bridge(handler_type: Any) -> bool:
-  return isinstance(handler_type, type) and issubclass(handler_type, V0Bridge)
-
-
-def default_bridge(handler_cls: type) -> type | None:
-  """The bridge of a default-constructed handler (v0's global registry)."""
-  if handler_cls not in _DEFAULT_BRIDGES:
-    _DEFAULT_BRIDGES[handler_cls] = bridge(handler_cls())
-  return _DEFAULT_BRIDGES[handler_cls]
-
-
-def registered_handler_cls(arg: Any) -> type | None:
-  """The user-written v0 handler class v0 registered `arg`'s type with."""
-  if type(arg) in RECORDED_HANDLER or isinstance(arg, v0_args.Composite):
-    return None
-  try:
-    return v0_checkpoint_args.get_registered_handler_cls(arg)
-  except (ValueError, TypeError):
-    return None
-
-
-def bridge_for_typestr(typestr: Any) -> type | None:
-  """The bridge v0 would restore a recorded handler name with (v0 resolves
-  names of handlers whose args are registered), or None."""
-  if not isinstance(typestr, str):
-    return None
-  from orbax.checkpoint._src.handlers import handler_type_registry  # pylint: disable=g-import-not-at-top
-
-  try:
-    handler_cls = handler_type_registry.get_handler_type(typestr)
-  except (KeyError, ValueError):
-    return None
-  if handler_cls in _BUILTIN_V0_HANDLERS or registered_args(handler_cls) is None:
-    return None
-  return default_bridge(handler_cls)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,27 +68,32 @@ JSON = ArgsKind('json', save=(v0_args.JsonSave,), restore=(v0_args.JsonRestore,)
 PROTO = ArgsKind('proto', save=(v0_args.ProtoSave,), restore=(v0_args.ProtoRestore,))
 ARRAY = ArgsKind('array', save=(v0_args.ArraySave,), restore=(v0_args.ArrayRestore,))
 KINDS = (PYTREE, JSON, PROTO, ARRAY)
-# Args of user-written v0 handlers: passed through to their V0Bridge.
+# Args of user-written v0 handlers: passed through to their `bridges.V0Bridge`.
 BRIDGED = ArgsKind('bridged', save=(), restore=())
 # The handler each args type saves with: the one v0 would record on disk.
 RECORDED_HANDLER = {
-    v0_args.StandardSave: StandardHandler,
-    v0_args.StandardRestore: StandardHandler,
-    v0_args.PyTreeSave: PyTreeHandler,
-    v0_args.PyTreeRestore: PyTreeHandler,
-    v0_args.JsonSave: JsonHandler,
-    v0_args.JsonRestore: JsonHandler,
-    v0_args.ProtoSave: ProtoHandler,
-    v0_args.ProtoRestore: ProtoHandler,
-    v0_args.ArraySave: ArrayHandler,
-    v0_args.ArrayRestore: ArrayHandler,
+    v0_args.StandardSave: bridges.StandardHandler,
+    v0_args.StandardRestore: bridges.StandardHandler,
+    v0_args.PyTreeSave: bridges.PyTreeHandler,
+    v0_args.PyTreeRestore: bridges.PyTreeHandler,
+    v0_args.JsonSave: bridges.JsonHandler,
+    v0_args.JsonRestore: bridges.JsonHandler,
+    v0_args.ProtoSave: bridges.ProtoHandler,
+    v0_args.ProtoRestore: bridges.ProtoHandler,
+    v0_args.ArraySave: bridges.ArrayHandler,
+    v0_args.ArrayRestore: bridges.ArrayHandler,
 }
-# v0's own handlers: the shim maps them to v1's (never bridged by name).
-_BUILTIN_V0_HANDLERS = frozenset({
-    v0_handlers.StandardCheckpointHandler, v0_handlers.PyTreeCheckpointHandler,
-    v0_handlers.JsonCheckpointHandler, v0_handlers.ProtoCheckpointHandler,
-    v0_handlers.ArrayCheckpointHandler, v0_handlers.CompositeCheckpointHandler,
-})
+
+
+
+def registered_handler_cls(arg: Any) -> type | None:
+  """The user-written v0 handler class v0 registered `arg`'s type with."""
+  if type(arg) in RECORDED_HANDLER or isinstance(arg, v0_args.Composite):
+    return None
+  try:
+    return v0_checkpoint_args.get_registered_handler_cls(arg)
+  except (ValueError, TypeError):
+    return None
 
 
 def kind_of(arg: Any, argument: str) -> ArgsKind:
@@ -328,7 +102,7 @@ def kind_of(arg: Any, argument: str) -> ArgsKind:
     if isinstance(arg, kind.save + kind.restore):
       _check_supported_fields(arg, kind, argument)
       return kind
-  if type(arg) in _BRIDGED_ARGS or registered_handler_cls(arg) is not None:
+  if type(arg) in bridges.BRIDGED_ARGS or registered_handler_cls(arg) is not None:
     return BRIDGED  # A user-written v0 handler's args: its bridge takes them.
   if not isinstance(arg, v0_args.CheckpointArgs):
     raise ValueError(
@@ -463,7 +237,7 @@ def save_context(
   by_leaf: dict[Any, SaveArgs] = {}
   target_sizes = {}
   # v0 saves with a sync handler block until written: such saves need their
-  # directories before the handler runs (see V0Bridge).
+  # directories before the handler runs (see `bridges.V0Bridge`).
   bridged = any(kind_of(a, 'args') is BRIDGED for a in items.values())
   for name, arg in items.items():
     if isinstance(arg, (v0_args.StandardSave, v0_args.PyTreeSave)):
@@ -802,7 +576,7 @@ def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[s
 def handler_for(arg: Any, bound: type | None = None) -> type | None:
   """The v1 handler a v0 args object saves and loads with (None for None).
 
-  `bound` is the handler the item is bound to: a V0Bridge taking the args
+  `bound` is the handler the item is bound to: a `bridges.V0Bridge` taking the args
   type handles them, as v0's registry entry for the item; other args of
   user-written handlers get the bridge of their default-constructed handler
   (v0's global args registry).
@@ -811,7 +585,7 @@ def handler_for(arg: Any, bound: type | None = None) -> type | None:
     return None
   if kind_of(arg, 'args') is not BRIDGED:
     return RECORDED_HANDLER[type(arg)]
-  if is_bridge(bound) and isinstance(arg, bound.accepts):
+  if bridges.is_bridge(bound) and isinstance(arg, bound.accepts):
     return bound
   handler_cls = registered_handler_cls(arg)
   if handler_cls is None:
@@ -820,4 +594,4 @@ def handler_for(arg: Any, bound: type | None = None) -> type | None:
         'type with orbax.checkpoint.args.register_with_handler, or bind the '
         'item to its handler (item_handlers, handler_registry).'
     )
-  return default_bridge(handler_cls)
+  return bridges.default_bridge(handler_cls)

@@ -20,6 +20,7 @@ from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import handlers as v0_handlers
 
 from orbax_compat import _v1
+from orbax_compat import bridges
 from orbax_compat import checkpointables as args_lib
 
 _Checkpointer = v0_manager.Checkpointer
@@ -27,24 +28,22 @@ _AsyncCheckpointer = v0_manager.AsyncCheckpointer
 _CheckpointHandler = v0_manager.CheckpointHandler
 
 
-def _legacy_wrapper(handler: Any) -> Any:
-  from orbax.checkpoint._src.handlers import composite_checkpoint_handler  # pylint: disable=g-import-not-at-top
+_legacy_wrapper = _v1.legacy_handler_wrapper
 
-  return composite_checkpoint_handler.get_legacy_handler_wrapper(handler)
 
 # v0 handler type -> the shim's v1 handler recorded under that v0 name.
 V1_HANDLER = {
-    v0_handlers.StandardCheckpointHandler: args_lib.StandardHandler,
-    v0_handlers.PyTreeCheckpointHandler: args_lib.PyTreeHandler,
-    v0_handlers.JsonCheckpointHandler: args_lib.JsonHandler,
-    v0_handlers.ArrayCheckpointHandler: args_lib.ArrayHandler,
+    v0_handlers.StandardCheckpointHandler: bridges.StandardHandler,
+    v0_handlers.PyTreeCheckpointHandler: bridges.PyTreeHandler,
+    v0_handlers.JsonCheckpointHandler: bridges.JsonHandler,
+    v0_handlers.ArrayCheckpointHandler: bridges.ArrayHandler,
 }
 # The shim's v1 handler -> v0's registered (save args, restore args).
 ARGS_FOR = {
-    args_lib.StandardHandler: (v0_args.StandardSave, v0_args.StandardRestore),
-    args_lib.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
-    args_lib.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
-    args_lib.ArrayHandler: (v0_args.ArraySave, v0_args.ArrayRestore),
+    bridges.StandardHandler: (v0_args.StandardSave, v0_args.StandardRestore),
+    bridges.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
+    bridges.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
+    bridges.ArrayHandler: (v0_args.ArraySave, v0_args.ArrayRestore),
 }
 
 
@@ -78,9 +77,9 @@ def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> t
     )
   v1_type = V1_HANDLER.get(type(handler))
   if v1_type is None:
-    bridged = args_lib.bridge(handler, accepts)
+    bridged = bridges.bridge(handler, accepts)
     if bridged is None:  # No registered args: v0's pre-args wrapper, as v0.
-      bridged = args_lib.bridge(_legacy_wrapper(handler), accepts)
+      bridged = bridges.bridge(_legacy_wrapper(handler), accepts)
     if bridged is None:
       raise NotImplementedError(
           f'`{argument}` is a {type(handler).__qualname__} with no registered '
@@ -245,7 +244,7 @@ def configure(
 def _args_for_key(m, key: str) -> tuple[type, type]:
   """v0's `_get_args_for_key`: the args classes of the item's handler."""
   handler_type = m._known_items.get(key)
-  if args_lib.is_bridge(handler_type):  # v0: the handler's registered args.
+  if bridges.is_bridge(handler_type):  # v0: the handler's registered args.
     if handler_type.v0_args is None:
       raise ValueError(
           'Unable to find registered `CheckpointArgs` for '

@@ -25,6 +25,7 @@ from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
+from orbax_compat import bridges
 from orbax_compat import checkpointables as items_lib
 from orbax_compat._v1 import v1
 
@@ -71,9 +72,9 @@ def unrecorded_items(step_dir: epath.Path) -> dict[str, type]:
     if name == items_lib.METRICS_ITEM and (item_dir / items_lib.METRICS_ITEM).exists():
       continue  # Metrics are read on their own.
     if _is_pytree_dir(item_dir):
-      found[name] = items_lib.StandardHandler
+      found[name] = bridges.StandardHandler
     elif (item_dir / 'metadata').exists():
-      found[name] = items_lib.JsonHandler
+      found[name] = bridges.JsonHandler
   return found
 
 

@@ -2,7 +2,7 @@
 checkpointers=): native v0 and the shim save, restore and describe them alike.
 
 The shim runs each user handler instance through a v1 CheckpointableHandler
-bridge recorded under the handler's own type name (checkpointables.V0Bridge).
+bridge recorded under the handler's own type name (bridges.V0Bridge).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.experimental.v1 import training
 
 from orbax_compat import _v1
-from orbax_compat import checkpointables
+from orbax_compat import bridges
 
 VERSION = f'orbax-checkpoint {_v1.ORBAX_VERSION}'
 
@@ -44,10 +44,10 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
   """v1 reads v0 handler names back; v0 imports them as its own handlers."""
   registry = _v1.v1.handlers.global_registry()
   for handler, v1_base in (
-      (checkpointables.StandardHandler, _v1.v1.handlers.PyTreeHandler),
-      (checkpointables.PyTreeHandler, _v1.v1.handlers.PyTreeHandler),
-      (checkpointables.JsonHandler, _v1.v1.handlers.JsonHandler),
-      (checkpointables.ProtoHandler, _v1.v1.handlers.ProtoHandler),
+      (bridges.StandardHandler, _v1.v1.handlers.PyTreeHandler),
+      (bridges.PyTreeHandler, _v1.v1.handlers.PyTreeHandler),
+      (bridges.JsonHandler, _v1.v1.handlers.JsonHandler),
+      (bridges.ProtoHandler, _v1.v1.handlers.ProtoHandler),
   ):
     name = f'{handler.__module__}.{handler.__qualname__}'
     assert name in registry.get_secondary_typestrs(v1_base), (name, VERSION)
@@ -55,7 +55,7 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
   with training.Checkpointer(tmp_path) as ckptr:
     ctx = _v1.v1.Context()
     registry = _v1.v1.handlers.local_registry()
-    registry.add(checkpointables.StandardHandler, checkpointable_name='default')
+    registry.add(bridges.StandardHandler, checkpointable_name='default')
     ctx.checkpointables.registry = registry
     with ctx:
       ckptr.save_checkpointables(0, {'default': {'a': np.arange(2)}})
@@ -68,6 +68,6 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
 def test_array_bridge_is_registered_under_v0s_name():
   """v1 has no Array handler: the shim's bridge resolves v0's recorded name."""
   registered = [h for h, _ in _v1.v1.handlers.global_registry().get_all_entries()]
-  assert checkpointables.ArrayHandler in registered, VERSION
-  assert (f'{checkpointables.ArrayHandler.__module__}.{checkpointables.ArrayHandler.__qualname__}'
+  assert bridges.ArrayHandler in registered, VERSION
+  assert (f'{bridges.ArrayHandler.__module__}.{bridges.ArrayHandler.__qualname__}'
           == 'orbax.checkpoint._src.handlers.array_checkpoint_handler.ArrayCheckpointHandler'), VERSION
