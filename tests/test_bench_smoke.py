@@ -9,6 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_bench_smoke_runs(tmp_path):
+  (ROOT / 'bench' / 'results' / 'smoke.json').unlink(missing_ok=True)
   proc = subprocess.run([sys.executable, '-m', 'bench', '--smoke', '--dir', str(tmp_path)],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
