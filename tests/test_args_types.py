@@ -16,7 +16,6 @@ import orbax.checkpoint as ocp
 import pytest
 from test_differential import NATIVE
 from test_differential import Rec
-from test_differential import _quiet_shim  # noqa: F401  (autouse fixture)
 from test_differential import abstract
 from test_differential import args
 from test_differential import describe_differences
@@ -29,6 +28,8 @@ import orbax_compat
 R = ocp.RestoreArgs
 SHARDING = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 SCENARIOS = {}
+
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 def with_msg(composite):

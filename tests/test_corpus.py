@@ -20,8 +20,11 @@ CORPUS = SHARED / 'fixtures' / 'orbax-0.12.4-v0-corpus' / 'composite_checkpoint'
 TREE = {'a': np.arange(8, dtype=np.int32), 'b': {'c': np.array([1, 2, 3], np.int32)}}
 JSON = {'metadata': 'json_data'}
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f'the shared fixtures are absent ({CORPUS} not found)')
+pytestmark = [
+    pytest.mark.skipif(
+        not CORPUS.is_dir(), reason=f'the shared fixtures are absent ({CORPUS} not found)'),
+    pytest.mark.usefixtures('quiet_shim'),
+]
 
 
 def _variants(kind):
@@ -33,13 +36,6 @@ def _variants(kind):
     groups = ['checkpoint_metadata_present', 'checkpoint_metadata_missing',
               'non_critical_metadata_alterations']
   return [f'{g}/{v.name}' for g in groups for v in sorted((CORPUS / g).iterdir())]
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-  previous = orbax_compat.set_warning_policy('off')
-  yield
-  orbax_compat.set_warning_policy(previous)
 
 
 def _root(tmp_path, variant):

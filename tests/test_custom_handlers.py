@@ -19,7 +19,6 @@ import pytest
 from test_differential import NATIVE
 from test_differential import Options
 from test_differential import Rec
-from test_differential import _quiet_shim  # noqa: F401  (autouse fixture)
 from test_differential import abstract
 from test_differential import args
 from test_differential import describe_differences
@@ -32,6 +31,8 @@ import orbax_compat
 # --------------------------------------------------------------------------
 # A user's own v0 handlers: a dict of arrays as `.npy` files + a JSON index.
 # --------------------------------------------------------------------------
+
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 def _write(directory, item) -> None:

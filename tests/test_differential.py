@@ -241,14 +241,7 @@ def scenario(fn):
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _quiet_shim(monkeypatch):
-  monkeypatch.setenv('ORBAX_COMPAT_WARNINGS', 'off')
-  previous = orbax_compat.set_warning_policy('off')
-  try:
-    yield
-  finally:
-    orbax_compat.set_warning_policy(previous)
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 @pytest.fixture

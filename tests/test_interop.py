@@ -25,11 +25,7 @@ META = {'name': 'run', 'lr': 0.5}
 OPTIONS = dict(best_fn=lambda m: m['loss'], best_mode='min')
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-  previous = orbax_compat.set_warning_policy('off')
-  yield
-  orbax_compat.set_warning_policy(previous)
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 def _save_args(layout):

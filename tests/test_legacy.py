@@ -7,7 +7,6 @@ import orbax.checkpoint as ocp
 import pytest
 from test_differential import NATIVE
 from test_differential import Rec
-from test_differential import _quiet_shim  # noqa: F401  (autouse fixture)
 from test_differential import abstract
 from test_differential import args
 from test_differential import describe_differences
@@ -18,6 +17,8 @@ from test_differential import run_scenario
 import orbax_compat
 
 SCENARIOS = {}
+
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 def scenario(fn):

@@ -13,11 +13,7 @@ import orbax_compat
 NATIVE, SHIM = ocp.CheckpointManager, orbax_compat.CheckpointManager
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-  previous = orbax_compat.set_warning_policy('off')
-  yield
-  orbax_compat.set_warning_policy(previous)
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 def _tree(step):

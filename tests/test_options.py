@@ -18,7 +18,6 @@ import pytest
 from test_differential import NATIVE
 from test_differential import Options
 from test_differential import Rec
-from test_differential import _quiet_shim  # noqa: F401  (autouse fixture)
 from test_differential import args
 from test_differential import describe_differences
 from test_differential import disk_layout
@@ -30,6 +29,8 @@ from orbax_compat import option_map
 
 LOSS = {0: 0.5, 1: 0.2, 2: 0.9, 3: 0.1, 4: 0.7}
 policies = ocp.checkpoint_managers
+
+pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
 @dataclasses.dataclass
