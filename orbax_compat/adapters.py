@@ -130,20 +130,15 @@ def latest_step(m) -> int | None:
   return latest.step if latest else None
 
 
-def _best_sorted(m) -> list[Any]:
+def best_step(m) -> int | None:
   best_fn = m._options.best_fn
-  with_metrics = [i for i in m._infos if i.metrics is not None]
-  return sorted(
-      with_metrics,
+  if best_fn is None:
+    return latest_step(m)
+  ranked = sorted(
+      (info for info in m._infos if info.metrics is not None),
       key=lambda info: best_fn(info.metrics),
       reverse=(m._options.best_mode == 'min'),
   )
-
-
-def best_step(m) -> int | None:
-  if m._options.best_fn is None:
-    return latest_step(m)
-  ranked = _best_sorted(m)
   return ranked[-1].step if ranked else None
 
 
@@ -295,10 +290,6 @@ def _require_v0_json_file(item_dir: epath.Path) -> None:
     raise FileNotFoundError(f'{path} not found.')
 
 
-def _tree_metadata(m, step_dir: epath.Path, name: str) -> Any:
-  return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name).tree
-
-
 def restore(
     m,
     step: int | None,
@@ -342,7 +333,7 @@ def restore(
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name)
     abstract = args_lib.restore_abstract(
-        wanted, lambda name: _tree_metadata(m, step_dir, name)
+        wanted, lambda name: recovery.pytree_metadata(step_dir / name).tree
     )
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract
@@ -455,7 +446,7 @@ def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
     except FileNotFoundError:
       return None
   if handler_type is not None and issubclass(handler_type, v1.handlers.PyTreeHandler):
-    return v0_handlers.PyTreeCheckpointHandler().metadata(step_dir / name)
+    return recovery.pytree_metadata(step_dir / name)
   return None  # JSON items carry no metadata; unknown items are not read.
 
 

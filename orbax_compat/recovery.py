@@ -39,6 +39,11 @@ def _is_pytree_dir(item_dir: epath.Path) -> bool:
   )
 
 
+def pytree_metadata(item_dir: epath.Path) -> Any:
+  """A pytree item's v0 TreeMetadata (v0's types, which v1 does not return)."""
+  return v0_handlers.PyTreeCheckpointHandler().metadata(item_dir)
+
+
 def recorded_items(step_dir: epath.Path) -> dict[str, str] | None:
   """Item name -> recorded handler type name, or None without that record."""
   try:
@@ -142,7 +147,7 @@ def load_item(
   if isinstance(error, FileNotFoundError) and PYTREE_METADATA in message:
     return _without_pytree_metadata(item_dir, target)
   if target is None and 'Sharding of jax.Array cannot be None' in message:
-    metadata = v0_handlers.PyTreeCheckpointHandler().metadata(item_dir).tree
+    metadata = pytree_metadata(item_dir).tree
     return load(_onto_local_device(metadata))
   if 'NOT_FOUND' in message or isinstance(error, FileNotFoundError):
     raise type(error)(
