@@ -1,8 +1,10 @@
 """Adapters: each performs one v0 CheckpointManager member on v1.
 
 Every adapter takes the shim manager `m` first and returns what v0 returns.
-Adapters call each other directly, never the manager's public members, so the
-shim's own calls never raise deprecation notices.
+Where v0 calls one of its public members through `self` (`save` asks
+`self.should_save(step)`), the adapter calls it through `m` too, so that a
+subclass's override runs; calls from this module raise no deprecation notice
+(`INTERNAL_MARK`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
 
 StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
+# deprecation.INTERNAL_MARK: this module's calls of public members are the shim's own.
+_ORBAX_COMPAT_INTERNAL = True
 
 
 # --- Construction -----------------------------------------------------------
@@ -121,7 +125,7 @@ def all_steps(m, read: bool = False) -> list[int]:
     absl_logging.warning(
         '`read` option is deprecated. Use `reload` to read from disk.'
     )
-    reload(m)
+    m.reload()
   return [info.step for info in m._infos]
 
 
@@ -133,7 +137,7 @@ def latest_step(m) -> int | None:
 def best_step(m) -> int | None:
   best_fn = m._options.best_fn
   if best_fn is None:
-    return latest_step(m)
+    return m.latest_step()
   ranked = sorted(
       (info for info in m._infos if info.metrics is not None),
       key=lambda info: best_fn(info.metrics),
@@ -167,7 +171,7 @@ def delete(m, step: int) -> None:
   if m._options.read_only:
     absl_logging.warning('%s is read only, delete will be skipped', m._directory)
     return
-  if step not in all_steps(m):
+  if step not in m.all_steps():
     raise FileNotFoundError(f'Requested deleting a non-existent step: {step}.')
   m._ckptr.delete(operator.index(step))
 
@@ -246,9 +250,9 @@ def save(
         ' metrics (v0 allowed it without best_fn); rename the item.'
     )
   checkpointables = args_lib.save_checkpointables(named)
-  if not force and not should_save(m, step):
+  if not force and not m.should_save(step):
     return False
-  if step in all_steps(m):
+  if step in m.all_steps():
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
     _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
@@ -301,7 +305,7 @@ def restore(
   root = epath.Path(directory) if directory is not None else m._directory
   if step is None:
     if directory is None:
-      step = latest_step(m)
+      step = m.latest_step()
     else:
       steps = v0_utils.checkpoint_steps(root)
       step = max(steps) if steps else None
@@ -346,7 +350,7 @@ def restore(
       wanted or {}, _load(m, step_dir, abstract, targets, context)
   )
   if with_metrics:
-    restored[args_lib.METRICS_ITEM] = metrics(m, step)
+    restored[args_lib.METRICS_ITEM] = m.metrics(step)
   if m._default_item:
     if args_lib.DEFAULT_ITEM not in restored:
       raise ValueError(
@@ -479,7 +483,7 @@ def item_metadata(m, step: int):
         '`step` must be provided. `item_metadata` only exists at the'
         ' checkpoint step level, not the root level.'
     )
-  return metadata(m, step).item_metadata
+  return m.metadata(step).item_metadata
 
 
 def _root_metadata(m):
@@ -509,7 +513,7 @@ def check_for_errors(m) -> None:
 
 def close(m) -> None:
   try:
-    _finish_previous_save(m)
+    m.wait_until_finished()
   finally:
     m._ckptr.close()
 
@@ -519,7 +523,7 @@ def enter(m):
 
 
 def exit_(m, *exc_info) -> None:
-  close(m)
+  m.close()
 
 
 # --- Option plumbing (see option_map.OPTION_ROWS) ---------------------------

@@ -2,21 +2,30 @@
 
 The policy comes from `ORBAX_COMPAT_WARNINGS` (off | once | always | error,
 default once) or `set_warning_policy(...)`. `once` reports the first call from
-each (member, file, line); a call site inside a loop therefore reports once.
+each site, a site being (member, file, line); a call site inside a loop, or in
+code that `exec`/`eval` compiles again and again, therefore reports once.
+
+Calls from the shim's own modules (those defining `INTERNAL_MARK`) are neither
+reported nor counted: the shim calls the manager's public members through
+`self`, as v0 does, so that subclasses' overrides run.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
+import sys
+import threading
 from typing import Any
 import warnings
+import weakref
 
 logger = logging.getLogger('orbax_compat')
 
 POLICIES = ('off', 'once', 'always', 'error')
 ENV_VAR = 'ORBAX_COMPAT_WARNINGS'
+INTERNAL_MARK = '_ORBAX_COMPAT_INTERNAL'
+UNKNOWN_CALLER = '(unknown caller)'
 
 
 class OrbaxCompatDeprecationWarning(DeprecationWarning):
@@ -32,19 +41,33 @@ def _validated(policy: Any, source: str) -> str:
   return value
 
 
-class _State:
-  """Mutable module state; one instance, read on every shim call."""
+class Site:
+  """One call site `(member, file, line)`: its call count and whether reported."""
 
-  __slots__ = ('policy', 'seen', 'calls', 'codes')
+  __slots__ = ('member', 'file', 'line', 'calls', 'reported')
+
+  def __init__(self, member: str, file: str, line: int):
+    self.member, self.file, self.line = member, file, line
+    self.calls = 0
+    self.reported = False
+
+
+class _State:
+  """Mutable module state; one instance, read on every shim call.
+
+  Finding a frame's line walks its code's line table (microseconds in a long
+  function), so each code location `(member, id(code), bytecode offset)`
+  remembers its `Site`, next to a weak reference to the code: no code object
+  is kept alive, and an id that a new code object reuses is told apart.
+  """
+
+  __slots__ = ('policy', 'locations', 'sites', 'lock')
 
   def __init__(self):
     self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
-    # Call sites are keyed by (member, id(code), bytecode offset): a frame's
-    # line number walks its line table and hashing a code object walks its
-    # bytecode, on every call (microseconds in a long function).
-    self.seen: set[tuple[str, int, int]] = set()
-    self.calls: dict[tuple[str, int, int], int] = {}
-    self.codes: dict[int, Any] = {}  # Keeps each code object (and its id) alive.
+    self.locations: dict[tuple[str, int, int], tuple[Any, Site]] = {}
+    self.sites: dict[tuple[str, str, int], Site] = {}
+    self.lock = threading.Lock()
 
 
 state = _State()
@@ -62,60 +85,88 @@ def get_warning_policy() -> str:
 
 def reset() -> None:
   """Forgets reported call sites and counts (tests, long-lived notebooks)."""
-  state.seen.clear()
-  state.calls.clear()
-  state.codes.clear()
+  with state.lock:
+    state.locations.clear()
+    state.sites.clear()
 
 
-def notify(row: Any, frame: Any) -> None:
-  """Reports a call of `row`'s v0 member from `frame`, per the policy."""
-  code = frame.f_code
-  key = (row.member, id(code), frame.f_lasti)
-  calls = state.calls.get(key)
-  if calls is None:
-    state.codes[id(code)] = code
-  state.calls[key] = (calls or 0) + 1
-  policy = state.policy
-  if policy == 'off':
-    return
-  line = None
-  if policy == 'once':
-    if key in state.seen:
-      return
-    state.seen.add(key)
-    # Two calls of a member on one line (say, in an f-string) are one site.
-    line = frame.f_lineno
-    if (row.member, id(code), -line) in state.seen:
-      return
-    state.seen.add((row.member, id(code), -line))
-  line = line or frame.f_lineno
+def _site_of(member: str, frame: Any) -> Site:
+  """The Site of a call from `frame` (None: a call from C), registering it."""
+  if frame is None:  # Called from C: atexit, a raw thread's target.
+    key = (member, UNKNOWN_CALLER, 0)
+  else:
+    key = (member, frame.f_code.co_filename, frame.f_lineno or 0)
+  with state.lock:
+    site = state.sites.get(key)
+    if site is None:
+      site = state.sites[key] = Site(*key)
+    if frame is not None:
+      code = frame.f_code
+      location = (member, id(code), frame.f_lasti)
+
+      def forget(_, location=location, locations=state.locations):
+        locations.pop(location, None)
+
+      state.locations[location] = (weakref.ref(code, forget), site)
+  return site
+
+
+def noticing(row: Any, adapter: Any) -> Any:
+  """`adapter` as a public member: each call is counted and noticed per site.
+
+  The hot path (a site seen before) is inlined here; it costs well under a
+  microsecond (bench/queries.py `overhead`).
+  """
+  member, getframe, locations = row.member, sys._getframe, state.locations
+
+  def call(self, *args, **kwargs):
+    try:
+      frame = getframe(1)
+    except ValueError:  # No Python caller: atexit, a raw thread's target.
+      frame = None
+    if frame is None:
+      site = _site_of(member, None)
+    elif INTERNAL_MARK in frame.f_globals:
+      return adapter(self, *args, **kwargs)  # The shim's own call.
+    else:
+      code = frame.f_code
+      known = locations.get((member, id(code), frame.f_lasti))
+      if known is not None and known[0]() is code:
+        site = known[1]
+      else:
+        site = _site_of(member, frame)
+    # No lock: an attribute increment runs no Python code, so no other thread
+    # runs inside it (tests/test_warnings.py counts calls from 8 threads).
+    site.calls += 1
+    policy = state.policy
+    if policy != 'off' and not (site.reported and policy == 'once'):
+      site.reported = True
+      _report(row, site, frame, policy)
+    return adapter(self, *args, **kwargs)
+
+  return call
+
+
+def _report(row: Any, site: Site, frame: Any, policy: str) -> None:
   message = row.deprecation_message()
+  where = f'{site.file}:{site.line}' if site.line else site.file
   if policy == 'error':
-    raise OrbaxCompatDeprecationWarning(f'{code.co_filename}:{line}: {message}')
-  logger.warning('%s:%d: %s', code.co_filename, line, message)
+    raise OrbaxCompatDeprecationWarning(f'{where}: {message}')
+  logger.warning('%s: %s', where, message)
   warnings.warn_explicit(
       message,
       OrbaxCompatDeprecationWarning,
-      code.co_filename,
-      line,
-      module=frame.f_globals.get('__name__'),
+      site.file,
+      site.line,
+      module=frame.f_globals.get('__name__') if frame is not None else None,
   )
-
-
-def _line_of(code: Any, offset: int) -> int:
-  for start, end, line in code.co_lines():
-    if start <= offset < end and line is not None:
-      return line
-  return code.co_firstlineno
 
 
 def usage_report() -> list[tuple[str, str, int, int]]:
   """(member, file, line, calls) for every v0 call seen, most called first."""
-  per_line: collections.Counter = collections.Counter()
-  for (member, code_id, offset), calls in state.calls.items():
-    code = state.codes[code_id]
-    per_line[(member, code.co_filename, _line_of(code, offset))] += calls
+  with state.lock:
+    sites = list(state.sites.values())
   return sorted(
-      ((m, f, ln, n) for (m, f, ln), n in per_line.items()),
+      ((s.member, s.file, s.line, s.calls) for s in sites if s.calls),
       key=lambda r: (-r[3], r[0], r[1], r[2]),
   )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 
 from orbax_compat import deprecation
 from orbax_compat import table
@@ -11,16 +10,10 @@ from orbax_compat import table
 
 def _member(row: table.Row):
   """One public member: notice the v0 call site, then run the adapter."""
-  adapter, notify, caller = row.adapter, deprecation.notify, sys._getframe
-
+  adapter = row.adapter
   if row.kind == 'protocol':
     return adapter
-
-  @functools.wraps(adapter)
-  def member(self, *args, **kwargs):
-    notify(row, caller(1))
-    return adapter(self, *args, **kwargs)
-
+  member = functools.wraps(adapter)(deprecation.noticing(row, adapter))
   member.__name__ = member.__qualname__ = row.member
   member.__doc__ = f'v0 `{row.v0}` on v1: `{row.v1}`.'
   if row.kind == 'property':

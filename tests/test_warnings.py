@@ -178,3 +178,91 @@ def test_two_calls_on_one_line_are_one_site(tmp_path, caplog, policy):
   text = f'{mngr.latest_step()} {mngr.latest_step()}'  # noqa: F841
   mngr.close()
   assert len([r for r in _records(caplog) if 'latest_step()' in r.getMessage()]) == 1
+
+
+def test_call_without_python_caller_runs_and_names_unknown_caller(tmp_path):
+  """atexit.register(mngr.close) and a raw _thread target: no Python frame above."""
+  script = tmp_path / 'train.py'
+  script.write_text(textwrap.dedent(f"""
+      import atexit, _thread, threading, numpy as np
+      import orbax_compat as ocp
+      mngr = ocp.CheckpointManager({str(tmp_path / 'ckpt')!r})
+      mngr.save(0, args=ocp.args.StandardSave({{'a': np.arange(3)}}))
+      done = threading.Event()
+      result = []
+      def probe():
+          result.append(mngr.latest_step())
+          done.set()
+      _thread.start_new_thread(mngr.latest_step, ())
+      threading.Thread(target=probe).start(); done.wait(60)
+      print('latest', result)
+      mngr.wait_until_finished()  # v0 too cannot commit from atexit (its executors are shut down).
+      atexit.register(mngr.close)
+  """))
+  proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                        env={**__import__('os').environ, deprecation.ENV_VAR: 'always'})
+  assert proc.returncode == 0, proc.stderr
+  assert 'latest [0]' in proc.stdout
+  assert 'call stack is not deep enough' not in proc.stderr
+  # close() ran at exit, and its notice names no file.
+  assert '(unknown caller): CheckpointManager.close()' in proc.stderr, proc.stderr
+
+
+def test_exec_in_a_loop_is_one_site_and_keeps_no_code(tmp_path, caplog, policy):
+  import gc  # pylint: disable=g-import-not-at-top
+  import weakref  # pylint: disable=g-import-not-at-top
+
+  policy('once')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  mngr = orbax_compat.CheckpointManager(tmp_path)
+  codes = []
+  for _ in range(50):
+    code = compile('mngr.latest_step()', '<notebook-cell>', 'exec')
+    codes.append(weakref.ref(code))
+    exec(code, {'mngr': mngr})  # pylint: disable=exec-used
+    del code
+  mngr.close()
+  gc.collect()
+  assert len([r for r in _records(caplog) if 'latest_step()' in r.getMessage()]) == 1
+  assert all(ref() is None for ref in codes)  # No code object kept alive.
+  assert len(deprecation.state.locations) < 5
+  report = [r for r in orbax_compat.usage_report() if r[0] == 'latest_step']
+  assert report == [('latest_step', '<notebook-cell>', 1, 50)]
+
+
+def test_usage_report_while_threads_call(tmp_path, policy):
+  import threading  # pylint: disable=g-import-not-at-top
+
+  policy('off')
+  previous = sys.getswitchinterval()
+  sys.setswitchinterval(1e-6)  # Switch threads as often as possible.
+  mngr = orbax_compat.CheckpointManager(tmp_path)
+  stop, errors = threading.Event(), []
+
+  def report():
+    while not stop.is_set():
+      try:
+        orbax_compat.usage_report()
+      except Exception as e:  # pylint: disable=broad-except
+        errors.append(e)
+
+  def work():
+    for _ in range(5000):
+      mngr.latest_step()
+
+  try:
+    reporter = threading.Thread(target=report)
+    reporter.start()
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for t in workers:
+      t.start()
+    for t in workers:
+      t.join()
+    stop.set()
+    reporter.join()
+  finally:
+    sys.setswitchinterval(previous)
+    mngr.close()
+  assert not errors, errors[:1]
+  calls = [n for member, _, _, n in orbax_compat.usage_report() if member == 'latest_step']
+  assert calls == [8 * 5000]
