@@ -232,3 +232,28 @@ def legacy_handler_wrapper(handler: Any) -> Any:
   from orbax.checkpoint._src.handlers import composite_checkpoint_handler  # pylint: disable=g-import-not-at-top
 
   return composite_checkpoint_handler.get_legacy_handler_wrapper(handler)
+
+
+def pytree_structure(item_dir: Any) -> tuple[Any, bool | None]:
+  """The tree v0's PyTreeCheckpointHandler reads a pytree item into.
+
+  Why: restoring with `transforms` or `legacy_transform_fn`, v0 reads the
+  checkpoint into this tree (v0's containers, a `ValueMetadataEntry` per
+  leaf, which says whether v0 reads it) and hands it to `multi_value_fn`s
+  and to `legacy_transform_fn`; the public `metadata()` describes the same
+  leaves with other types. Also returns whether the arrays are zarr3 (from
+  the same file), which v0 puts into the ParamInfos it builds.
+  """
+  from orbax.checkpoint import handlers  # pylint: disable=g-import-not-at-top
+
+  handler = handlers.PyTreeCheckpointHandler()
+  try:
+    return handler._get_internal_metadata(item_dir)  # pylint: disable=protected-access
+  except AttributeError as e:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: PyTreeCheckpointHandler no longer has '
+        f'`_get_internal_metadata`; update orbax_compat._v1 for '
+        f'{orbax_version_note()}.'
+    ) from e
+  finally:
+    handler.close()

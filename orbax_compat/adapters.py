@@ -28,6 +28,7 @@ from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
 from orbax_compat import profiles
 from orbax_compat import recovery
+from orbax_compat import transforms as transforms_lib
 from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
 
@@ -324,6 +325,7 @@ def restore(
   else:
     wanted = args_lib.as_items(args, m._default_item)
   abstract = None
+  plans = {}  # Items restored with v0's `transforms` (see transforms.py).
   if wanted is not None:
     existing = sorted(p.name for p in step_dir.iterdir() if p.is_dir())
     for name in sorted(wanted):
@@ -336,6 +338,8 @@ def restore(
       _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name)
+    plans = transforms_lib.plan(wanted, step_dir)
+    wanted = transforms_lib.loads(wanted, plans)
     abstract = args_lib.restore_abstract(
         wanted, lambda name: recovery.pytree_metadata(step_dir / name).tree
     )
@@ -349,6 +353,7 @@ def restore(
   restored = args_lib.finish_restore(
       wanted or {}, _load(m, step_dir, abstract, targets, context)
   )
+  restored = transforms_lib.finish(plans, restored)
   if with_metrics:
     restored[args_lib.METRICS_ITEM] = m.metrics(step)
   if m._default_item:

@@ -47,10 +47,6 @@ class ArgsKind:
   unsupported: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-_NO_TRANSFORMS = (
-    'v1 loads without transformations: restore the checkpoint as saved '
-    '(restore_args, partial_restore) and reshape the tree in Python'
-)
 PYTREE = ArgsKind(
     'pytree',
     save=(v0_args.StandardSave, v0_args.PyTreeSave),
@@ -60,8 +56,6 @@ PYTREE = ArgsKind(
                            '`custom_metadata=` to `save` (the step\'s)',
         'support_layout': 'v1 restores with the shardings of the target leaves; '
                           'give each leaf a jax.ShapeDtypeStruct with a sharding',
-        'transforms': _NO_TRANSFORMS,
-        'legacy_transform_fn': _NO_TRANSFORMS,
     },
 )
 JSON = ArgsKind('json', save=(v0_args.JsonSave,), restore=(v0_args.JsonRestore,))

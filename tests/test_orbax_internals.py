@@ -71,3 +71,20 @@ def test_array_bridge_is_registered_under_v0s_name():
   assert bridges.ArrayHandler in registered, VERSION
   assert (f'{bridges.ArrayHandler.__module__}.{bridges.ArrayHandler.__qualname__}'
           == 'orbax.checkpoint._src.handlers.array_checkpoint_handler.ArrayCheckpointHandler'), VERSION
+
+
+def test_pytree_structure_is_what_v0_reads_into(tmp_path):
+  """v0's internal structure: its containers, a ValueMetadataEntry per leaf."""
+  from orbax.checkpoint.metadata.tree import ValueMetadataEntry
+
+  tree = {'a': np.arange(3), 'b': (1, 'x'), 'e': {}}
+  with ocp.CheckpointManager(tmp_path) as m:
+    m.save(0, args=ocp.args.PyTreeSave(tree))
+  structure, use_zarr3 = _v1.pytree_structure(tmp_path / '0' / 'default')
+  assert sorted(structure) == ['a', 'b', 'e'], VERSION
+  assert isinstance(structure['b'], list), VERSION
+  entries = [structure['a'], *structure['b'], structure['e']]
+  assert all(isinstance(e, ValueMetadataEntry) for e in entries), (structure, VERSION)
+  assert [e.skip_deserialize for e in entries] == [False, False, False, True], VERSION
+  assert structure['a'].value_type == 'np.ndarray', VERSION
+  assert use_zarr3 is False, VERSION
