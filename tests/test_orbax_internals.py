@@ -71,3 +71,18 @@ def test_array_bridge_is_registered_under_v0s_name():
   assert bridges.ArrayHandler in registered, VERSION
   assert (f'{bridges.ArrayHandler.__module__}.{bridges.ArrayHandler.__qualname__}'
           == 'orbax.checkpoint._src.handlers.array_checkpoint_handler.ArrayCheckpointHandler'), VERSION
+
+
+def test_active_context_is_the_entered_one():
+  """v1's handlers (and the shim's bridges) capture the Context active where
+  v1 constructs them; `v1.Context()` would be a new, default one."""
+  ctx = _v1.v1.Context()
+  ctx.multiprocessing_options.primary_host = 3
+  ctx.async_options.timeout_secs = 123
+  assert _v1.active_context().multiprocessing_options.primary_host == 0, VERSION
+  with ctx:
+    active = _v1.active_context()
+    bridge = bridges.ArrayHandler()
+  assert active.multiprocessing_options.primary_host == 3, VERSION
+  assert active.async_options.timeout_secs == 123, VERSION
+  assert bridge._context.multiprocessing_options.primary_host == 3  # pylint: disable=protected-access
