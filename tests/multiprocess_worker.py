@@ -43,7 +43,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 UNAVAILABLE = 77  # Multi-process JAX cannot start here.
-SCENARIO_TIMEOUT_SECS = 60  # Watchdog per scenario.
+SCENARIO_TIMEOUT_SECS = 45  # Watchdog per scenario (each takes a few seconds).
 # A process other than the primary host writes its part of a user handler's
 # item this much later than the others: finalize must still see every part
 # (v0 has a barrier between the processes' commits and finalize). Not a
@@ -353,6 +353,14 @@ def scenario(fn):
   return fn
 
 
+def _finalized(rec: Rec, step_dir: pathlib.Path) -> None:
+  """Which process finalized each user item, and the parts it saw."""
+  for item in ('user_sync', 'user_async'):
+    for pid in (0, 1):
+      name = f'finalized_by_{pid}.json'
+      rec.value(f'{item}/{name}', read_json(step_dir / item / name))
+
+
 def _standard(cls, root, *, enable_async: bool) -> list[Any]:
   rec = Rec(root)
   m = rec.manager('init', cls, options=Options(
@@ -409,10 +417,7 @@ def _composite(cls, root, *, enable_async: bool) -> list[Any]:
   rec.call('wait', m.wait_until_finished)
   rec.call('all_steps', m.all_steps)
   rec.layout('after saves (pruned to 2)')
-  for item in ('user_sync', 'user_async'):
-    for pid in (0, 1):
-      name = f'finalized_by_{pid}.json'
-      rec.value(f'{item}/{name}', read_json(root / '2' / item / name))
+  _finalized(rec, root / '2')
   w = state(2)['w']
   rec.call('restore(2) args', m.restore, 2, args=args.Composite(
       arr=args.ArrayRestore(ocp.ArrayRestoreArgs(sharding=w.sharding)),
@@ -456,6 +461,7 @@ def user_handlers_finalize(cls, root):
       user_sync=PartsSave(w), user_async=AsyncPartsSave(w)))
   rec.call('wait', m.wait_until_finished)
   rec.layout('after save')
+  _finalized(rec, root / '0')
   rec.call('restore(0)', m.restore, 0, args=args.Composite(
       user_sync=PartsRestore(), user_async=AsyncPartsRestore()))
   rec.call('close', m.close)
@@ -515,10 +521,7 @@ def _primary_host_1(cls, root):
   rec.call('wait', m.wait_until_finished)
   rec.call('all_steps', m.all_steps)
   rec.layout('after saves')
-  for item in ('user_sync', 'user_async'):
-    for pid in (0, 1):
-      name = f'finalized_by_{pid}.json'
-      rec.value(f'{item}/{name}', read_json(root / '1' / item / name))
+  _finalized(rec, root / '1')
   rec.call('restore(1)', m.restore, 1, args=args.Composite(
       state=args.StandardRestore(abstract(state(1))),
       user_async=AsyncPartsRestore(),

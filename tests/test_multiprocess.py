@@ -57,64 +57,116 @@ def _env() -> dict[str, str]:
 
 
 @dataclasses.dataclass
-class Run:
-  """One implementation's pair of processes and what they left behind."""
+class Attempt:
+  """One pair of processes running a list of scenarios."""
 
-  impl: str
-  out: pathlib.Path
+  scenarios: list[str]
   stderr: list[pathlib.Path]
   returncodes: list[int | None] = dataclasses.field(default_factory=list)
   timed_out: bool = False
+
+
+@dataclasses.dataclass
+class Run:
+  """One implementation's pairs of processes and what they left behind.
+
+  A scenario that makes a process exit (the worker's watchdog, a crash)
+  ends its pair; the next pair runs the scenarios after it.
+  """
+
+  impl: str
+  base: pathlib.Path
+  attempts: list[Attempt] = dataclasses.field(default_factory=list)
+
+  @property
+  def out(self) -> pathlib.Path:
+    return self.base / 'out'
 
   def obs(self, name: str, pid: int):
     path = self.out / f'{name}.{pid}.pkl'
     return pickle.loads(path.read_bytes()) if path.exists() else None
 
-  def stderr_tail(self, pid: int, chars: int = 4000) -> str:
-    text = self.stderr[pid].read_text(errors='replace')
-    return text[-chars:]
+  def done(self, name: str) -> bool:
+    return all((self.out / f'{name}.{pid}.pkl').exists()
+               for pid in range(NUM_PROCESSES))
 
-  def report(self) -> str:
-    lines = [f'{self.impl}: return codes {self.returncodes}'
-             + (f' (killed after {RUN_TIMEOUT_SECS}s)' if self.timed_out else '')]
+  def unavailable(self) -> str | None:
+    """Why multi-process JAX could not start, or None."""
+    for attempt in self.attempts:
+      if worker.UNAVAILABLE in attempt.returncodes:
+        pid = attempt.returncodes.index(worker.UNAVAILABLE)
+        return attempt.stderr[pid].read_text(errors='replace')[-1500:]
+    return None
+
+  def report(self, name: str, chars: int = 4000) -> str:
+    """Return codes and both processes' stderr of the pair that ran `name`."""
+    for attempt in reversed(self.attempts):  # The last pair given `name` ran it.
+      if name in attempt.scenarios:
+        break
+    else:
+      return f'{self.impl}: {name} never started (run out of time)'
+    lines = [f'{self.impl}: return codes {attempt.returncodes}'
+             + (f' (killed after {RUN_TIMEOUT_SECS}s)' if attempt.timed_out else '')]
     for pid in range(NUM_PROCESSES):
-      lines.append(f'--- {self.impl} process {pid} stderr (tail) ---')
-      lines.append(self.stderr_tail(pid))
+      text = attempt.stderr[pid].read_text(errors='replace')
+      # The scenario's part: its first error, then how it ended.
+      start = max(text.find(f' {name}: start'), 0)
+      end = text.find(f' {name}: done', start)
+      text = text[start:] if end < 0 else text[start:end]
+      if len(text) > chars:
+        text = text[:chars // 2] + '\n[...]\n' + text[-chars // 2:]
+      lines.append(f'--- {self.impl} process {pid} stderr ---')
+      lines.append(text)
     return '\n'.join(lines)
 
 
-def _launch(impl: str, base: pathlib.Path) -> tuple[Run, list[subprocess.Popen]]:
-  root, out = base / impl / 'root', base / impl / 'out'
-  root.mkdir(parents=True)
-  out.mkdir(parents=True)
-  port = _free_port()
-  run = Run(impl, out, [base / impl / f'stderr.{pid}' for pid in range(NUM_PROCESSES)])
+def _launch(run: Run, scenarios: list[str]) -> tuple[Attempt, list[subprocess.Popen]]:
+  root = run.base / 'root'
+  root.mkdir(parents=True, exist_ok=True)
+  run.out.mkdir(parents=True, exist_ok=True)
+  port, n = _free_port(), len(run.attempts)
+  attempt = Attempt(scenarios, [run.base / f'stderr.{n}.{pid}'
+                                for pid in range(NUM_PROCESSES)])
+  run.attempts.append(attempt)
   procs = []
   for pid in range(NUM_PROCESSES):
-    with open(run.stderr[pid], 'wb') as err:
+    with open(attempt.stderr[pid], 'wb') as err:
       procs.append(subprocess.Popen(
-          [sys.executable, str(WORKER), impl, str(pid), str(NUM_PROCESSES),
-           str(port), str(root), str(out)],
-          cwd=base, env=_env(), stdout=subprocess.DEVNULL, stderr=err))
-  return run, procs
+          [sys.executable, str(WORKER), run.impl, str(pid), str(NUM_PROCESSES),
+           str(port), str(root), str(run.out), *scenarios],
+          cwd=run.base, env=_env(), stdout=subprocess.DEVNULL, stderr=err))
+  return attempt, procs
+
+
+def _wait(attempt: Attempt, procs: list[subprocess.Popen], deadline: float) -> None:
+  for p in procs:
+    try:
+      p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+      attempt.timed_out = True
+  for p in procs:  # Only the processes this test started.
+    if p.poll() is None:
+      p.kill()
+      p.wait()
+  attempt.returncodes = [p.returncode for p in procs]
 
 
 def _run_all(base: pathlib.Path) -> dict[str, Run]:
-  started = {impl: _launch(impl, base) for impl in IMPLS}
+  """Every scenario on each implementation (the two run concurrently)."""
   deadline = time.monotonic() + RUN_TIMEOUT_SECS
-  for run, procs in started.values():
-    for p in procs:
-      try:
-        p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-      except subprocess.TimeoutExpired:
-        run.timed_out = True
-  for run, procs in started.values():
-    for p in procs:  # Only the processes this test started.
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-    run.returncodes = [p.returncode for p in procs]
-  return {impl: run for impl, (run, _) in started.items()}
+  runs = {impl: Run(impl, base / impl) for impl in IMPLS}
+  remaining = {impl: list(worker.SCENARIOS) for impl in IMPLS}
+  while any(remaining.values()) and time.monotonic() < deadline:
+    started = [(impl, *_launch(runs[impl], remaining[impl]))
+               for impl in IMPLS if remaining[impl]]
+    for impl, attempt, procs in started:
+      _wait(attempt, procs, deadline)
+      if runs[impl].unavailable():
+        return runs
+      left = [n for n in remaining[impl] if not runs[impl].done(n)]
+      # The first scenario left ended the pair: go on after it.
+      remaining[impl] = left[1:]
+  return runs
 
 
 @pytest.fixture(scope='module')
@@ -136,11 +188,10 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     finally:
       fcntl.flock(lock, fcntl.LOCK_UN)
   for run in result.values():
-    if worker.UNAVAILABLE in run.returncodes:
-      pid = run.returncodes.index(worker.UNAVAILABLE)
+    why = run.unavailable()
+    if why is not None:
       pytest.skip('2-process JAX (jax.distributed, local coordinator, gloo CPU '
-                  'collectives) could not start on this machine:\n'
-                  + run.stderr_tail(pid, 1500))
+                  'collectives) could not start on this machine:\n' + why)
   return result
 
 
@@ -155,16 +206,17 @@ def _params():
 @pytest.mark.parametrize('name', list(_params()))
 def test_multiprocess_matches_native(name, runs):
   native, shim = runs['native'], runs['shim']
+  for run in (native, shim):
+    assert run.done(name), (
+        f'{run.impl}: scenario {name!r} did not finish on both processes\n'
+        + run.report(name))
   for pid in range(NUM_PROCESSES):
-    for run in (native, shim):
-      assert run.obs(name, pid) is not None, (
-          f'{run.impl} process {pid} did not finish scenario {name!r}\n'
-          + native.report() + '\n' + shim.report())
     a, b = native.obs(name, pid), shim.obs(name, pid)
     assert a and a[0][0] != 'SCENARIO ABORTED', (
-        f'native process {pid}: {a}\n' + native.report())
+        f'native process {pid}: {a}\n' + native.report(name))
     assert a == b, (
-        f'process {pid}: ' + describe_differences(a, b) + '\n' + shim.report())
+        f'process {pid}: ' + describe_differences(a, b) + '\n'
+        + shim.report(name))
 
 
 def test_both_processes_worked_on_shared_arrays(runs):
