@@ -63,6 +63,20 @@ def _no_entry_error() -> type:
 NoEntryError = _no_entry_error()
 
 
+def active_context() -> Any:
+  """The v1 Context active where v1 constructs a handler (its `with ctx:`).
+
+  Why: `v1.Context()` is a new Context with default options, not the active
+  one, and v1 exports no accessor for the active one; v1's own handlers
+  capture it at construction through this private function. The shim's
+  bridges need the manager's primary host, barrier key prefix and timeout
+  in the save's background part, in a thread the active Context does not
+  reach, so they capture it the same way.
+  """
+  module = importlib.import_module(f'{v1.__name__}._src.context.context')
+  return module.get_context()
+
+
 def inner_manager(ckptr: Any) -> Any:
   """The v0 CheckpointManager that v1's training.Checkpointer runs on.
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import jax
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
 from orbax.checkpoint import handlers as v0_handlers
+from orbax.checkpoint import multihost
 
 from orbax_compat import _v1
 from orbax_compat._v1 import v1
@@ -42,6 +42,34 @@ def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type
   return cls
 
 
+async def _finalize_after_every_commit(path: Any, finalize: Any, context: Any) -> None:
+  """v0's order between an item's writes and its handler's `finalize`.
+
+  v0's checkpointers wait for every process's commit futures, meet at a
+  barrier (`async_write_complete`; the sync Checkpointer's `save` barrier)
+  and only then run `finalize`, on the primary host alone. A bridge runs
+  inside v1's commit, which has that barrier only after the item's
+  background part, so the bridge meets at its own barrier first: without it
+  the primary host finalizes while other processes still write (v0's Array
+  handler then fails merging per-process array metadata; a user handler's
+  `finalize` misses other processes' files). Barrier through Orbax's public
+  `multihost` (safe from background threads, as v0's); the key is unique per
+  step and item, like v0's `async_write_complete.<step>`. `context` is the
+  manager's v1 Context, captured when v1 constructed the bridge.
+  """
+  mp = context.multiprocessing_options
+  sync = multihost.get_barrier_sync_fn(processes=mp.active_processes)
+  key = multihost.unique_barrier_key(
+      f'orbax_compat_commit_before_finalize.{path.name}',
+      prefix=mp.barrier_sync_key_prefix,
+      suffix=path.parent.name,
+  )
+  timeout_ms = context.async_options.timeout_secs * 1000
+  await asyncio.to_thread(sync, key=key, timeout_ms=timeout_ms)
+  if multihost.is_primary_host(mp.primary_host):
+    await asyncio.to_thread(finalize, path)
+
+
 class _ArrayBridge:
   """v0's ArrayCheckpointHandler as a v1 CheckpointableHandler.
 
@@ -49,12 +77,14 @@ class _ArrayBridge:
   `_METADATA`, no OCDBT). The checkpointable is the `ArraySave` args and the
   abstract checkpointable the `ArrayRestore` args (or None). v0's handler
   writes into the temporary directory v1 hands it; its commit futures and
-  `finalize` run in the save's background part, so v1's atomic commit (the
-  v0 manager's finalize and rename) happens only after they are done.
+  `finalize` (on the primary host, once every process committed) run in the
+  save's background part, so v1's atomic commit (the v0 manager's finalize
+  and rename) happens only after they are done.
   """
 
   def __init__(self):
     self._v0 = v0_handlers.ArrayCheckpointHandler()
+    self._context = _v1.active_context()  # The manager's (see _finalize_after_every_commit).
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
     commit_futures = await self._v0.async_save(directory.path, args=checkpointable)
@@ -63,9 +93,7 @@ class _ArrayBridge:
       path = await directory.await_creation()
       for f in commit_futures or ():
         await asyncio.to_thread(f.result)
-      primary = v1.Context().multiprocessing_options.primary_host
-      if primary is None or jax.process_index() == primary:
-        await asyncio.to_thread(self._v0.finalize, path)
+      await _finalize_after_every_commit(path, self._v0.finalize, self._context)
 
     return background()
 
@@ -117,13 +145,17 @@ class V0Bridge:
   restore args (or None: the registered restore args, default-constructed, as
   v0's bare restore). A sync handler saves in the save's blocking part (as in
   v0; the shim creates the directories synchronously for such saves), an
-  AsyncCheckpointHandler starts there and its commit futures and `finalize`
-  run in the background part, before v1's atomic commit.
+  AsyncCheckpointHandler starts there and its commit futures run in the
+  background part; `finalize` follows there on the primary host, once every
+  process committed, before v1's atomic commit.
   """
 
   v0_handler: Any = None
   accepts: tuple[type, ...] = ()  # Args types the handler takes.
   v0_args: tuple[type, type] | None = None  # v0's registered (save, restore).
+
+  def __init__(self):
+    self._context = _v1.active_context()  # The manager's (see _finalize_after_every_commit).
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
     handler, pending, commit_futures = self.v0_handler, None, None
@@ -140,9 +172,7 @@ class V0Bridge:
         await asyncio.to_thread(handler.save, path, args=pending)
       for f in commit_futures or ():
         await asyncio.to_thread(f.result)
-      primary = v1.Context().multiprocessing_options.primary_host
-      if primary is None or jax.process_index() == primary:
-        await asyncio.to_thread(handler.finalize, path)
+      await _finalize_after_every_commit(path, handler.finalize, self._context)
 
     return background()
 

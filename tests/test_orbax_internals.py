@@ -88,3 +88,18 @@ def test_pytree_structure_is_what_v0_reads_into(tmp_path):
   assert [e.skip_deserialize for e in entries] == [False, False, False, True], VERSION
   assert structure['a'].value_type == 'np.ndarray', VERSION
   assert use_zarr3 is False, VERSION
+
+
+def test_active_context_is_the_entered_one():
+  """v1's handlers (and the shim's bridges) capture the Context active where
+  v1 constructs them; `v1.Context()` would be a new, default one."""
+  ctx = _v1.v1.Context()
+  ctx.multiprocessing_options.primary_host = 3
+  ctx.async_options.timeout_secs = 123
+  assert _v1.active_context().multiprocessing_options.primary_host == 0, VERSION
+  with ctx:
+    active = _v1.active_context()
+    bridge = bridges.ArrayHandler()
+  assert active.multiprocessing_options.primary_host == 3, VERSION
+  assert active.async_options.timeout_secs == 123, VERSION
+  assert bridge._context.multiprocessing_options.primary_host == 3  # pylint: disable=protected-access
