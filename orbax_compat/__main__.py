@@ -1,4 +1,4 @@
-"""`python -m orbax_compat demo | table [--write|--check]`."""
+"""`python -m orbax_compat demo | table [--write|--check] | v1-config DIRECTORY`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog='orbax-compat')
   sub = parser.add_subparsers(dest='command', required=True)
   sub.add_parser('demo', help='run a legacy v0 training loop through the shim')
-  sub.add_parser('table', help='print, --write or --check MIGRATION_TABLE.md')
+  sub.add_parser('table', help='print, --write or --check MIGRATION_TABLE.md', add_help=False)
+  sub.add_parser('v1-config', help='print the v1 Checkpointer for v0 options', add_help=False)
   ns, rest = parser.parse_known_args(argv)
   if ns.command == 'demo' and rest:
     parser.error(f'unrecognized arguments: {" ".join(rest)}')
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     from orbax_compat import demo  # pylint: disable=g-import-not-at-top
 
     return demo.main()
+  if ns.command == 'v1-config':
+    from orbax_compat import v1_config  # pylint: disable=g-import-not-at-top
+
+    return v1_config.main(rest)
   from orbax_compat import table as table_lib  # pylint: disable=g-import-not-at-top
 
   return table_lib.main(rest)

@@ -523,12 +523,12 @@ def close(m) -> None:
     m._ckptr.close()
 
 
-def enter(m):
-  return m
-
-
-def exit_(m, *exc_info) -> None:
-  m.close()
+def contextmanager(m):
+  """`with mngr:` (v0's `__contextmanager__`): closes through `m.close()`."""
+  try:
+    yield m
+  finally:
+    m.close()
 
 
 # --- Option plumbing (see option_map.OPTION_ROWS) ---------------------------

@@ -32,6 +32,31 @@ class OrbaxCompatDeprecationWarning(DeprecationWarning):
   """A v0 CheckpointManager member was called through orbax_compat."""
 
 
+def _print_notices_once() -> None:
+  """A plain run prints each notice once, as the log line.
+
+  Python's default filters show DeprecationWarnings raised in `__main__`, so
+  a script's notice would print twice: logged, then warned. An `ignore` entry
+  for this category just above that default entry hides the second print
+  only; filters added by the user (-W, PYTHONWARNINGS, filterwarnings,
+  catch_warnings, pytest -W error::DeprecationWarning) stand above it and
+  still see every notice.
+  """
+  ours = ('ignore', None, OrbaxCompatDeprecationWarning, None, 0)
+  for i, (action, message, category, module, _) in enumerate(warnings.filters):
+    if ours == warnings.filters[i]:
+      return
+    pattern = getattr(module, 'pattern', module)
+    if (action, message, category, pattern) == ('default', None, DeprecationWarning, '__main__'):
+      warnings.filters.insert(i, ours)
+      # A public call that resets the module's caches after the edit above.
+      warnings.filterwarnings('ignore', category=OrbaxCompatDeprecationWarning, append=True)
+      return
+
+
+_print_notices_once()
+
+
 def _validated(policy: Any, source: str) -> str:
   value = str(policy).strip().lower()
   if value not in POLICIES:
@@ -141,14 +166,13 @@ def noticing(row: Any, adapter: Any) -> Any:
     policy = state.policy
     if policy != 'off' and not (site.reported and policy == 'once'):
       site.reported = True
-      _report(row, site, frame, policy)
+      _report(row.deprecation_message(row.form_for(self, args, kwargs)), site, frame, policy)
     return adapter(self, *args, **kwargs)
 
   return call
 
 
-def _report(row: Any, site: Site, frame: Any, policy: str) -> None:
-  message = row.deprecation_message()
+def _report(message: str, site: Site, frame: Any, policy: str) -> None:
   where = f'{site.file}:{site.line}' if site.line else site.file
   if policy == 'error':
     raise OrbaxCompatDeprecationWarning(f'{where}: {message}')

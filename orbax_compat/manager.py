@@ -1,21 +1,48 @@
-"""`CheckpointManager`: v0's surface, every member generated from the table."""
+"""`CheckpointManager`: v0's surface, every member generated from the table.
+
+Each member is the row's adapter behind `deprecation.noticing` (the per-site
+notice and count), with v0's own signature and annotations (for
+`inspect.signature` and `help`) and PEP 702's `__deprecated__` (the table's
+message; type checkers read the same from the generated stub,
+`manager.pyi`). The class is an `AbstractCheckpointManager` and an
+`epy.ContextManager`, as v0's, and is registered as a virtual subclass of
+v0's `CheckpointManager`, so `isinstance` checks in code that expects a v0
+manager pass.
+"""
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import functools
+import inspect
+from typing import Any
+
+from etils import epy
+from orbax.checkpoint import abstract_checkpoint_manager as _v0_abstract
+from orbax.checkpoint import checkpoint_manager as _v0_manager
+import typing_extensions
 
 from orbax_compat import deprecation
 from orbax_compat import table
 
 
 def _member(row: table.Row):
-  """One public member: notice the v0 call site, then run the adapter."""
+  """One public member: the adapter, noticed per call site, dressed as v0's."""
   adapter = row.adapter
-  if row.kind == 'protocol':
+  if row.kind == 'protocol':  # Called by Python (`with`), not by user code.
+    if inspect.isgeneratorfunction(adapter):
+      adapter = contextlib.contextmanager(adapter)
+      adapter._cm_added = True  # epy.ContextManager: already a context manager.  # pylint: disable=protected-access
     return adapter
   member = functools.wraps(adapter)(deprecation.noticing(row, adapter))
-  member.__name__ = member.__qualname__ = row.member
-  member.__doc__ = f'v0 `{row.v0}` on v1: `{row.v1}`.'
+  del member.__wrapped__  # The signature is v0's, not the adapter's.
+  member.__name__ = row.member
+  member.__qualname__ = f'CheckpointManager.{row.member}'
+  member.__signature__ = row.signature
+  member.__annotations__ = dict(getattr(row.v0_function, '__annotations__', {}))
+  member.__doc__ = f'v0 `{row.v0}`; in v1: `{row.v1}` ({row.anchor}).'
+  member = typing_extensions.deprecated(row.deprecation_message(), category=None)(member)
   if row.kind == 'property':
     return property(member, doc=member.__doc__)
   return member
@@ -27,18 +54,31 @@ def from_table(rows):
   def install(cls):
     for row in rows:
       setattr(cls, row.member, _member(row))
+    abc.update_abstractmethods(cls)  # The members implement v0's abstract ones.
     return cls
 
   return install
 
 
 @from_table(table.ROWS)
-class CheckpointManager:
+class CheckpointManager(_v0_abstract.AbstractCheckpointManager, epy.ContextManager):
   """Orbax v0 `CheckpointManager`, running on v1 `training.Checkpointer`.
 
   Construct it exactly as `orbax.checkpoint.CheckpointManager`; each v0 call
   site reports (once, by default) the v1 call that replaces it.
+  `v1_checkpointer` is the live v1 `training.Checkpointer` it runs on: v1
+  calls through it and v0 calls through the manager share one state.
   """
+
+  @property
+  def v1_checkpointer(self) -> Any:
+    """The v1 `training.Checkpointer` this manager runs on (see README, Migrating)."""
+    return self._ckptr
 
   def __repr__(self):
     return f'orbax_compat.CheckpointManager({str(self._directory)!r})'
+
+
+# Code that checks `isinstance(m, orbax.checkpoint.CheckpointManager)` takes the
+# shim (ABC virtual subclass; v0's class is unchanged otherwise).
+_v0_manager.CheckpointManager.register(CheckpointManager)

@@ -102,7 +102,7 @@ def _refuse(field: str, value: Any, reason: str) -> None:
   )
 
 
-def _temporary_path_modes() -> dict[type, Any]:
+def temporary_path_modes() -> dict[type, Any]:
   atomicity = v0_path.atomicity
   return {
       atomicity.AtomicRenameTemporaryPath: v0_options.AtomicityMode.ATOMIC_RENAME,
@@ -156,7 +156,7 @@ def validate(options: Any) -> Any:
             'v1\'s training.Checkpointer always creates its root, which Orbax '
             'does not support with active_processes; use v1 directly.')
   cls = options.temporary_path_class
-  if cls is not None and cls not in _temporary_path_modes():
+  if cls is not None and cls not in temporary_path_modes():
     _refuse('temporary_path_class', cls,
             'v1 takes no TemporaryPath class; set Context().atomicity.mode '
             '(AtomicityMode.ATOMIC_RENAME or COMMIT_FILE) instead.')
@@ -214,7 +214,7 @@ def configure_context(options: Any, context: Any, *, legacy: bool = False) -> No
       atomicity.allow_legacy_atomic_rename
   )
   if options.temporary_path_class is not None:  # v0: the class wins.
-    context.atomicity.mode = _temporary_path_modes()[options.temporary_path_class]
+    context.atomicity.mode = temporary_path_modes()[options.temporary_path_class]
   context.deletion_options.gcs_deletion_options.todelete_full_path = (
       options.todelete_full_path
   )

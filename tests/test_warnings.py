@@ -95,7 +95,7 @@ def test_internal_calls_never_warn(tmp_path, caplog, policy):
   caplog.clear()
   mngr.save(0, args=ocp.args.StandardSave({'a': np.arange(2)}))
   mngr.restore(0)
-  members = [r.getMessage().split('CheckpointManager.')[1].split('(')[0] for r in _records(caplog)]
+  members = [r.getMessage().split(': mngr.')[1].split('(')[0] for r in _records(caplog)]
   assert members == ['save', 'restore']
   mngr.close()
 
@@ -132,21 +132,46 @@ def main(argv=None):
 """
 
 
-def test_plain_script_shows_notices_on_stderr(tmp_path):
+def test_plain_script_prints_each_notice_once(tmp_path):
+  """The log line is the notice; Python's warning of it is not printed again."""
   proc = _run(TRAIN.format(prelude='', run='main()'), None, tmp_path)
   assert proc.returncode == 0, proc.stderr
   assert 'latest 2' in proc.stdout
-  save_notices = [ln for ln in proc.stderr.splitlines()
-                  if 'train.py:9:' in ln and 'CheckpointManager.save(' in ln and 'orbax_compat' in ln]
-  assert len(save_notices) >= 1, proc.stderr
-  # Logged once for the loop's call site (the warnings module may echo it once more).
-  assert sum('WARNING' in ln or ln.startswith('W') for ln in save_notices) == 1, proc.stderr
+  save = 'mngr.save(step, args=ocp.args.StandardSave(tree)) is Orbax v0 API'
+  lines = [ln for ln in proc.stderr.splitlines() if save in ln]
+  assert len(lines) == 1, proc.stderr
+  assert 'train.py:9: ' in lines[0] and 'WARNING' in lines[0]
+  assert 'OrbaxCompatDeprecationWarning' not in proc.stderr
+  # Each member's notice once: __init__, save, latest_step (close runs in `with`).
+  assert proc.stderr.count('is Orbax v0 API') == 3, proc.stderr
+
+
+def test_python_W_still_shows_the_warning(tmp_path):
+  proc = _run(TRAIN.format(prelude='', run='main()'), None, tmp_path, '-W', 'error::DeprecationWarning')
+  assert proc.returncode != 0 and 'OrbaxCompatDeprecationWarning' in proc.stderr
 
 
 def test_absl_app_shows_notices(tmp_path):
   proc = _run(TRAIN.format(prelude='from absl import app', run='app.run(main)'), None, tmp_path)
   assert proc.returncode == 0, proc.stderr
-  assert 'train.py:9:' in proc.stderr and 'CheckpointManager.save(' in proc.stderr
+  assert 'train.py:9:' in proc.stderr and 'mngr.save(' in proc.stderr
+
+
+def test_notices_are_short_and_name_the_form_called(tmp_path, caplog, policy):
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+
+  policy('once')
+  caplog.set_level(logging.WARNING, logger='orbax_compat')
+  with orbax_compat.CheckpointManager(tmp_path, ocp.PyTreeCheckpointer()) as mngr:
+    mngr.save(0, {'a': np.arange(2)})
+    mngr.restore(0)
+  messages = [r.getMessage() for r in _records(caplog)]
+  assert any('mngr = ocp.CheckpointManager(directory, checkpointers, options=options)' in m
+             for m in messages), messages
+  assert any('mngr.save(step, tree) is Orbax v0 API' in m for m in messages), messages
+  lines = [line.split(f'{THIS_FILE}:', 1)[-1] for m in messages for line in m.splitlines()]
+  assert all(len(line) <= 200 for line in lines), messages
+  assert all('ocp_v1' not in m or table.V1_IMPORT in m for m in messages), messages
 
 
 def test_env_off_and_error(tmp_path):
@@ -205,7 +230,7 @@ def test_call_without_python_caller_runs_and_names_unknown_caller(tmp_path):
   assert 'latest [0]' in proc.stdout
   assert 'call stack is not deep enough' not in proc.stderr
   # close() ran at exit, and its notice names no file.
-  assert '(unknown caller): CheckpointManager.close()' in proc.stderr, proc.stderr
+  assert '(unknown caller): mngr.close() is Orbax v0 API' in proc.stderr, proc.stderr
 
 
 def test_exec_in_a_loop_is_one_site_and_keeps_no_code(tmp_path, caplog, policy):
