@@ -3,7 +3,8 @@
 Sections: `save` (save+restore shim / native v0 / v1 / raw numpy), `queries`
 (per-call cost vs number of steps), `overhead` (the shim's own cost per call),
 `import` (fresh-interpreter import time), `settings` (v1 Context settings the
-profile points at) and `profile` (pyinstrument of native v0 save and restore).
+profile points at), `profile` (pyinstrument of native v0 save and restore) and
+`scan` (`orbax-compat scan` over generated files).
 Prints tables, writes JSON to bench/results/, and in full mode BENCHMARKS.md and
 bench/query_cost.png. --smoke runs tiny sizes once (CI-safe: no timing asserts).
 """
@@ -29,10 +30,11 @@ from bench import import_time  # noqa: E402
 from bench import queries  # noqa: E402
 from bench import report  # noqa: E402
 from bench import saverestore  # noqa: E402
+from bench import scan as scan_bench  # noqa: E402
 import orbax_compat  # noqa: E402
 
 BENCH = pathlib.Path(__file__).resolve().parent
-SECTIONS = ('save', 'queries', 'overhead', 'import', 'settings', 'profile')
+SECTIONS = ('save', 'queries', 'overhead', 'import', 'settings', 'profile', 'scan')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,17 +51,19 @@ class Config:
   settings_mib: int
   settings_trials: int
   profile_mib: int
+  scan_files: int
+  scan_trials: int
 
 
 FULL = Config(
     sizes_mib=(1, 64, 256), trials=15, steps=(10, 1000, 5000), repeats=9, open_trials=3,
     budget_s=0.05, overhead_repeats=9, overhead_budget_s=0.1, import_trials=7,
-    settings_mib=256, settings_trials=7, profile_mib=256,
+    settings_mib=256, settings_trials=7, profile_mib=256, scan_files=1000, scan_trials=3,
 )
 SMOKE = Config(
     sizes_mib=(1,), trials=1, steps=(10, 30), repeats=2, open_trials=1, budget_s=0.002,
     overhead_repeats=2, overhead_budget_s=0.005, import_trials=1,
-    settings_mib=1, settings_trials=1, profile_mib=1,
+    settings_mib=1, settings_trials=1, profile_mib=1, scan_files=20, scan_trials=1,
 )
 
 
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None, prog: str = 'python -m bench') -> int:
       results['codecs'] = saverestore.codecs(
           config.profile_mib * saverestore.MiB // saverestore.LEAVES, config.settings_trials
       )
+    if 'scan' in sections:
+      log(f'scan: {config.scan_files} generated files')
+      results['scan'] = scan_bench.measure(
+          config.scan_files, config.scan_trials, _fresh(base, 'scan'), log=log)
   finally:
     shutil.rmtree(base, ignore_errors=True)
   results['elapsed_s'] = time.perf_counter() - started

@@ -1,31 +1,31 @@
-"""`python -m orbax_compat demo | table [--write|--check] | v1-config DIRECTORY`."""
+"""`python -m orbax_compat COMMAND ...` (also `orbax-compat COMMAND ...`).
+
+Each command is a module's `main(argv)`; `COMMAND --help` shows its options.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+COMMANDS = {
+    'demo': ('demo', 'run a legacy v0 training loop through each stage of a migration'),
+    'table': ('table', 'print, --write or --check MIGRATION_TABLE.md'),
+    'v1-config': ('v1_config', 'print the v1 Checkpointer for v0 CheckpointManagerOptions'),
+    'scan': ('scan', 'find v0 usage in code; --fix swaps imports to orbax_compat, '
+                     '--to-v1 rewrites mechanical calls'),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog='orbax-compat')
   sub = parser.add_subparsers(dest='command', required=True)
-  sub.add_parser('demo', help='run a legacy v0 training loop through the shim')
-  sub.add_parser('table', help='print, --write or --check MIGRATION_TABLE.md', add_help=False)
-  sub.add_parser('v1-config', help='print the v1 Checkpointer for v0 options', add_help=False)
+  for name, (_, text) in COMMANDS.items():
+    sub.add_parser(name, help=text, add_help=False)
   ns, rest = parser.parse_known_args(argv)
-  if ns.command == 'demo' and rest:
-    parser.error(f'unrecognized arguments: {" ".join(rest)}')
-  if ns.command == 'demo':
-    from orbax_compat import demo  # pylint: disable=g-import-not-at-top
-
-    return demo.main()
-  if ns.command == 'v1-config':
-    from orbax_compat import v1_config  # pylint: disable=g-import-not-at-top
-
-    return v1_config.main(rest)
-  from orbax_compat import table as table_lib  # pylint: disable=g-import-not-at-top
-
-  return table_lib.main(rest)
+  module = importlib.import_module(f'orbax_compat.{COMMANDS[ns.command][0]}')
+  return module.main(rest, prog=f'{parser.prog} {ns.command}')
 
 
 if __name__ == '__main__':

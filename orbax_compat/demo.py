@@ -59,7 +59,10 @@ def run(directory: str, first_step: int, last_step: int) -> dict:
     return params
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, prog: str = 'python -m orbax_compat demo') -> int:
+  import argparse  # pylint: disable=g-import-not-at-top
+
+  argparse.ArgumentParser(prog=prog, description=__doc__).parse_args(argv)
   logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
   with tempfile.TemporaryDirectory(prefix='orbax_compat_demo_') as root:
     print(f'== legacy v0 training loop through orbax_compat, in {root}')

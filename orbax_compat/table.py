@@ -617,9 +617,9 @@ def render_markdown() -> str:
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent.parent / TABLE_FILE
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = 'python -m orbax_compat table') -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m orbax_compat table',
+      prog=prog,
       description=f'Print {TABLE_FILE} (generated from orbax_compat/table.py), or '
                   'write it, or check that it is up to date.',
   )

@@ -325,14 +325,14 @@ def options_from_json(spec: dict[str, Any]) -> Any:
   return options_lib.CheckpointManagerOptions(**kw)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = 'python -m orbax_compat v1-config') -> int:
   """`python -m orbax_compat v1-config DIRECTORY [--options FILE|-] [--metadata JSON]`."""
   import argparse  # pylint: disable=g-import-not-at-top
   import json  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
 
   parser = argparse.ArgumentParser(
-      prog='python -m orbax_compat v1-config',
+      prog=prog,
       description='Print the v1 training.Checkpointer(...) for v0 CheckpointManagerOptions '
                   '(from inside a program: orbax_compat.v1_source(mngr)).',
   )

@@ -1,0 +1,4 @@
+import orbax.checkpoint as ocp
+
+def broken(:
+    ocp.CheckpointManager("/x")
