@@ -12,6 +12,8 @@ reported nor counted: the shim calls the manager's public members through
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
 import sys
@@ -67,12 +69,14 @@ def _validated(policy: Any, source: str) -> str:
 
 
 class Site:
-  """One call site `(member, file, line)`: its call count and whether reported."""
+  """One call site `(member, file, line)`: its calls, whether reported, and the
+  form of its first call (v0 pattern, v1 code, table row) for the report."""
 
-  __slots__ = ('member', 'file', 'line', 'calls', 'reported')
+  __slots__ = ('member', 'file', 'line', 'calls', 'reported', 'form', 'anchor')
 
-  def __init__(self, member: str, file: str, line: int):
+  def __init__(self, member: str, file: str, line: int, form: Any, anchor: str):
     self.member, self.file, self.line = member, file, line
+    self.form, self.anchor = form, anchor
     self.calls = 0
     self.reported = False
 
@@ -115,16 +119,20 @@ def reset() -> None:
     state.sites.clear()
 
 
-def _site_of(member: str, frame: Any) -> Site:
-  """The Site of a call from `frame` (None: a call from C), registering it."""
+def _site_of(row: Any, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
+  """The Site of a call `call` = (manager, args, kwargs) of `row`'s member
+  from `frame` (None: a call from C), registering it."""
+  member = row.member
   if frame is None:  # Called from C: atexit, a raw thread's target.
     key = (member, UNKNOWN_CALLER, 0)
   else:
     key = (member, frame.f_code.co_filename, frame.f_lineno or 0)
+  site = state.sites.get(key)
+  form = row.form_for(*call) if site is None else None  # Outside the lock: runs user code.
   with state.lock:
     site = state.sites.get(key)
     if site is None:
-      site = state.sites[key] = Site(*key)
+      site = state.sites[key] = Site(*key, form, row.anchor)
     if frame is not None:
       code = frame.f_code
       location = (member, id(code), frame.f_lasti)
@@ -150,7 +158,7 @@ def noticing(row: Any, adapter: Any) -> Any:
     except ValueError:  # No Python caller: atexit, a raw thread's target.
       frame = None
     if frame is None:
-      site = _site_of(member, None)
+      site = _site_of(row, None, (self, args, kwargs))
     elif INTERNAL_MARK in frame.f_globals:
       return adapter(self, *args, **kwargs)  # The shim's own call.
     else:
@@ -159,7 +167,7 @@ def noticing(row: Any, adapter: Any) -> Any:
       if known is not None and known[0]() is code:
         site = known[1]
       else:
-        site = _site_of(member, frame)
+        site = _site_of(row, frame, (self, args, kwargs))
     # No lock: an attribute increment runs no Python code, so no other thread
     # runs inside it (tests/test_warnings.py counts calls from 8 threads).
     site.calls += 1
@@ -194,3 +202,51 @@ def usage_report() -> list[tuple[str, str, int, int]]:
       ((s.member, s.file, s.line, s.calls) for s in sites if s.calls),
       key=lambda r: (-r[3], r[0], r[1], r[2]),
   )
+
+
+REPORT_VAR = 'ORBAX_COMPAT_REPORT'
+
+
+def report() -> dict[str, Any]:
+  """Each v0 member used: its calls, call sites and the v1 code replacing it.
+
+  The sites' v1 code is that of the form of each site's first call.
+  """
+  with state.lock:
+    sites = [s for s in state.sites.values() if s.calls]
+  members: dict[str, dict[str, Any]] = {}
+  for site in sorted(sites, key=lambda s: (s.member, s.file, s.line)):
+    entry = members.setdefault(site.member, {
+        'member': site.member, 'calls': 0, 'table': site.anchor, 'sites': []})
+    entry['calls'] += site.calls
+    entry['sites'].append({
+        'file': site.file, 'line': site.line, 'calls': site.calls,
+        'v0': site.form.v0, 'v1': site.form.v1})
+  return {'members': sorted(members.values(), key=lambda m: (-m['calls'], m['member']))}
+
+
+def _report_at_exit() -> None:
+  """`ORBAX_COMPAT_REPORT=path.json` writes `report()` at exit; `=log` logs it.
+
+  Never raises: an unwritable path logs one error.
+  """
+  target = os.environ.get(REPORT_VAR, '').strip()
+  if not target:
+    return
+  try:
+    data = report()
+    if target.lower() == 'log':
+      lines = [f'orbax_compat: v0 CheckpointManager calls in this run ({REPORT_VAR}=log):']
+      for m in data['members']:
+        lines.append(f'  {m["member"]}: {m["calls"]} call(s) [{m["table"]}]')
+        lines += [f'    {s["file"]}:{s["line"]} x{s["calls"]}: {s["v0"]}  ->  {s["v1"]}'
+                  for s in m['sites']]
+      logger.warning('\n'.join(lines))
+      return
+    with open(target, 'w', encoding='utf-8') as f:
+      json.dump(data, f, indent=2)
+  except Exception as e:  # pylint: disable=broad-except
+    logger.error('orbax_compat: could not write the %s report to %r: %s', REPORT_VAR, target, e)
+
+
+atexit.register(_report_at_exit)

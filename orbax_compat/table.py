@@ -617,30 +617,42 @@ def render_markdown() -> str:
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent.parent / TABLE_FILE
 
 
+def generated() -> dict[pathlib.Path, str]:
+  """Every file generated from the table: MIGRATION_TABLE.md and the stub."""
+  from orbax_compat import stubs  # pylint: disable=g-import-not-at-top
+
+  return {DEFAULT_PATH: render_markdown(), stubs.STUB_PATH: stubs.render(ROWS)}
+
+
 def main(argv: list[str] | None = None, prog: str = 'python -m orbax_compat table') -> int:
   parser = argparse.ArgumentParser(
       prog=prog,
       description=f'Print {TABLE_FILE} (generated from orbax_compat/table.py), or '
-                  'write it, or check that it is up to date.',
+                  'write it and the type stub orbax_compat/manager.pyi, or check that '
+                  'both are up to date.',
   )
   group = parser.add_mutually_exclusive_group()
-  group.add_argument('--write', action='store_true', help='write the file')
+  group.add_argument('--write', action='store_true', help='write the generated files')
   group.add_argument('--check', action='store_true',
-                     help='exit 1 if the file is stale, else say it is up to date')
+                     help='exit 1 if a generated file is stale, else say they are up to date')
   parser.add_argument('--path', type=pathlib.Path, default=DEFAULT_PATH,
-                      help=f'the file (default: {DEFAULT_PATH})')
+                      help=f'where {TABLE_FILE} goes (default: {DEFAULT_PATH})')
   ns = parser.parse_args(argv)
-  text = render_markdown()
+  files = generated()
+  files[ns.path] = files.pop(DEFAULT_PATH)
   if ns.write:
-    ns.path.write_text(text)
-    print(f'wrote {ns.path}')
+    for path, text in files.items():
+      path.write_text(text)
+      print(f'wrote {path}')
   elif ns.check:
-    if not ns.path.exists() or ns.path.read_text() != text:
-      print(f'{ns.path} is stale: run python -m orbax_compat table --write')
+    stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+    for path in stale:
+      print(f'{path} is stale: run python -m orbax_compat table --write')
+    if stale:
       return 1
-    print(f'{ns.path} is up to date')
+    print(f'{", ".join(str(p) for p in files)}: up to date')
   else:
-    sys.stdout.write(text)
+    sys.stdout.write(files[ns.path])
   return 0
 
 

@@ -291,3 +291,61 @@ def test_usage_report_while_threads_call(tmp_path, policy):
   assert not errors, errors[:1]
   calls = [n for member, _, _, n in orbax_compat.usage_report() if member == 'latest_step']
   assert calls == [8 * 5000]
+
+
+REPORTED = """
+import numpy as np, sys
+import orbax_compat as ocp
+mngr = ocp.CheckpointManager(sys.argv[1])
+for step in range(3):
+    mngr.save(step, args=ocp.args.StandardSave({'a': np.arange(2) + step}))
+print(mngr.latest_step())
+mngr.wait_until_finished()
+import atexit; atexit.register(mngr.close)
+"""
+
+
+def _run_reported(tmp_path, report, policy='off'):
+  import os  # pylint: disable=g-import-not-at-top
+
+  script = tmp_path / 'train.py'
+  script.write_text(REPORTED)
+  env = {**os.environ, deprecation.ENV_VAR: policy, deprecation.REPORT_VAR: report}
+  return subprocess.run([sys.executable, str(script), str(tmp_path / 'ckpt')], cwd=tmp_path,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_report_file_at_exit(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+
+  proc = _run_reported(tmp_path, str(tmp_path / 'report.json'))
+  assert proc.returncode == 0, proc.stderr
+  data = json.loads((tmp_path / 'report.json').read_text())
+  members = {m['member']: m for m in data['members']}
+  assert set(members) == {'__init__', 'save', 'latest_step', 'wait_until_finished', 'close'}
+  save = members['save']
+  assert save['calls'] == 3 and save['table'] == 'MIGRATION_TABLE.md#save'
+  assert save['sites'] == [{
+      'file': str(tmp_path / 'train.py'), 'line': 6, 'calls': 3,
+      'v0': 'mngr.save(step, args=ocp.args.StandardSave(tree))',
+      'v1': table.BY_MEMBER['save'].forms[0].v1}]
+  # close() ran from atexit, before the report: no Python caller.
+  assert members['close']['sites'][0]['file'] == deprecation.UNKNOWN_CALLER
+
+
+def test_report_log_and_unwritable_path(tmp_path):
+  logged = _run_reported(tmp_path, 'log')
+  assert logged.returncode == 0, logged.stderr
+  assert 'ORBAX_COMPAT_REPORT=log' in logged.stderr and 'save: 3 call(s)' in logged.stderr
+  bad = _run_reported(tmp_path, str(tmp_path / 'missing' / 'report.json'))
+  assert bad.returncode == 0, bad.stderr  # Never a crash ...
+  assert bad.stderr.count('could not write the ORBAX_COMPAT_REPORT report') == 1
+  assert 'Traceback' not in bad.stderr
+  with ocp_manager(tmp_path / 'ckpt') as mngr:  # ... nor a lost checkpoint.
+    assert mngr.all_steps() == [0, 1, 2]
+
+
+def ocp_manager(root):
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+
+  return ocp.CheckpointManager(root)
