@@ -79,6 +79,9 @@ def init(
           checkpointable_name=name,
           secondary_typestrs=global_registry.get_secondary_typestrs(handler_type),
       )
+  # A step's metrics, in v0's file, for the shim's saves and for v1 calls
+  # through `v1_checkpointer` (which copies this registry when constructed).
+  m._registry.add(bridges.MetricsHandler, checkpointable_name=args_lib.METRICS_ITEM)
   # v1 deep-copies a Checkpointer's context; the shim's own context stays
   # live (item names are bound as they appear) and is entered around saves
   # and loads, where v1 resolves handlers.
@@ -260,8 +263,6 @@ def save(
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
-  if tracked and metrics is not None:
-    _register(m, args_lib.METRICS_ITEM, metrics, bridges.MetricsHandler)
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with args_lib.save_context(m._context, named, checkpointables):
     response = m._ckptr.save_checkpointables_async(
