@@ -95,8 +95,9 @@ def test_a_step_is_never_saved_twice(tmp_path):
     with pytest.raises(v1.training.errors.StepAlreadyExistsError):
       v1_save(ckptr, 5)
     v1_save(ckptr, 6)
+    assert not v0_save(mngr, 6)  # v0: not after the latest step, so not saved ...
     with pytest.raises(ocp.checkpoint_manager.StepAlreadyExistsError):
-      v0_save(mngr, 6)
+      v0_save(mngr, 6, force=True)  # ... and forced, refused.
     mngr.wait_until_finished()
     assert mngr.all_steps() == [5, 6]
     assert_restores(mngr, ckptr, [5, 6])
