@@ -15,6 +15,7 @@ from orbax_compat.deprecation import get_warning_policy
 from orbax_compat.deprecation import set_warning_policy
 from orbax_compat.deprecation import usage_report
 from orbax_compat.manager import CheckpointManager
+from orbax_compat.manager import from_v1
 from orbax_compat.profiles import get_performance_profile
 from orbax_compat.profiles import set_performance_profile
 from orbax_compat.v1_config import v1_source
@@ -24,7 +25,7 @@ __version__ = '0.1.0'
 __all__ = [
     'CheckpointManager', 'OrbaxCompatDeprecationWarning', 'get_warning_policy',
     'set_warning_policy', 'usage_report', 'get_performance_profile',
-    'set_performance_profile', 'v1_source',
+    'set_performance_profile', 'v1_source', 'from_v1',
 ]
 
 

@@ -271,3 +271,37 @@ def pytree_structure(item_dir: Any) -> tuple[Any, bool | None]:
     ) from e
   finally:
     handler.close()
+
+
+def checkpointer_context(ckptr: Any) -> Any:
+  """The v1 Context a training.Checkpointer runs its calls in.
+
+  Why: `orbax_compat.from_v1` runs v0 calls on an existing Checkpointer with
+  that Checkpointer's own options (array format, async and file options);
+  v1 keeps its Context private.
+  """
+  return ckptr._context  # pylint: disable=protected-access
+
+
+def is_closed(ckptr: Any) -> bool:
+  """Whether `ckptr.close()` ran.
+
+  Why: v1 keeps no closed flag (and still saves after close, half-working);
+  closing shuts the executor of the inner v0 manager's metadata store.
+  """
+  store = inner_manager(ckptr)._non_blocking_metadata_store  # pylint: disable=protected-access
+  executor = getattr(store, '_single_thread_executor', None)
+  return bool(getattr(executor, '_shutdown', False))
+
+
+def best_n_policy(ckptr: Any) -> Any:
+  """The BestN preservation policy of a Checkpointer (alone or in an Any), or None.
+
+  Why: `from_v1` answers v0's `best_step()` with the policy's metric function;
+  the Checkpointer keeps its policies on the inner v0 manager's options.
+  """
+  policy = inner_manager(ckptr)._options.preservation_policy  # pylint: disable=protected-access
+  for candidate in [policy, *getattr(policy, 'policies', ())]:
+    if isinstance(candidate, preservation_policies.BestN):
+      return candidate
+  return None

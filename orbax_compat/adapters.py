@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from typing import Any
+import weakref
 
 from absl import logging as absl_logging
 from etils import epath
@@ -62,6 +63,39 @@ def init(
   options_lib.check_async(options, use_async)
   if use_async != options.enable_async_checkpointing:  # Legacy checkpointers.
     options = dataclasses.replace(options, enable_async_checkpointing=use_async)
+  context = _start(m, directory, options, metadata)
+  # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
+  context.array.saving.use_zarr3 = False
+  profiles.apply(context)  # Opt-in; the default profile changes nothing.
+  options_lib.configure_context(options, context, legacy=legacy is not None)
+  if legacy is not None:
+    m._default_item = legacy.default_item
+    for name, handler_type in legacy.handlers.items():
+      _register(m, name, None, handler_type)
+  if options.enable_per_process_directory_creation:
+    _v1.add_per_process_signal_prefix()
+  if options.read_only:
+    absl_logging.warning('Given directory is read only=%s', m._directory)
+  existed = m._directory.exists()
+  m._ckptr = ckptr = _v1.training.Checkpointer(
+      m._directory,
+      context=context,
+      custom_metadata=(
+          None if options.read_only or not options.save_root_metadata
+          else metadata
+      ),
+      logger=logger,
+      **options_lib.checkpointer_kwargs(options),
+  )
+  _attach(m, ckptr)
+  _apply_manager_options(m, options)
+  if not options.create and not existed and m._directory.exists():
+    if not any(m._directory.iterdir()):
+      m._directory.rmdir()  # v1 always creates the root; v0 did not.
+
+
+def _start(m, directory, options, metadata, base_context=None):
+  """The manager's own state, and the v1 Context its saves and loads enter."""
   m._options = options
   m._directory = epath.Path(directory)
   m._default_item = None  # v0 decides single vs. composite on first use.
@@ -85,36 +119,50 @@ def init(
   # v1 deep-copies a Checkpointer's context; the shim's own context stays
   # live (item names are bound as they appear) and is entered around saves
   # and loads, where v1 resolves handlers.
-  m._context = context = v1.Context()
+  m._context = context = v1.Context(base_context)
   context.checkpointables.registry = m._registry
-  # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
-  context.array.saving.use_zarr3 = False
-  profiles.apply(context)  # Opt-in; the default profile changes nothing.
-  options_lib.configure_context(options, context, legacy=legacy is not None)
-  if legacy is not None:
-    m._default_item = legacy.default_item
-    for name, handler_type in legacy.handlers.items():
-      _register(m, name, None, handler_type)
-  if options.enable_per_process_directory_creation:
-    _v1.add_per_process_signal_prefix()
-  if options.read_only:
-    absl_logging.warning('Given directory is read only=%s', m._directory)
-  existed = m._directory.exists()
-  m._ckptr = _v1.training.Checkpointer(
-      m._directory,
-      context=context,
-      custom_metadata=(
-          None if options.read_only or not options.save_root_metadata
-          else metadata
-      ),
-      logger=logger,
-      **options_lib.checkpointer_kwargs(options),
-  )
-  m._infos = _v1.checkpoint_infos(m._ckptr)  # Updated in place by v1.
-  _apply_manager_options(m, options)
-  if not options.create and not existed and m._directory.exists():
-    if not any(m._directory.iterdir()):
-      m._directory.rmdir()  # v1 always creates the root; v0 did not.
+  return context
+
+
+# v1 Checkpointer -> the manager running on it (one each).
+_MANAGERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _attach(m, ckptr) -> None:
+  owner = _MANAGERS.get(ckptr)
+  if owner is not None:
+    raise ValueError(
+        f'This v1 Checkpointer already runs {owner!r}: use that manager (or its '
+        '`v1_checkpointer`), not a second one.'
+    )
+  _MANAGERS[ckptr] = m
+  m._ckptr = ckptr
+  m._infos = _v1.checkpoint_infos(ckptr)  # Updated in place by v1.
+
+
+def wrap(m, ckptr, options=None) -> None:
+  """Runs manager `m` on an existing v1 Checkpointer (see `from_v1`).
+
+  Save and keep decisions stay the Checkpointer's policies; `options` serve
+  what v1 has no place for (`best_fn`/`best_mode` for `best_step`, ...),
+  taken from the Checkpointer's BestN policy when not given.
+  """
+  if not isinstance(ckptr, _v1.training.Checkpointer):
+    raise TypeError(
+        '`ckptr` must be an orbax.checkpoint.experimental.v1.training.Checkpointer; '
+        f'got {type(ckptr).__name__}.'
+    )
+  if _v1.is_closed(ckptr):
+    raise ValueError(f'The v1 Checkpointer of {ckptr.directory} is closed; wrap an open one.')
+  if options is None:
+    best = _v1.best_n_policy(ckptr)
+    options = options_lib.CheckpointManagerOptions(
+        best_fn=best.get_metric_fn if best else None,
+        best_mode='min' if best is not None and best.reverse else 'max',
+    )
+  options = options_lib.validate(options)
+  _start(m, ckptr.directory, options, None, base_context=_v1.checkpointer_context(ckptr))
+  _attach(m, ckptr)
 
 
 # --- Steps ------------------------------------------------------------------

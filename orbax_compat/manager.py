@@ -23,6 +23,7 @@ from orbax.checkpoint import abstract_checkpoint_manager as _v0_abstract
 from orbax.checkpoint import checkpoint_manager as _v0_manager
 import typing_extensions
 
+from orbax_compat import adapters
 from orbax_compat import deprecation
 from orbax_compat import table
 
@@ -77,6 +78,21 @@ class CheckpointManager(_v0_abstract.AbstractCheckpointManager, epy.ContextManag
 
   def __repr__(self):
     return f'orbax_compat.CheckpointManager({str(self._directory)!r})'
+
+
+def from_v1(ckptr: Any, options: Any = None) -> CheckpointManager:
+  """A v0 CheckpointManager running on an existing v1 `training.Checkpointer`.
+
+  For code that has moved to v1 and still calls helpers taking a v0 manager:
+  both views share one state (steps, in-flight saves, close). Decisions stay
+  the Checkpointer's policies; `options` (v0's CheckpointManagerOptions) serve
+  what v1 has no place for, e.g. `best_fn` for `best_step()` (by default, the
+  Checkpointer's BestN policy's). A Checkpointer runs one manager: wrapping
+  it twice, or wrapping a closed one, raises ValueError.
+  """
+  mngr = CheckpointManager.__new__(CheckpointManager)
+  adapters.wrap(mngr, ckptr, options)
+  return mngr
 
 
 # Code that checks `isinstance(m, orbax.checkpoint.CheckpointManager)` takes the

@@ -103,3 +103,18 @@ def test_active_context_is_the_entered_one():
   assert active.multiprocessing_options.primary_host == 3, VERSION
   assert active.async_options.timeout_secs == 123, VERSION
   assert bridge._context.multiprocessing_options.primary_host == 3  # pylint: disable=protected-access
+
+
+def test_checkpointer_context_closed_flag_and_best_n(tmp_path):
+  """from_v1 reads a Checkpointer's Context, its closed state and its BestN."""
+  ctx = _v1.v1.Context()
+  ctx.async_options.timeout_secs = 321
+  best = _v1.preservation_policies.BestN(get_metric_fn=lambda m: m['loss'], reverse=True, n=1)
+  ckptr = training.Checkpointer(
+      tmp_path, context=ctx,
+      preservation_policy=_v1.preservation_policies.AnyPreservationPolicy([best]))
+  assert _v1.checkpointer_context(ckptr).async_options.timeout_secs == 321, VERSION
+  assert _v1.best_n_policy(ckptr) is best, VERSION
+  assert not _v1.is_closed(ckptr), VERSION
+  ckptr.close()
+  assert _v1.is_closed(ckptr), VERSION

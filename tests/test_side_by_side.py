@@ -155,3 +155,53 @@ def test_v1_reads_what_v0_calls_wrote_with_a_fresh_checkpointer(tmp_path):
     for step in (0, 1):
       assert values(fresh.load(step, np_target, checkpointable_name='default')) == values(
           tree_of(step))
+
+
+# --- The other way: a v1 Checkpointer in v0's clothes, for legacy helpers ------
+
+
+def legacy_helper(mngr, step):
+  """Old code taking a v0 manager: saves, lists, restores, asks for the best."""
+  assert isinstance(mngr, ocp.CheckpointManager)
+  saved = mngr.save(step, args=ocp.args.StandardSave(tree_of(step)), metrics={'loss': 1.0 / (step + 1)})
+  mngr.wait_until_finished()
+  latest = mngr.latest_step()
+  return saved, latest, mngr.best_step(), values(mngr.restore(latest))
+
+
+def test_from_v1_serves_legacy_helpers(tmp_path):
+  policies = v1.training.preservation_policies
+  with v1.training.Checkpointer(
+      tmp_path, save_decision_policy=v1.training.save_decision_policies.FixedIntervalPolicy(1),
+      preservation_policy=policies.BestN(get_metric_fn=lambda m: m['loss'], reverse=True, n=2),
+  ) as ckptr:
+    mngr = orbax_compat.from_v1(ckptr)
+    assert mngr.v1_checkpointer is ckptr
+    ckptr.save_checkpointables(0, {'default': tree_of(0)}, metrics={'loss': 1.0})
+    assert legacy_helper(mngr, 1) == (True, 1, 1, values(tree_of(1)))
+    r = ckptr.save_checkpointables_async(2, {'default': tree_of(2)}, metrics={'loss': 0.1})
+    assert legacy_helper(mngr, 3) == (True, 3, 2, values(tree_of(3)))  # v1's async save in flight.
+    r.result()
+    # The Checkpointer's BestN policy kept its two best; both views agree.
+    assert mngr.all_steps() == [c.step for c in ckptr.checkpoints] == [2, 3]
+    assert values(ckptr.load(2, {'w': np.empty(4, np.float32), 'j': abstract()['j']},
+                             checkpointable_name='default')) == values(tree_of(2))
+  with ocp.CheckpointManager(tmp_path) as native:
+    assert native.all_steps() == [2, 3]
+
+
+def test_from_v1_refuses_a_second_wrap_a_closed_checkpointer_and_others(tmp_path):
+  ckptr = v1.training.Checkpointer(tmp_path / 'a')
+  orbax_compat.from_v1(ckptr)
+  with pytest.raises(ValueError, match='already runs'):
+    orbax_compat.from_v1(ckptr)
+  with orbax_compat.CheckpointManager(tmp_path / 'b') as mngr:
+    with pytest.raises(ValueError, match='already runs'):
+      orbax_compat.from_v1(mngr.v1_checkpointer)
+  ckptr.close()
+  closed = v1.training.Checkpointer(tmp_path / 'c')
+  closed.close()
+  with pytest.raises(ValueError, match='is closed'):
+    orbax_compat.from_v1(closed)
+  with pytest.raises(TypeError, match='training.Checkpointer'):
+    orbax_compat.from_v1(ocp.CheckpointManager(tmp_path / 'd'))
