@@ -96,7 +96,8 @@ class _Renderer:
   def __init__(self, options: Any):
     self._paths = _public_paths()
     self._functions = {
-        id(value): name for name, value in _option_functions(options).items()
+        id(value): _function_source(name, value)
+        for name, value in _option_functions(options).items()
     }
 
   def __call__(self, value: Any, default: Any = dataclasses.MISSING, indent: int = 0) -> str:
@@ -165,6 +166,16 @@ class _Renderer:
     )
 
 
+def _function_source(field: str, fn: Any) -> str:
+  """A user function by its own name (a plain named function), else as the
+  option field holding it (`options.best_fn`)."""
+  name = getattr(fn, '__name__', '')
+  if isinstance(fn, types.FunctionType) and name.isidentifier() and name != '<lambda>' and (
+      '<locals>' not in fn.__qualname__):
+    return name
+  return field
+
+
 def _same(a: Any, b: Any) -> bool:
   try:
     return bool(a == b)
@@ -203,7 +214,8 @@ def _manager_settings(mngr: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def v1_source(
-    mngr_or_directory: Any, options: Any = None, metadata: Any = None
+    mngr_or_directory: Any, options: Any = None, metadata: Any = None, *,
+    directory_source: str | None = None,
 ) -> str:
   """The `ocp_v1.training.Checkpointer(...)` expression for a v0 manager.
 
@@ -211,9 +223,11 @@ def v1_source(
     mngr_or_directory: an orbax_compat CheckpointManager, or a root directory.
     options: the v0 CheckpointManagerOptions (with a directory; default v0's).
     metadata: the root metadata (with a directory).
+    directory_source: code for the directory argument (default: its repr).
 
   Returns:
-    Source of an expression; `eval` it with `ocp_v1` and `options` bound.
+    Source of an expression; `eval` it with `namespace(options)`: `ocp_v1`,
+    `options`, and your named functions (best_fn, ...) by their names.
   """
   if isinstance(mngr_or_directory, (str, epath.PathLike)) or hasattr(
       mngr_or_directory, '__fspath__'):
@@ -230,7 +244,7 @@ def v1_source(
     refused = []
   render = _Renderer(options)
   kwargs = options_lib.checkpointer_kwargs(_without_refused(options))
-  lines = [f'{str(directory)!r},']
+  lines = [f'{directory_source or repr(str(directory))},']
   context_kwargs = _context_kwargs(render, context)
   if context_kwargs:
     inner = ''.join(f'\n        {kw},' for kw in context_kwargs)
@@ -291,7 +305,12 @@ def _without_refused(options: Any) -> Any:
 
 def namespace(options: Any) -> dict[str, Any]:
   """What `v1_source`'s expression needs bound to evaluate."""
-  return {'ocp_v1': v1, 'options': options, 'datetime': datetime}
+  names = {'ocp_v1': v1, 'options': options, 'datetime': datetime}
+  for field, fn in _option_functions(options).items():
+    source = _function_source(field, fn)
+    if source.isidentifier():  # `options.best_fn` needs only `options`.
+      names.setdefault(source, fn)
+  return names
 
 
 _OPTION_GROUPS = {
