@@ -74,3 +74,27 @@ def test_the_shims_own_calls_of_overrides_raise_no_notices(tmp_path, caplog):
 def test_subclass_constructs_like_v0(tmp_path, base, quiet_shim):
   with _subclass(base)(tmp_path) as mngr:
     assert mngr.latest_step() is None
+
+
+@pytest.mark.parametrize('cls', [ocp.CheckpointManager, orbax_compat.CheckpointManager])
+def test_type_checks_pass_as_for_v0(tmp_path, cls, quiet_shim):
+  """Libraries that accept "a CheckpointManager" take the shim."""
+  from orbax.checkpoint import abstract_checkpoint_manager  # pylint: disable=g-import-not-at-top
+
+  base = abstract_checkpoint_manager.AbstractCheckpointManager
+  mngr = cls(tmp_path)
+  assert isinstance(mngr, ocp.CheckpointManager)
+  assert base in type(mngr).__mro__
+  try:  # A non-runtime Protocol: Python refuses isinstance for v0's manager too.
+    outcome = isinstance(mngr, base)
+  except TypeError:
+    outcome = TypeError
+  native = ocp.CheckpointManager(tmp_path / 'native')
+  try:
+    expected = isinstance(native, base)
+  except TypeError:
+    expected = TypeError
+  assert outcome == expected
+  with mngr.__contextmanager__() as entered:  # v0's epy.ContextManager protocol.
+    assert entered is mngr
+  native.close()
