@@ -500,7 +500,7 @@ def _restore_args_abstract(
     )
 
   def abstract_leaf(path, leaf, ra, key):
-    if _is_placeholder(leaf):
+    if _is_placeholder(leaf) and not arg.partial_restore:
       return leaf  # Not restored (v0 returns the placeholder).
     meta = flat_metadata.get(key)
     if meta is None and arg.item is not None:

@@ -270,9 +270,10 @@ def _args_for_key(m, key: str) -> tuple[type, type]:
           f'{type(handler_type.v0_handler)}.'
       )
     return handler_type.v0_args
-  if handler_type is None or handler_type not in ARGS_FOR:
-    raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
-  return ARGS_FOR[handler_type]
+  for base in getattr(handler_type, '__mro__', ()):  # Configured: a subclass.
+    if base in ARGS_FOR:
+      return ARGS_FOR[base]
+  raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
 
 
 def save_args(m, items: Any, save_kwargs: Any, args: Any) -> Any:
