@@ -305,3 +305,104 @@ def best_n_policy(ckptr: Any) -> Any:
     if isinstance(candidate, preservation_policies.BestN):
       return candidate
   return None
+
+
+def v0_handler_settings(handler: Any) -> dict[str, Any] | None:
+  """The constructor settings an instance of one of Orbax's own v0 handlers holds.
+
+  Why: v0's handlers keep their constructor arguments only in private fields
+  (PyTree/Standard: on the handler and its `BasePyTreeCheckpointHandler`;
+  Json/Proto: `_filename`, `_primary_host`; Array: `_checkpoint_name`), and
+  Orbax has no accessor. The shim carries each setting of the instance a user
+  configured for an item over to that item's v1 handler and Context. None for
+  other handler classes. `multiprocessing_options` only leaves `primary_host`
+  behind in v0's handlers, so that is the one part of it reported.
+  """
+  from orbax.checkpoint import handlers  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint._src.handlers import base_pytree_checkpoint_handler as base  # pylint: disable=g-import-not-at-top
+
+  # pylint: disable=protected-access
+  try:
+    cls = type(handler)
+    if cls is handlers.StandardCheckpointHandler:
+      return v0_handler_settings(handler._impl)
+    if cls is handlers.PyTreeCheckpointHandler:
+      impl = handler._handler_impl
+      if type(impl) is not base.BasePyTreeCheckpointHandler:
+        return {'handler_impl': impl}
+      return {
+          'aggregate_filename': handler._aggregate_filename,
+          'save_concurrent_bytes': impl._save_concurrent_bytes,
+          'restore_concurrent_bytes': impl._restore_concurrent_bytes,
+          'save_device_host_concurrent_bytes': impl._save_device_host_concurrent_bytes,
+          'memory_limit_bytes': impl._max_save_device_host_concurrent_bytes,
+          'use_ocdbt': impl._use_ocdbt,
+          'use_zarr3': impl._use_zarr3,
+          'use_compression': impl._use_compression,
+          'primary_host': impl._primary_host,
+          'type_handler_registry': impl._type_handler_registry,
+          'enable_post_merge_validation': impl._enable_post_merge_validation,
+          'pytree_metadata_options': impl._pytree_metadata_options,
+          'array_metadata_validator': impl._array_metadata_validator,
+          'enable_pinned_host_transfer': impl._enable_pinned_host_transfer,
+          'is_prioritized_key_fn': impl._is_prioritized_key_fn,
+      }
+    if cls in (handlers.JsonCheckpointHandler, handlers.ProtoCheckpointHandler):
+      return {'filename': handler._filename, 'primary_host': handler._primary_host}
+    if cls is handlers.ArrayCheckpointHandler:
+      return {'checkpoint_name': handler._checkpoint_name}
+  except AttributeError as e:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        f'orbax_compat: {type(handler).__qualname__} no longer keeps its '
+        f'settings where it did; update orbax_compat._v1 for '
+        f'{orbax_version_note()}.'
+    ) from e
+  # pylint: enable=protected-access
+  return None
+
+
+# v0 ArrayHandler (jax.Array TypeHandler) field -> its constructor argument.
+_ARRAY_HANDLER_FIELDS = {
+    '_primary_host': 'primary_host',
+    '_replica_id': 'replica_id',
+    '_use_replica_parallel': 'use_replica_parallel',
+    '_min_slice_bytes_for_replica_parallel': 'min_slice_bytes_for_replica_parallel',
+    '_max_replicas_for_replica_parallel': 'max_replicas_for_replica_parallel',
+    '_enable_write_sharding_file': 'enable_write_sharding_file',
+    '_array_metadata_store': 'array_metadata_store',
+    '_enable_replica_parallel_separate_folder': 'enable_replica_parallel_separate_folder',
+    '_metadata_key': 'metadata_key',
+    '_dispatcher': 'dispatcher',
+    '_callback': 'callback',
+}
+
+
+def array_type_handler_settings(handler: Any) -> dict[str, Any]:
+  """The constructor settings of a v0 `type_handlers.ArrayHandler` instance.
+
+  Why: v0 serializes jax.Array leaves through the ArrayHandler registered for
+  them (`register_type_handler`, or a PyTree handler's `type_handler_registry`),
+  whose settings (array metadata store, replica parallelism, primary host ...)
+  live in private fields; v1 builds its ArrayHandler from Context options, so
+  the shim reads them to set those options.
+  """
+  # pylint: disable=protected-access
+  missing = [f for f in _ARRAY_HANDLER_FIELDS if not hasattr(handler, f)]
+  if missing:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        f'orbax_compat: ArrayHandler no longer has {missing}; update '
+        f'orbax_compat._v1 for {orbax_version_note()}.'
+    )
+  return {arg: getattr(handler, f) for f, arg in _ARRAY_HANDLER_FIELDS.items()}
+
+
+def array_metadata_store() -> Any:
+  """A new v0 ArrayMetadata `Store`, as v0's default jax.Array handler has.
+
+  Why: the Store class lives in a private module; the shim compares a
+  registered jax.Array TypeHandler with v0's default one
+  (`ArrayHandler(array_metadata_store=Store())`).
+  """
+  from orbax.checkpoint._src.metadata import array_metadata_store as store  # pylint: disable=g-import-not-at-top
+
+  return store.Store()

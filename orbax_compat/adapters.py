@@ -68,6 +68,7 @@ def init(
   context.array.saving.use_zarr3 = False
   profiles.apply(context)  # Opt-in; the default profile changes nothing.
   options_lib.configure_context(options, context, legacy=legacy is not None)
+  m._legacy = legacy
   if legacy is not None:
     m._default_item = legacy.default_item
     for name, handler_type in legacy.handlers.items():
@@ -258,6 +259,26 @@ def _validate_args(m, items: Any, args: Any) -> None:
     )
 
 
+def _handler_for(m, name: str, arg: Any) -> type | None:
+  """The handler `arg` saves or loads item `name` with (v0's registry lookup).
+
+  With `item_names`/`item_handlers`/`checkpointers`, v0 knows only those
+  item names and refuses others, before anything is written.
+  """
+  legacy = getattr(m, '_legacy', None)
+  if legacy is not None and legacy.item_names is not None and arg is not None:
+    if name not in legacy.item_names and name != args_lib.METRICS_ITEM:
+      raise ValueError(
+          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f' handler! The manager was configured with items '
+          f'{sorted(legacy.item_names)} (`item_names`, `item_handlers` or '
+          '`checkpointers`); add the item there.'
+      )
+  return args_lib.handler_for(
+      arg, m._known_items.get(name), legacy.by_args if legacy else None
+  )
+
+
 def _register(m, name: str, arg: Any, handler_type: type | None) -> None:
   """Binds an item name to a handler on first use, like v0's registry.
 
@@ -301,13 +322,15 @@ def save(
         "Item name 'metrics' in `args` is reserved by Orbax v1 for a step's"
         ' metrics (v0 allowed it without best_fn); rename the item.'
     )
+  for name, arg in named.items():
+    _handler_for(m, name, arg)  # v0 refuses unknown items and args first.
   checkpointables = args_lib.save_checkpointables(named)
   if not force and not m.should_save(step):
     return False
   if step in m.all_steps():
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
-    _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
+    _register(m, name, arg, _handler_for(m, name, arg))
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
@@ -337,9 +360,11 @@ def _finish_previous_save(m) -> None:
     response.result()
 
 
-def _require_v0_json_file(item_dir: epath.Path) -> None:
-  """v0 reads JSON items only from `metadata` (v1 also from `data.json`)."""
-  path = item_dir / 'metadata'
+def _require_v0_json_file(item_dir: epath.Path, handler_type: Any = None) -> None:
+  """v0 reads JSON items only from its handler's file (`metadata` unless the
+  item's handler says otherwise); v1 also from `data.json`."""
+  filename = getattr(handler_type, 'v0_filename', lambda: 'metadata')()
+  path = item_dir / filename
   if not path.exists():
     raise FileNotFoundError(f'{path} not found.')
 
@@ -384,9 +409,9 @@ def restore(
             f' {existing}'
         )
       arg = wanted[name]
-      _register(m, name, arg, args_lib.handler_for(arg, m._known_items.get(name)))
+      _register(m, name, arg, _handler_for(m, name, arg))
       if isinstance(arg, v0_args.JsonRestore):
-        _require_v0_json_file(step_dir / name)
+        _require_v0_json_file(step_dir / name, m._known_items.get(name))
     plans = transforms_lib.plan(wanted, step_dir)
     wanted = transforms_lib.loads(wanted, plans)
     abstract = args_lib.restore_abstract(

@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp_root
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
 from orbax.checkpoint import metadata as v0_metadata
@@ -34,6 +35,7 @@ _handlers = v1.handlers
 RestoreArgs = v0_type_handlers.RestoreArgs
 ArrayRestoreArgs = v0_type_handlers.ArrayRestoreArgs
 SaveArgs = v0_type_handlers.SaveArgs
+PLACEHOLDER = ocp_root.PLACEHOLDER  # v0: a leaf not to restore.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +82,9 @@ RECORDED_HANDLER = {
 
 
 
-def registered_handler_cls(arg: Any) -> type | None:
-  """The user-written v0 handler class v0 registered `arg`'s type with."""
-  if type(arg) in RECORDED_HANDLER or isinstance(arg, v0_args.Composite):
+def _registered_cls(arg: Any) -> type | None:
+  """The v0 handler class v0's global args registry gives `arg`'s exact type."""
+  if isinstance(arg, v0_args.Composite):
     return None
   try:
     return v0_checkpoint_args.get_registered_handler_cls(arg)
@@ -90,12 +92,34 @@ def registered_handler_cls(arg: Any) -> type | None:
     return None
 
 
+def registered_handler_cls(arg: Any) -> type | None:
+  """The user-written v0 handler class v0 registered `arg`'s type with."""
+  if type(arg) in RECORDED_HANDLER:
+    return None
+  handler_cls = _registered_cls(arg)
+  if handler_cls in bridges.BUILTIN_V0_HANDLERS:
+    return None
+  return handler_cls
+
+
+def recorded_handler(arg: Any) -> type | None:
+  """The shim's handler for args of one of v0's own handlers, else None.
+
+  v0 looks the args' exact type up in its registry: v0's own args classes,
+  and classes registered (`register_with_handler`) with v0's own handlers.
+  """
+  if type(arg) in RECORDED_HANDLER:
+    return RECORDED_HANDLER[type(arg)]
+  return bridges.RECORDED_FOR_V0.get(_registered_cls(arg))
+
+
 def kind_of(arg: Any, argument: str) -> ArgsKind:
   """The ArgsKind of one v0 args object; raises like v0 for others."""
-  for kind in KINDS:
-    if isinstance(arg, kind.save + kind.restore):
-      _check_supported_fields(arg, kind, argument)
-      return kind
+  if recorded_handler(arg) is not None:
+    for kind in KINDS:
+      if isinstance(arg, kind.save + kind.restore):
+        _check_supported_fields(arg, kind, argument)
+        return kind
   if type(arg) in bridges.BRIDGED_ARGS or registered_handler_cls(arg) is not None:
     return BRIDGED  # A user-written v0 handler's args: its bridge takes them.
   if not isinstance(arg, v0_args.CheckpointArgs):
@@ -103,12 +127,11 @@ def kind_of(arg: Any, argument: str) -> ArgsKind:
         f'`{argument}` must be an orbax.checkpoint.args.CheckpointArgs '
         f'(e.g. StandardSave); got {type(arg).__name__}.'
     )
-  supported = ', '.join(
-      c.__name__ for k in KINDS for c in k.save + k.restore
-  )
-  raise NotImplementedError(
-      f'orbax_compat does not yet translate `{argument}` of type '
-      f'{type(arg).__name__}; supported: {supported}.'
+  # v0's message: its registry knows exact types only (not subclasses).
+  raise ValueError(
+      f'Unable to find registered `CheckpointHandler` for {type(arg)}. Use '
+      f'`register_with_handler` (`{argument}`; a subclass of an args class '
+      'needs its own registration, as in v0).'
   )
 
 
@@ -415,33 +438,78 @@ def _leaf_abstract(path: Any, ra: RestoreArgs | None, meta: Any) -> Any:
   )
 
 
+def _is_placeholder(leaf: Any) -> bool:
+  return leaf is PLACEHOLDER
+
+
+def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...], Any]:
+  return {
+      _path_key(p): leaf
+      for p, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]
+  }
+
+
 def _restore_args_abstract(
     arg: Any, tree_metadata: Callable[[], Any]
 ) -> Any:
-  """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree."""
+  """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree.
+
+  As v0's PyTree handler: `item` gives the structure only (each leaf's type
+  comes from its RestoreArgs, else from the checkpoint), `restore_args`
+  are matched to `item`'s leaves (trimmed to them with partial_restore), and
+  PLACEHOLDER leaves are not restored. The abstract tree keeps `item`'s
+  structure, so v1 (running v0's own restore code) checks it against the
+  checkpoint, omits what partial_restore omits and raises v0's errors with
+  v0's text.
+  """
   flat_metadata = _flat_metadata(tree_metadata)
-  structure = arg.item if arg.item is not None else arg.restore_args
-  args_leaves, args_def = jax.tree_util.tree_flatten(
-      arg.restore_args, is_leaf=_is_restore_args_leaf
-  )
+  if arg.item is None:
+    structure, restore_args = arg.restore_args, arg.restore_args
+  else:
+    structure, restore_args = arg.item, arg.restore_args
   paths, treedef = jax.tree_util.tree_flatten_with_path(
       structure, is_leaf=_is_restore_args_leaf
   )
-  if len(paths) != len(args_leaves):
-    raise ValueError(
-        f'`restore_args` must have the structure of `item`: {args_def} vs '
-        f'{treedef}.'
-    )
   keys = [_path_key(p) for p, _ in paths]
-  if not arg.partial_restore and sorted(keys) != sorted(flat_metadata):
+  if restore_args is None:
+    args_leaves = [None] * len(paths)
+  else:
+    args_leaves, args_def = jax.tree_util.tree_flatten(
+        restore_args, is_leaf=_is_restore_args_leaf
+    )
+    if args_def != treedef:
+      args_by_key = _by_path(restore_args, _is_restore_args_leaf)
+      matches = not arg.partial_restore and (
+          not any(_is_placeholder(leaf) for _, leaf in paths)
+      ) and sorted(keys) == sorted(flat_metadata)
+      if matches or (arg.partial_restore and any(k not in args_by_key for k in keys)):
+        # `item` fits the checkpoint, `restore_args` does not fit `item`:
+        # v0 fails pairing them (after its own structure checks).
+        raise ValueError(
+            f'`restore_args` must have the structure of `item`: {args_def} vs '
+            f'{treedef}.'
+        )
+      # Paired by key path; v1 raises v0's structure error where `item` does
+      # not fit the checkpoint (or trims it, with partial_restore).
+      args_leaves = [args_by_key.get(k) for k in keys]
+  if not arg.partial_restore and arg.item is None and sorted(keys) != sorted(flat_metadata):
     raise ValueError(
         'User-provided restore item and on-disk value metadata tree structures'
         f' do not match: {sorted(keys)} vs {sorted(flat_metadata)}; pass '
         'partial_restore=True to restore a subtree.'
     )
+
+  def abstract_leaf(path, leaf, ra, key):
+    if _is_placeholder(leaf) and not arg.partial_restore:
+      return leaf  # Not restored (v0 returns the placeholder).
+    meta = flat_metadata.get(key)
+    if meta is None and arg.item is not None:
+      return int  # Not in the checkpoint: v1 raises v0's error, or omits it.
+    return _leaf_abstract(path, ra if isinstance(ra, RestoreArgs) else None, meta)
+
   leaves = [
-      _leaf_abstract(p, ra, flat_metadata.get(k))
-      for (p, _), ra, k in zip(paths, args_leaves, keys, strict=True)
+      abstract_leaf(p, leaf, ra, k)
+      for (p, leaf), ra, k in zip(paths, args_leaves, keys, strict=True)
   ]
   return jax.tree_util.tree_unflatten(treedef, leaves)
 
@@ -465,7 +533,11 @@ def restore_abstract(
       abstract[name] = arg if isinstance(arg, v0_args.ArrayRestore) else None
     elif kind is PROTO:
       abstract[name] = _proto_class(arg, name)
-    elif getattr(arg, 'restore_args', None) is not None:
+    elif getattr(arg, 'restore_args', None) is not None or (
+        isinstance(arg, v0_args.PyTreeRestore) and arg.item is not None
+    ):
+      # v0's PyTree handler types leaves by RestoreArgs or the checkpoint;
+      # `item` gives only the structure (StandardRestore: see abstract_tree).
       abstract[name] = _restore_args_abstract(arg, metadata)
     else:
       abstract[name] = abstract_tree(
@@ -567,18 +639,27 @@ def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[s
   return restored
 
 
-def handler_for(arg: Any, bound: type | None = None) -> type | None:
+def handler_for(
+    arg: Any, bound: type | None = None, by_args: Mapping[type, type] | None = None
+) -> type | None:
   """The v1 handler a v0 args object saves and loads with (None for None).
 
-  `bound` is the handler the item is bound to: a `bridges.V0Bridge` taking the args
-  type handles them, as v0's registry entry for the item; other args of
+  `bound` is the handler the item is bound to: the item's configured handler
+  (`bridges.configured`) for args of its v0 handler, or a `bridges.V0Bridge`
+  taking the args type, as v0's registry entry for the item. `by_args` are a
+  handler_registry's entries without an item name. Other args of
   user-written handlers get the bridge of their default-constructed handler
   (v0's global args registry).
   """
   if arg is None:
     return None
   if kind_of(arg, 'args') is not BRIDGED:
-    return RECORDED_HANDLER[type(arg)]
+    recorded = recorded_handler(arg)
+    if isinstance(bound, type) and issubclass(bound, recorded):
+      return bound
+    if by_args and type(arg) in by_args:
+      return by_args[type(arg)]
+    return recorded
   if bridges.is_bridge(bound) and isinstance(arg, bound.accepts):
     return bound
   handler_cls = registered_handler_cls(arg)

@@ -37,6 +37,7 @@ V1_HANDLER = {
     v0_handlers.PyTreeCheckpointHandler: bridges.PyTreeHandler,
     v0_handlers.JsonCheckpointHandler: bridges.JsonHandler,
     v0_handlers.ArrayCheckpointHandler: bridges.ArrayHandler,
+    v0_handlers.ProtoCheckpointHandler: bridges.ProtoHandler,
 }
 # The shim's v1 handler -> v0's registered (save args, restore args).
 ARGS_FOR = {
@@ -44,6 +45,7 @@ ARGS_FOR = {
     bridges.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
     bridges.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
     bridges.ArrayHandler: (v0_args.ArraySave, v0_args.ArrayRestore),
+    bridges.ProtoHandler: (v0_args.ProtoSave, v0_args.ProtoRestore),
 }
 
 
@@ -54,13 +56,11 @@ class Legacy:
   default_item: bool | None
   handlers: dict[str, type]  # item name -> the shim's v1 handler type.
   use_async: bool
-
-
-def _settings(handler: Any) -> dict[str, Any]:
-  return {
-      k: v for k, v in vars(handler).items()
-      if v is None or isinstance(v, (bool, int, float, str))
-  }
+  # The only item names v0 accepts (item_names/item_handlers/checkpointers),
+  # or None (handler_registry, or no legacy form: any name).
+  item_names: frozenset[str] | None = None
+  # handler_registry entries without an item name: args type -> handler type.
+  by_args: dict[type, type] = dataclasses.field(default_factory=dict)
 
 
 def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> type:
@@ -90,13 +90,24 @@ def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> t
           'registered with v1.handlers.register_handler.'
       )
     return bridged
-  if _settings(handler) != _settings(type(handler)()):
-    raise NotImplementedError(
-        f'`{argument}` is a {type(handler).__qualname__} with non-default '
-        'constructor settings, which orbax_compat does not carry over to v1; '
-        'construct it without arguments, or configure v1 through Context().'
-    )
-  return v1_type
+  # The instance's settings, bound to this item (see bridges.configured).
+  return bridges.configured(v1_type, bridges.item_settings(handler, argument))
+
+
+def _check_same_handler(name: str, first: tuple[str, Any], second: tuple[str, Any]) -> None:
+  """One item, two of v0's own handlers configured differently: refused."""
+  (arg_a, a), (arg_b, b) = first, second
+  if a is b or type(a) not in V1_HANDLER or type(b) not in V1_HANDLER:
+    return
+  if type(a) is type(b) and bridges.same_settings(
+      bridges.item_settings(a, arg_a), bridges.item_settings(b, arg_b)
+  ):
+    return
+  raise ValueError(
+      f'Item {name!r} has two differently configured handlers: `{arg_a}` is '
+      f'{a!r} and `{arg_b}` is {b!r}; orbax_compat binds one handler (and its '
+      'settings) to an item. Register one handler instance for the item.'
+  )
 
 
 def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int | None]:
@@ -175,6 +186,7 @@ def configure(
   primary_host = options.multiprocessing_options.primary_host
   default_item: bool | None
   accepts: dict[str, list[type]] = {}  # handler_registry: item -> args types.
+  by_args: dict[type, type] = {}  # handler_registry: args type -> handler type.
   if checkpointers is not None:
     if primary_host != 0:
       raise ValueError(
@@ -201,10 +213,14 @@ def configure(
     for (name, args_type), handler in handler_registry.get_all_entries().items():
       argument = f'handler_registry[{name!r}, {args_type.__name__}]'
       if name is None:
-        v1_handler(handler, argument, (args_type,))  # Refuses what v1 cannot run.
+        bound_type = v1_handler(handler, argument, (args_type,))  # Refuses what v1 cannot run.
+        if type(handler) in V1_HANDLER:
+          by_args[args_type] = bound_type
         continue
       # An item's first handler instance runs it (v0 registers one per args
       # type; save and restore entries normally share it).
+      if name in handlers:
+        _check_same_handler(name, (arguments[name], handlers[name]), (argument, handler))
       handlers.setdefault(name, handler)
       arguments.setdefault(name, argument)
       accepts.setdefault(name, []).append(args_type)
@@ -238,7 +254,10 @@ def configure(
       )
     if handler is not None:
       bound[name] = v1_handler(handler, arguments[name], tuple(accepts.get(name, ())))
-  return Legacy(default_item, bound, use_async)
+  closed = None
+  if handler_registry is None and not default_item:
+    closed = frozenset(handlers)  # v0 refuses other item names.
+  return Legacy(default_item, bound, use_async, closed, by_args)
 
 
 def _args_for_key(m, key: str) -> tuple[type, type]:
@@ -251,9 +270,10 @@ def _args_for_key(m, key: str) -> tuple[type, type]:
           f'{type(handler_type.v0_handler)}.'
       )
     return handler_type.v0_args
-  if handler_type is None or handler_type not in ARGS_FOR:
-    raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
-  return ARGS_FOR[handler_type]
+  for base in getattr(handler_type, '__mro__', ()):  # Configured: a subclass.
+    if base in ARGS_FOR:
+      return ARGS_FOR[base]
+  raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
 
 
 def save_args(m, items: Any, save_kwargs: Any, args: Any) -> Any:

@@ -118,3 +118,29 @@ def test_checkpointer_context_closed_flag_and_best_n(tmp_path):
   assert not _v1.is_closed(ckptr), VERSION
   ckptr.close()
   assert _v1.is_closed(ckptr), VERSION
+
+
+def test_v0_handler_settings_read_constructor_arguments():
+  """The private fields the shim reads a v0 handler's settings from."""
+  h = ocp.PyTreeCheckpointHandler(use_zarr3=True, use_ocdbt=False, save_concurrent_gb=3)
+  settings = _v1.v0_handler_settings(h)
+  assert settings['use_zarr3'] is True and settings['use_ocdbt'] is False, VERSION
+  assert settings['save_concurrent_bytes'] == 3 * 10**9, VERSION
+  std = _v1.v0_handler_settings(ocp.StandardCheckpointHandler(use_ocdbt=False))
+  assert std['use_ocdbt'] is False, VERSION
+  json_settings = _v1.v0_handler_settings(ocp.JsonCheckpointHandler(filename='index'))
+  assert json_settings == {'filename': 'index', 'primary_host': 0}, VERSION
+  array = _v1.v0_handler_settings(ocp.ArrayCheckpointHandler(checkpoint_name='v'))
+  assert array == {'checkpoint_name': 'v'}, VERSION
+
+
+def test_array_type_handler_settings_read_constructor_arguments():
+  from orbax.checkpoint import type_handlers
+
+  settings = _v1.array_type_handler_settings(type_handlers.ArrayHandler(
+      primary_host=None, replica_id=None, use_replica_parallel=False,
+      array_metadata_store=None))
+  assert settings['primary_host'] is None and settings['replica_id'] is None, VERSION
+  assert settings['use_replica_parallel'] is False, VERSION
+  assert settings['array_metadata_store'] is None, VERSION
+  assert type(_v1.array_metadata_store()).__name__ == 'Store', VERSION
