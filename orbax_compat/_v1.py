@@ -406,3 +406,34 @@ def array_metadata_store() -> Any:
   from orbax.checkpoint._src.metadata import array_metadata_store as store  # pylint: disable=g-import-not-at-top
 
   return store.Store()
+
+
+def set_v0_hook(ckptr: Any, name: str, hook: Any) -> None:
+  """Makes the v0 manager v1 runs on call `hook` where v0 calls `self.<name>`.
+
+  Why: v0 subclasses override protected hooks that v0's manager calls through
+  `self` at fixed points (`_finalize_checkpoint` in the finalize thread after
+  commit, `_load_checkpoint_infos` on reload, `_get_old_steps_to_remove` on
+  each save). v1's training.Checkpointer runs that same v0 code on its inner
+  manager and has no public hook for them; an instance attribute there puts
+  the subclass's override at v0's point (orbax_compat/subclassing.py).
+  """
+  manager = inner_manager(ckptr)
+  if not callable(getattr(type(manager), name, None)):  # pragma: no cover
+    raise RuntimeError(
+        f'orbax_compat: the v0 manager under v1 has no `{name}`; update '
+        f'orbax_compat._v1 for {orbax_version_note()}.'
+    )
+  setattr(manager, name, hook)
+
+
+def run_v0_hook(ckptr: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+  """v0's own implementation of hook `name`, on the v0 manager v1 runs on.
+
+  Why: a subclass's `super()._finalize_checkpoint(step)` (and the like) must
+  do what v0's does, with the state v0's has: that manager's steps, options
+  and primary host. Looked up on its class, past an override `set_v0_hook`
+  installed on the instance.
+  """
+  manager = inner_manager(ckptr)
+  return getattr(type(manager), name)(manager, *args, **kwargs)

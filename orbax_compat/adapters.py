@@ -29,6 +29,7 @@ from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
 from orbax_compat import profiles
 from orbax_compat import recovery
+from orbax_compat import subclassing
 from orbax_compat import transforms as transforms_lib
 from orbax_compat._v1 import NoEntryError
 from orbax_compat._v1 import v1
@@ -93,6 +94,7 @@ def init(
   if not options.create and not existed and m._directory.exists():
     if not any(m._directory.iterdir()):
       m._directory.rmdir()  # v1 always creates the root; v0 did not.
+  subclassing.wire(m)  # A subclass's overrides of v0's hooks.
 
 
 def _start(m, directory, options, metadata, base_context=None):

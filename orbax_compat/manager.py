@@ -25,6 +25,7 @@ import typing_extensions
 
 from orbax_compat import adapters
 from orbax_compat import deprecation
+from orbax_compat import subclassing
 from orbax_compat import table
 
 
@@ -62,14 +63,24 @@ def from_table(rows):
 
 
 @from_table(table.ROWS)
-class CheckpointManager(_v0_abstract.AbstractCheckpointManager, epy.ContextManager):
+class CheckpointManager(
+    subclassing.ProtectedMembers,
+    _v0_abstract.AbstractCheckpointManager,
+    epy.ContextManager,
+):
   """Orbax v0 `CheckpointManager`, running on v1 `training.Checkpointer`.
 
   Construct it exactly as `orbax.checkpoint.CheckpointManager`; each v0 call
   site reports (once, by default) the v1 call that replaces it.
   `v1_checkpointer` is the live v1 `training.Checkpointer` it runs on: v1
   calls through it and v0 calls through the manager share one state.
+  Subclasses' overrides of v0's protected hooks are honoured, or refused or
+  warned about at class definition (subclassing.py).
   """
+
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    subclassing.check(cls)
 
   @property
   def v1_checkpointer(self) -> Any:

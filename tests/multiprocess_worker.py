@@ -574,6 +574,59 @@ def per_item_handler_settings(cls, root):
   return rec.obs
 
 
+
+def _tracked(base):
+  """A subclass keeping a tracker file (v0's hooks; see test_subclass.py)."""
+
+  class Tracked(base):
+
+    def __init__(self, *a, **kw):
+      self.finalized = []
+      super().__init__(*a, **kw)
+
+    def _load_checkpoint_infos(self, skip_metadata_read=False):
+      infos = super()._load_checkpoint_infos(skip_metadata_read)
+      tracker = pathlib.Path(self.directory) / 'tracker'
+      if tracker.exists():
+        step = int(tracker.read_text().split()[0])
+        infos = [i for i in infos if i.step == step]
+      return infos
+
+    def _finalize_checkpoint(self, step):
+      super()._finalize_checkpoint(step)
+      path = self._get_write_step_directory(step, self.directory)
+      self.finalized.append((step, ocp.step.is_path_finalized(path)))
+      if ocp.utils.is_primary_host(self._multiprocessing_options.primary_host):
+        tracker = pathlib.Path(self.directory) / 'tracker'
+        tracker.write_text(f'{step} written by process {jax.process_index()}')
+
+  return Tracked
+
+
+@scenario
+def tracker_subclass_primary_host_1(cls, root):
+  rec = Rec(root)
+  tracked = _tracked(cls)
+  options = Options(
+      max_to_keep=2,
+      multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=1),
+  )
+  m = rec.manager('init', tracked, options=options)
+  for s in range(3):
+    rec.call(f'save({s})', m.save, s, args=args.StandardSave(state(s)))
+  rec.call('wait', m.wait_until_finished)
+  rec.value('finalized', m.finalized)
+  rec.call('close', m.close)
+  tracker = root / 'tracker'
+  rec.value('tracker', tracker.read_text() if tracker.exists() else 'MISSING')
+  fresh = rec.manager('fresh', tracked, options=options)
+  rec.call('fresh all_steps', fresh.all_steps)
+  rec.call('fresh restore(None)', fresh.restore, None,
+           args=args.StandardRestore(abstract(state(2))))
+  rec.call('fresh close', fresh.close)
+  rec.layout('at the end')
+  return rec.obs
+
 def run(name: str, cls, root: pathlib.Path) -> list[Any]:
   root.parent.mkdir(parents=True, exist_ok=True)
   try:

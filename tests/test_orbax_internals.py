@@ -144,3 +144,34 @@ def test_array_type_handler_settings_read_constructor_arguments():
   assert settings['use_replica_parallel'] is False, VERSION
   assert settings['array_metadata_store'] is None, VERSION
   assert type(_v1.array_metadata_store()).__name__ == 'Store', VERSION
+
+
+def test_v0_hooks_on_v1s_manager_run_at_v0s_points(tmp_path):
+  """v1's inner v0 manager calls the hooks the shim puts on it (subclassing.py)."""
+  seen = []
+  with training.Checkpointer(
+      tmp_path, preservation_policy=training.preservation_policies.LatestN(1)
+  ) as ckptr:
+
+    def finalize(step):
+      seen.append(('finalize', step, sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit())))
+      _v1.run_v0_hook(ckptr, '_finalize_checkpoint', step)
+
+    def old_steps():
+      seen.append(('old', [c.step for c in _v1.checkpoint_infos(ckptr)]))
+      return _v1.run_v0_hook(ckptr, '_get_old_steps_to_remove')
+
+    def load(skip_metadata_read=False):
+      seen.append(('load', skip_metadata_read))
+      return _v1.run_v0_hook(ckptr, '_load_checkpoint_infos', skip_metadata_read=skip_metadata_read)
+
+    for name, hook in (('_finalize_checkpoint', finalize),
+                       ('_get_old_steps_to_remove', old_steps), ('_load_checkpoint_infos', load)):
+      _v1.set_v0_hook(ckptr, name, hook)
+    for step in (1, 2):
+      ckptr.save(step, {'a': np.arange(2)}, force=True)
+    ckptr.reload()
+    assert [c.step for c in ckptr.checkpoints] == [2], VERSION
+  # finalize: after commit, before garbage collection deleted step 1.
+  assert seen == [('old', [1]), ('finalize', 1, ['1']), ('old', [1, 2]),
+                  ('finalize', 2, ['1', '2']), ('load', False)], VERSION
