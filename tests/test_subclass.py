@@ -1,16 +1,25 @@
 """Subclasses of the manager: v0 calls its public members through `self`, so do we.
 
 Each scenario defines the same subclass of native v0's manager and of the shim
-and compares what they do.
+and compares what they do. The second part covers v0's protected hooks
+(orbax_compat/subclassing.py): honoured, refused or warned at class definition.
 """
 
+import datetime
 import logging
+import threading
+import warnings
 
+from etils import epath
 import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_manager import CheckpointInfo
 import pytest
+from test_differential import describe_differences
+from test_differential import disk_layout
 
 import orbax_compat
+from orbax_compat import subclassing
 
 
 def _subclass(base):
@@ -105,17 +114,6 @@ def test_type_checks_pass_as_for_v0(tmp_path, cls, quiet_shim):
 # Each scenario below defines its subclass of `base` (native v0's manager or
 # the shim), runs it in `root`, and returns what it observed; the test runs it
 # on both and requires the same observations.
-
-import datetime  # noqa: E402
-import threading  # noqa: E402
-import warnings  # noqa: E402
-
-from etils import epath  # noqa: E402
-from orbax.checkpoint.checkpoint_manager import CheckpointInfo  # noqa: E402
-from test_differential import describe_differences  # noqa: E402
-from test_differential import disk_layout  # noqa: E402
-
-from orbax_compat import subclassing  # noqa: E402
 
 Options = ocp.CheckpointManagerOptions
 BASES = (ocp.CheckpointManager, orbax_compat.CheckpointManager)
