@@ -211,10 +211,11 @@ def _message(cls: type, names: list[str], what: str) -> str:
 
 
 def _stacklevel() -> int:
-  """The stack level of the class statement (past `__init_subclass__`s)."""
+  """The stack level of the class statement (past `__init_subclass__`s and
+  metaclasses' `__new__`, such as ABCMeta's)."""
   frame, level = sys._getframe(1), 1
   while frame is not None and (
-      frame.f_code.co_name == '__init_subclass__'
+      frame.f_code.co_name in ('__init_subclass__', '__new__')
       or frame.f_globals.get('__name__') == __name__
   ):
     frame, level = frame.f_back, level + 1

@@ -6,6 +6,7 @@ and compares what they do. The second part covers v0's protected hooks
 """
 
 import datetime
+import inspect
 import logging
 import threading
 import warnings
@@ -395,6 +396,19 @@ def test_warned_hook_warns_at_class_definition(name, caplog):
     _define(name)
   assert caught[0].filename == __file__  # Points at the class definition.
   assert any(name in r.getMessage() for r in caplog.records if r.name == 'orbax_compat')
+
+
+def test_warning_points_at_the_class_statement():
+  with pytest.warns(subclassing.UnhonouredHookWarning) as caught:
+    line = inspect.currentframe().f_lineno + 2
+
+    class Custom(orbax_compat.CheckpointManager):
+
+      def _wait_for_checkpointers(self):
+        pass
+
+  assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+  assert Custom._wait_for_checkpointers  # Defined, only warned about.
 
 
 def test_warned_hook_is_reported_once_per_defining_class():
