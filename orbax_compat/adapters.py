@@ -180,7 +180,7 @@ def all_steps(m, read: bool = False) -> list[int]:
     absl_logging.warning(
         '`read` option is deprecated. Use `reload` to read from disk.'
     )
-    m.reload()
+    reload(m)  # v0 relists here without calling self.reload().
   return [info.step for info in m._infos]
 
 

@@ -69,6 +69,28 @@ def _member(row: Any) -> tuple[list[str], set[str]]:
   return lines, names
 
 
+def _protected_members() -> tuple[list[str], set[str]]:
+  """v0's protected members subclasses may read or override (subclassing.py)."""
+  from orbax_compat import subclassing  # pylint: disable=g-import-not-at-top
+
+  lines = ['    # v0\'s protected members for subclasses (README, "Subclasses").',
+           '    _options: CheckpointManagerOptions', '    _directory: epath.Path']
+  names = {'CheckpointManagerOptions', 'epath'}
+  for name, value in vars(subclassing.ProtectedMembers).items():
+    if name.startswith('__'):
+      continue
+    if isinstance(value, property):
+      lines += ['    @property', f'    def {name}(self) -> Any: ...']
+      continue
+    v0 = inspect.getattr_static(_v0_manager.CheckpointManager, name)
+    params, used = _parameters(inspect.signature(v0))
+    returns = inspect.signature(v0).return_annotation
+    returns = 'Any' if returns is inspect.Signature.empty else returns
+    names |= used | _names(returns)
+    lines.append(f'    def {name}({params}) -> {returns}: ...')
+  return lines, names
+
+
 def render(rows: Any) -> str:
   """The text of `manager.pyi` for the table's rows."""
   body, names = [], set()
@@ -79,6 +101,8 @@ def render(rows: Any) -> str:
     lines, used = _member(row)
     body += lines
     names |= used
+  protected, used = _protected_members()
+  names |= used
   imports = sorted(({_import_of(n) for n in names} - {''}) | {
       'from typing import Any', 'from typing_extensions import Self',
       'from typing_extensions import deprecated',
@@ -98,6 +122,7 @@ def render(rows: Any) -> str:
   ]
   members = ['    ' + line for line in body]
   own = [
+      *protected,
       '    def __enter__(self) -> Self: ...',
       '    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None: ...',
       '    @property',

@@ -73,3 +73,27 @@ def test_mypy_reports_each_v0_call_as_deprecated(tmp_path):
     found.setdefault(number, set()).add(name)
   assert found == EXPECTED, proc.stdout
   assert 'attr-defined' not in proc.stdout
+
+
+def test_mypy_accepts_subclasses_using_v0_protected_members(tmp_path):
+  pytest.importorskip('mypy', reason='mypy is in the test extra (pip install -e .[test])')
+  source = tmp_path / 'tracked.py'
+  source.write_text(textwrap.dedent('''\
+      import orbax_compat as ocp
+
+
+      class Tracked(ocp.CheckpointManager):  # type: ignore[deprecated]
+          def _finalize_checkpoint(self, step: int) -> None:
+              super()._finalize_checkpoint(step)
+              path = self._get_write_step_directory(step, self._directory)
+              print(path, self._multiprocessing_options.primary_host, self._options.max_to_keep)
+
+          def all_steps(self, read: bool = False) -> list[int]:
+              return [c.step for c in self._checkpoints]
+  '''))
+  proc = subprocess.run(
+      [sys.executable, '-m', 'mypy', '--follow-imports=silent', '--ignore-missing-imports',
+       '--no-incremental', '--cache-dir', str(tmp_path / 'cache'), str(source)],
+      cwd=tmp_path, env={**os.environ, 'MYPYPATH': str(ROOT)}, capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
