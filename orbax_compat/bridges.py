@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
+import inspect
 from typing import Any
 
 import jax
@@ -41,6 +42,12 @@ def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type
   attrs = {'__doc__': f'{v1_handler.__name__}, recorded as {v0_handler.__name__}.'}
   if init_kwargs:
     attrs['__init__'] = lambda self: v1_handler.__init__(self, **init_kwargs)
+
+  async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
+    background = await v1_handler.load(self, directory, abstract_checkpointable)
+    return _ClosedIfDropped(background) if inspect.iscoroutine(background) else background
+
+  attrs['load'] = load
   cls = type(v0_handler.__name__, (v1_handler,), attrs)
   cls.__module__, cls.__qualname__ = v0_handler.__module__, v0_handler.__qualname__
   return cls
@@ -413,6 +420,46 @@ async def _finalize_after_every_commit(path: Any, finalize: Any, context: Any) -
     await asyncio.to_thread(finalize, path)
 
 
+class _ClosedIfDropped:
+  """A v1 handler's background load coroutine, closed unrun if v1 drops it.
+
+  v1 awaits the items' background load parts one by one and stops at the
+  first that fails; the others are never awaited and warn `RuntimeWarning:
+  coroutine ... was never awaited` when collected, where v0 prints nothing.
+  Only a coroutine that never started is closed (it then does not warn).
+  """
+
+  def __init__(self, coroutine: Any):
+    self._coroutine = coroutine
+
+  def __await__(self):
+    return self._coroutine.__await__()
+
+  def __del__(self):
+    if inspect.getcoroutinestate(self._coroutine) == inspect.CORO_CREATED:
+      self._coroutine.close()
+
+
+class _WhenAwaited:
+  """A save's or load's background part: `async_fn(*args, **kwargs)`, started
+  only when awaited.
+
+  v1 awaits the items' background load parts one by one and stops at the
+  first that fails, dropping the others unawaited (and a failed blocking
+  part of one item's save drops the others'). A dropped coroutine warns
+  `RuntimeWarning: coroutine ... was never awaited` where v0 prints nothing;
+  this awaitable creates its coroutine only when awaited, so a dropped one is
+  simply not run, as v0 does not run the rest of a failed save or restore.
+  """
+
+  def __init__(self, async_fn: Any, *args: Any, **kwargs: Any):
+    self._call = (async_fn, args, kwargs)
+
+  def __await__(self):
+    async_fn, args, kwargs = self._call
+    return async_fn(*args, **kwargs).__await__()
+
+
 class _ArrayBridge:
   """v0's ArrayCheckpointHandler as a v1 CheckpointableHandler.
 
@@ -440,15 +487,11 @@ class _ArrayBridge:
         await asyncio.to_thread(f.result)
       await _finalize_after_every_commit(path, self._v0.finalize, self._context)
 
-    return background()
+    return _WhenAwaited(background)
 
   async def load(self, directory: Any, abstract_checkpointable: Any = None) -> Any:
     args = abstract_checkpointable or v0_args.ArrayRestore()
-
-    async def background() -> Any:
-      return await asyncio.to_thread(self._v0.restore, directory, args=args)
-
-    return background()
+    return _WhenAwaited(asyncio.to_thread, self._v0.restore, directory, args=args)
 
   async def metadata(self, directory: Any) -> Any:
     return None  # v0's ArrayCheckpointHandler has no item metadata either.
@@ -536,7 +579,7 @@ class V0Bridge:
         await asyncio.to_thread(f.result)
       await _finalize_after_every_commit(path, handler.finalize, self._context)
 
-    return background()
+    return _WhenAwaited(background)
 
   @classmethod
   def default_restore_args(cls) -> Any:
@@ -559,11 +602,9 @@ class V0Bridge:
     args = abstract_checkpointable
     if args is None:
       args = self.default_restore_args()
-
-    async def background() -> Any:
-      return await asyncio.to_thread(self.v0_handler.restore, directory, args=args)
-
-    return background()
+    return _WhenAwaited(
+        asyncio.to_thread, self.v0_handler.restore, directory, args=args
+    )
 
   async def metadata(self, directory: Any) -> Any:
     return await asyncio.to_thread(self.v0_handler.metadata, directory)
