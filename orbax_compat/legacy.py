@@ -15,6 +15,8 @@ from collections.abc import Mapping
 import dataclasses
 from typing import Any
 
+from absl import logging as absl_logging
+import jax
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import handlers as v0_handlers
@@ -29,6 +31,25 @@ _CheckpointHandler = v0_manager.CheckpointHandler
 
 
 _legacy_wrapper = _v1.legacy_handler_wrapper
+
+# What v0's manager logs (absl) for `checkpointers=`, word for word.
+_LEGACY_INIT_EVENT = '/jax/orbax/deprecation/checkpoint_manager_legacy_init'
+_LEGACY_INIT = (
+    'Configured `CheckpointManager` using deprecated legacy API. Please'
+    ' follow the instructions at'
+    ' https://orbax.readthedocs.io/en/latest/guides/checkpoint/api_refactor.html'
+    ' to migrate.'
+)
+_MIXED_CHECKPOINTERS = (
+    'Orbax `CheckpointManager` is transitioning toward using'
+    ' asynchronous saving logic under the hood in all cases. Users that'
+    ' configure `CheckpointManager` with some `Checkpointer`s and some'
+    ' `AsyncCheckpointer`s will now see asynchronous logic used to save'
+    ' all items. This may result in breakages if the code is assuming'
+    ' that certain objects will be available immediately after saving.'
+    ' Ensure that if you depend on the result of `save` being fully'
+    ' written at a particular moment, use `wait_until_finished()`.'
+)
 
 
 # v0 handler type -> the shim's v1 handler recorded under that v0 name.
@@ -133,6 +154,8 @@ def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int |
       if isinstance(checkpointer, _AsyncCheckpointer):
         timeout = max(timeout, _v1.async_checkpointer_timeout(checkpointer))
       handlers[name] = checkpointer.handler
+    if any(use_async) and not all(use_async):
+      absl_logging.error(_MIXED_CHECKPOINTERS)
     return handlers, any(use_async), timeout or None
   raise ValueError(f'Invalid type for `checkpointers`. Found {checkpointers}.')
 
@@ -188,6 +211,8 @@ def configure(
   accepts: dict[str, list[type]] = {}  # handler_registry: item -> args types.
   by_args: dict[type, type] = {}  # handler_registry: args type -> handler type.
   if checkpointers is not None:
+    jax.monitoring.record_event(_LEGACY_INIT_EVENT)  # As v0.
+    absl_logging.warning(_LEGACY_INIT)
     if primary_host != 0:
       raise ValueError(
           f'`primary_host`={primary_host} is not supported in legacy API.'
