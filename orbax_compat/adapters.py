@@ -9,9 +9,12 @@ subclass's override runs; calls from this module raise no deprecation notice
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
+import time
 from typing import Any
+import warnings
 import weakref
 
 from absl import logging as absl_logging
@@ -29,6 +32,7 @@ from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
 from orbax_compat import profiles
 from orbax_compat import recovery
+from orbax_compat import step_logging
 from orbax_compat import subclassing
 from orbax_compat import transforms as transforms_lib
 from orbax_compat._v1 import NoEntryError
@@ -86,7 +90,7 @@ def init(
           None if options.read_only or not options.save_root_metadata
           else metadata
       ),
-      logger=logger,
+      logger=_step_logger(m, logger),
       **options_lib.checkpointer_kwargs(options),
   )
   _attach(m, ckptr)
@@ -104,6 +108,7 @@ def _start(m, directory, options, metadata, base_context=None):
   m._default_item = None  # v0 decides single vs. composite on first use.
   m._known_items = {}  # item name -> v1 handler type, as v0's registry.
   m._last_save = None
+  m._step_logger = None  # Set by `init`; a wrapped v1 Checkpointer logs as v1.
   m._root_metadata = dict(metadata) if metadata is not None else None
   m._registry = v1.handlers.local_registry(include_global_registry=False)
   # v1's global registry binds the name `state` to PyTreeHandler; v0 item
@@ -166,6 +171,13 @@ def wrap(m, ckptr, options=None) -> None:
   options = options_lib.validate(options)
   _start(m, ckptr.directory, options, None, base_context=_v1.checkpointer_context(ckptr))
   _attach(m, ckptr)
+
+
+def _step_logger(m, logger) -> step_logging.StepStatisticsLogger:
+  """The logger v1 gets: the user's (v0's default: StandardLogger), through
+  which the shim logs v0's step statistics (see `step_logging`)."""
+  m._step_logger = step_logging.StepStatisticsLogger(logger)
+  return m._step_logger
 
 
 # --- Steps ------------------------------------------------------------------
@@ -312,6 +324,7 @@ def save(
     args=None,
     custom_metadata: dict[str, Any] | None = None,
 ) -> bool:
+  started = time.time()  # v0's step statistics time the whole save.
   if items is None and args is None:
     raise ValueError('Must provide `args` for `save`.')
   if m._default_item is None and args is not None:
@@ -337,7 +350,8 @@ def save(
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
   # Args fields (save_args, ...) become v1 options of this save's Context.
-  with args_lib.save_context(m._context, named, checkpointables):
+  with (args_lib.save_context(m._context, named, checkpointables),
+        step_logging.holding(m._step_logger) as statistics):
     response = m._ckptr.save_checkpointables_async(
         step,
         checkpointables,
@@ -352,6 +366,10 @@ def save(
   m._last_save = response
   if not m._options.enable_async_checkpointing:
     _finish_previous_save(m)
+  step_logging.log_save(
+      m._step_logger, statistics, step=step, directory=m.directory,
+      started=started, synchronous=not m._options.enable_async_checkpointing,
+  )
   return True
 
 
@@ -388,6 +406,7 @@ def restore(
       step = max(steps) if steps else None
     if step is None:
       raise FileNotFoundError(f'No steps found in {directory or m._directory}.')
+  started = time.time()  # v0's step statistics time the restore from here.
   step_dir = _step_path(m, step, root)
   if m._default_item is None:
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
@@ -411,6 +430,17 @@ def restore(
             f' {existing}'
         )
       arg = wanted[name]
+      if arg is None and args is not None and _item_handler(m, name) is None:
+        raise ValueError(
+            'Provided `None` for `CheckpointArgs`, and the `CheckpointHandler`'
+            f' for item "{name}" was not configured. If saving, this'
+            f' indicates that "{name}" was saved with `None` (an instance'
+            ' of `CheckpointArgs` was expected). If restoring, providing'
+            ' `None` for the item is valid, but only if the `CheckpointHandler'
+            ' was already configured. Provide a `CheckpointArgs` subclass so'
+            ' that `CompositeCheckpointHandler` will know how to restore the'
+            ' item.'
+        )
       _register(m, name, arg, _handler_for(m, name, arg))
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name, m._known_items.get(name))
@@ -426,12 +456,17 @@ def restore(
   targets = {n: getattr(a, 'item', None) for n, a in (wanted or {}).items()}
   # Args fields (partial_restore, strict) become v1 options of this load.
   context = args_lib.load_context(m._context, wanted or {})
+  loading = time.time()
   restored = args_lib.finish_restore(
       wanted or {}, _load(m, step_dir, abstract, targets, context)
   )
   restored = transforms_lib.finish(plans, restored)
   if with_metrics:
     restored[args_lib.METRICS_ITEM] = m.metrics(step)
+  step_logging.log_restore(
+      m._step_logger, step=step, directory=root, started=started,
+      checkpointer_started=loading,
+  )
   if m._default_item:
     if args_lib.DEFAULT_ITEM not in restored:
       raise ValueError(
@@ -443,6 +478,18 @@ def restore(
   return v0_args.Composite(**restored)
 
 
+def _recorded_handler(typestr: Any) -> type | None:
+  """The shim's handler for a recorded v0 handler type name, chosen as v0's
+  restore without args chooses: the handler class's registered restore args,
+  default-constructed, select the handler (a user-written one's bridge)."""
+  bridged = bridges.bridge_for_typestr(typestr)
+  if bridged is not None or not isinstance(typestr, str):
+    return bridged
+  handler_cls = _v1.v0_handler_type(typestr)
+  registered = bridges.registered_args(handler_cls) if handler_cls else None
+  return args_lib.RECORDED_HANDLER.get(registered[1]) if registered else None
+
+
 def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   """What v0's `restore(step)` without args restores: every item it holds.
 
@@ -450,16 +497,20 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   older steps do not record are recognized by their files (v0 cannot).
   """
   recorded = recovery.recorded_items(step_dir) or {}
+  existing = _existing_items(step_dir)
+  unknown = [name for name in existing if _item_handler(m, name) is None]
+  if unknown:  # v0 reads the step's metadata, warning twice per unknown item.
+    for name in unknown + unknown:
+      absl_logging.warning(_UNRESTORABLE, name)
   if m._default_item:
     wanted = {args_lib.DEFAULT_ITEM: None}
   else:
     wanted = {name: None for name in recorded}
-  for name in wanted:
-    # v0 resolves a recorded user-written handler by its type name.
-    if name not in m._known_items:
-      bridged = bridges.bridge_for_typestr(recorded.get(name))
-      if bridged is not None:
-        _register(m, name, None, bridged)
+  # v0 binds each item it restores to the handler its recorded type name
+  # selects, so later metadata and restores know it.
+  for name in existing:
+    if name in recorded and name in unknown and name != args_lib.METRICS_ITEM:
+      _register(m, name, None, _recorded_handler(recorded[name]))
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
     if m._default_item and name != args_lib.DEFAULT_ITEM:
       continue
@@ -469,6 +520,34 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
               handler_type)
     wanted[name] = None
   return wanted or None
+
+
+# Handlers whose v0 restore never warns "Sharding info not provided when
+# restoring": v0's StandardCheckpointHandler takes each array's sharding from
+# the checkpoint's metadata (or the target) before reading; JSON and Proto
+# items hold no arrays. v1 loads a pytree without a target as v0's
+# PyTreeCheckpointHandler does, which warns (once per array) and reads the
+# sharding file.
+_NO_SHARDING_WARNING = (
+    bridges.StandardHandler, bridges.JsonHandler, bridges.MetricsHandler,
+    bridges.ProtoHandler,
+)
+_SHARDING_WARNING = 'Sharding info not provided when restoring'
+
+
+@contextlib.contextmanager
+def _warnings_as_v0(m, names: list[str]):
+  """Silences v1's sharding warning for a load of items v0 restores without it.
+
+  Only that warning, and only where no item of the load is a PyTree item
+  (v0 warns there too) or runs v0 handler code (Array, user-written).
+  """
+  if not names or any(_item_handler(m, n) not in _NO_SHARDING_WARNING for n in names):
+    yield
+    return
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message=_SHARDING_WARNING, category=UserWarning)
+    yield
 
 
 def _load(
@@ -483,7 +562,8 @@ def _load(
   restores whatever step directory exists. Where v1 fails on an item, the
   item is read by `recovery` or the real cause is raised, naming the item.
   """
-  with context or m._context:
+  names = list(abstract) if abstract is not None else _existing_items(step_dir)
+  with context or m._context, _warnings_as_v0(m, names):
     try:
       return v1.load_checkpointables(step_dir, abstract)
     except NoEntryError as error:
@@ -523,16 +603,54 @@ def metrics(m, step: int) -> Any:
     return None
 
 
+# v0's CompositeCheckpointHandler, for an item whose handler it does not know.
+_UNRESTORABLE = (
+    'Item "%s" was found in the checkpoint, but could not be restored. Please'
+    ' provide a `CheckpointHandlerRegistry`, or call `restore` with an'
+    ' appropriate `CheckpointArgs` subclass.'
+)
+
+
+def _existing_items(step_dir: epath.Path) -> list[str]:
+  return sorted(p.name for p in step_dir.iterdir() if p.is_dir())
+
+
+def _item_handler(m, name: str) -> type | None:
+  """The handler v0's registry holds for an item (v0 always registers metrics)."""
+  if name == args_lib.METRICS_ITEM:
+    return bridges.MetricsHandler
+  return m._known_items.get(name)
+
+
 def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
-  handler_type = m._known_items.get(name)
-  if bridges.is_bridge(handler_type):  # v0: the item's handler's metadata.
-    try:
+  """v0: the item's handler's metadata; None, with v0's warning, where v0
+  knows no handler for the item or its metadata file is missing."""
+  handler_type = _item_handler(m, name)
+  try:
+    if bridges.is_bridge(handler_type):
       return handler_type.v0_handler.metadata(step_dir / name)
-    except FileNotFoundError:
-      return None
-  if handler_type is not None and issubclass(handler_type, v1.handlers.PyTreeHandler):
-    return recovery.pytree_metadata(step_dir / name)
-  return None  # JSON items carry no metadata; unknown items are not read.
+    if handler_type is not None:
+      if issubclass(handler_type, v1.handlers.PyTreeHandler):
+        return recovery.pytree_metadata(step_dir / name)
+      return None  # v0's JSON, Array and Proto handlers have no item metadata.
+  except FileNotFoundError:
+    pass
+  absl_logging.warning(_UNRESTORABLE, name)
+  return None
+
+
+def _item_handlers(m, names: list[str], recorded: Any) -> dict[str, Any]:
+  """v0's `StepMetadata.item_handlers`: the recorded names, completed with
+  the known handlers' (None, with v0's warning, for unknown items)."""
+  item_handlers = dict(recorded or {})
+  for name in names:
+    handler_type = _item_handler(m, name)
+    if handler_type is None:
+      absl_logging.warning(_UNRESTORABLE, name)
+      item_handlers.setdefault(name, None)
+    elif item_handlers.get(name) is None:
+      item_handlers[name] = f'{handler_type.__module__}.{handler_type.__qualname__}'
+  return item_handlers
 
 
 def metadata(m, step: int | None = None):
@@ -542,16 +660,24 @@ def metadata(m, step: int | None = None):
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   step_metadata = v0_metadata.get_step_metadata(step_dir)
+  # v0's CompositeCheckpointHandler.metadata: every item directory, read by
+  # the handler this manager knows for it (from init, a save or a restore).
+  names = _existing_items(step_dir)
+  item_metadata = {name: _item_metadata_of(m, step_dir, name) for name in names}
+  step_metadata.item_handlers = _item_handlers(m, names, step_metadata.item_handlers)
   if m._default_item is None:
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
-  names = [n for n in (step_metadata.item_handlers or {}) if n != args_lib.METRICS_ITEM]
   if m._default_item:
-    step_metadata.item_metadata = _item_metadata_of(m, step_dir, args_lib.DEFAULT_ITEM)
+    if args_lib.DEFAULT_ITEM not in item_metadata:
+      raise ValueError(
+          'Unable to retrieve default item. Please ensure that a handler for'
+          ' the default item is registered using `handler_registry` when'
+          ' initializing the `CheckpointManager`.'
+      )
+    step_metadata.item_metadata = item_metadata[args_lib.DEFAULT_ITEM]
   else:
-    step_metadata.item_metadata = _v1.ItemMetadataComposite(
-        **{name: _item_metadata_of(m, step_dir, name) for name in names}
-    )
-  if args_lib.METRICS_ITEM in (step_metadata.item_handlers or {}):
+    step_metadata.item_metadata = _v1.ItemMetadataComposite(**item_metadata)
+  if args_lib.METRICS_ITEM in step_metadata.item_handlers:
     found = metrics(m, step)
     if found is not None:
       step_metadata.metrics = dict(found)
