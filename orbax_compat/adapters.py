@@ -540,7 +540,8 @@ def _warnings_as_v0(m, names: list[str]):
   """Silences v1's sharding warning for a load of items v0 restores without it.
 
   Only that warning, and only where no item of the load is a PyTree item
-  (v0 warns there too) or runs v0 handler code (Array, user-written).
+  (v0 warns there too) or runs v0 handler code (Array, user-written). The
+  filter is process-wide while the load runs (v1 loads in its own threads).
   """
   if not names or any(_item_handler(m, n) not in _NO_SHARDING_WARNING for n in names):
     yield
