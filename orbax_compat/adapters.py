@@ -543,7 +543,10 @@ def _warnings_as_v0(m, names: list[str]):
   (v0 warns there too) or runs v0 handler code (Array, user-written). The
   filter is process-wide while the load runs (v1 loads in its own threads).
   """
-  if not names or any(_item_handler(m, n) not in _NO_SHARDING_WARNING for n in names):
+  handlers = [_item_handler(m, n) for n in names]
+  if not names or not all(
+      isinstance(h, type) and issubclass(h, _NO_SHARDING_WARNING) for h in handlers
+  ):
     yield
     return
   with warnings.catch_warnings():

@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import re
+import threading
 import warnings
 
 from etils import epath
@@ -29,6 +30,7 @@ from test_differential import args
 from test_differential import json_doc
 
 import orbax_compat
+from orbax_compat import subclassing
 
 SHIM = orbax_compat.CheckpointManager
 README = pathlib.Path(__file__).resolve().parent.parent / 'README.md'
@@ -37,6 +39,16 @@ pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 # A phrase of each README bullet -> the test that pins it ('module::test').
 PINNED = {
+    'A subclass overriding a refused v0 hook':
+        'test_known_differences::test_subclass_refused_and_warned_hooks',
+    "A subclass's `_finalize_checkpoint` runs in v1's finalize thread":
+        'test_known_differences::test_subclass_finalize_thread_and_checkpoints_attribute',
+    'Two differently configured instances':
+        'test_known_differences::test_two_configured_instances_for_one_item',
+    'A save v0 refuses for its args':
+        'test_known_differences::test_refused_save_writes_nothing',
+    'The jax.Array `type_handlers.ArrayHandler` registered globally':
+        'test_known_differences::test_primary_host_none_array_files',
     'A user-written `AsyncCheckpointHandler` without registered args':
         'test_known_differences::test_async_handler_without_args_in_item_handlers',
     'with item name `None` and a user-written handler':
@@ -355,3 +367,135 @@ def test_atomicity_options_of_wrong_type(tmp_path):
   with pytest.raises(AttributeError, match='atomicity_options'):
     SHIM(tmp_path / 'shim', options=_bad_atomicity())
   assert _files(tmp_path / 'shim') == []
+
+
+# --------------------------------------------------------------------------
+# Subclasses
+# --------------------------------------------------------------------------
+
+
+def _save_one(m, step=0):
+  m.save(step, args=args.StandardSave({'a': np.arange(2)}))
+  m.wait_until_finished()
+
+
+def test_subclass_refused_and_warned_hooks(tmp_path):
+  calls = []
+
+  def with_refused_hook(base):
+
+    class Custom(base):
+
+      def _get_write_step_directory(self, step, root_dir):
+        calls.append('write directory')
+        return super()._get_write_step_directory(step, root_dir)
+
+    return Custom
+
+  def with_warned_hook(base):
+
+    class Custom(base):
+
+      def _validate_args(self, items, args):
+        calls.append('validate')
+        return super()._validate_args(items, args)
+
+    return Custom
+
+  for define in (with_refused_hook, with_warned_hook):
+    with define(NATIVE)(tmp_path / define.__name__) as m:
+      _save_one(m)
+  assert calls == ['write directory', 'validate']  # v0 calls both.
+  with pytest.raises(TypeError, match='_get_write_step_directory'):
+    with_refused_hook(SHIM)
+  with pytest.warns(subclassing.UnhonouredHookWarning, match='_validate_args'):
+    custom = with_warned_hook(SHIM)
+  with custom(tmp_path / 'shim') as m:
+    _save_one(m)
+  assert calls == ['write directory', 'validate']  # Not called by the shim.
+
+
+def test_subclass_finalize_thread_and_checkpoints_attribute(tmp_path):
+  threads = {}
+  for cls in (NATIVE, SHIM):
+
+    class Custom(cls):  # pylint: disable=missing-class-docstring
+      seen = []
+
+      def _finalize_checkpoint(self, step):
+        self.seen.append(threading.current_thread() is threading.main_thread())
+        return super()._finalize_checkpoint(step)
+
+    m = Custom(tmp_path / cls.__module__, options=Options(enable_async_checkpointing=False))
+    m.save(0, args=args.StandardSave({'a': np.arange(2)}))
+    threads[cls] = list(Custom.seen)  # Has run when `save` returns, on both.
+    assignment = _outcome(lambda m=m: setattr(m, '_checkpoints', m._checkpoints))
+    threads[cls].append(assignment[:2])
+    m.close()
+  assert threads[NATIVE] == [True, ('returns', None)]
+  assert threads[SHIM] == [False, ('raises', AttributeError)]
+
+
+# --------------------------------------------------------------------------
+# Handler settings
+# --------------------------------------------------------------------------
+
+
+def _conflicting_registry():
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  registry.add('state', args.PyTreeSave, ocp.PyTreeCheckpointHandler(use_zarr3=True))
+  registry.add('state', args.PyTreeRestore, ocp.PyTreeCheckpointHandler(use_zarr3=False))
+  return registry
+
+
+def test_two_configured_instances_for_one_item(tmp_path):
+  tree = {'a': np.arange(3)}
+  with NATIVE(tmp_path / 'native', handler_registry=_conflicting_registry()) as m:
+    m.save(0, args=args.Composite(state=args.PyTreeSave(tree)))
+    m.wait_until_finished()
+    restored = m.restore(0, args=args.Composite(state=args.PyTreeRestore()))
+  assert restored['state']['a'].tolist() == [0, 1, 2]
+  metadata = json.loads((tmp_path / 'native' / '0' / 'state' / '_METADATA').read_text())
+  assert metadata['use_zarr3'] is True  # Saved with the PyTreeSave instance.
+  with pytest.raises(ValueError) as raised:
+    SHIM(tmp_path / 'shim', handler_registry=_conflicting_registry())
+  assert 'PyTreeSave' in str(raised.value) and 'PyTreeRestore' in str(raised.value)
+  assert _files(tmp_path / 'shim') == []
+
+
+def test_refused_save_writes_nothing(tmp_path):
+  outside = args.Composite(zzz=args.StandardSave({'x': np.arange(2)}))
+  inside = args.Composite(a=args.StandardSave({'x': np.arange(2)}))
+  results = {}
+  for cls in (NATIVE, SHIM):
+    root = tmp_path / cls.__module__
+    with cls(root, item_names=('a',), options=Options(enable_async_checkpointing=False)) as m:
+      refused = _outcome(lambda m=m: m.save(0, args=outside))
+      m.wait_until_finished()
+      left = sorted(p.name for p in root.iterdir())
+      saved = _outcome(lambda m=m: m.save(0, args=inside))
+      m.wait_until_finished()
+    results[cls] = (refused[:2], left, saved, sorted(p.name for p in root.iterdir()))
+  assert results[NATIVE] == (('raises', ValueError), ['0.orbax-checkpoint-tmp'],
+                             ('returns', True), ['0'])
+  assert results[SHIM] == (('raises', ValueError), [], ('returns', True), ['0'])
+
+
+def test_primary_host_none_array_files(tmp_path):
+  """One process: v0's (0, 0) and v1's derived (None, None) write the same."""
+  mp = ocp.options.MultiprocessingOptions(primary_host=None)
+  tree = {'j': jnp.arange(4), 'n': np.arange(2)}
+  results = {}
+  for cls in (NATIVE, SHIM):
+    root = tmp_path / cls.__module__
+    with cls(root, item_handlers={
+        'state': ocp.PyTreeCheckpointHandler(multiprocessing_options=mp)},
+             options=Options(multiprocessing_options=mp)) as m:
+      m.save(0, args=args.Composite(state=args.PyTreeSave(tree)))
+      m.wait_until_finished()
+      restored = m.restore(0, args=args.Composite(state=args.PyTreeRestore()))
+    files = [re.sub(r'^d/[0-9a-f]+$', 'd/<data file>', f)
+             for f in _files(root / '0' / 'state') if 'ocdbt.process' not in f]
+    results[cls] = ({k: np.asarray(v).tolist() for k, v in restored['state'].items()}, files)
+  assert results[NATIVE] == results[SHIM]
+  assert results[NATIVE][0] == {'j': [0, 1, 2, 3], 'n': [0, 1]}
