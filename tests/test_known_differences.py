@@ -39,6 +39,8 @@ pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 # A phrase of each README bullet -> the test that pins it ('module::test').
 PINNED = {
+    '`PyTreeRestore(item)` (or legacy `restore(step, items=...)`':
+        'test_metadata_logging::test_pytree_restore_with_item_warns_in_v0_only',
     'A subclass overriding a refused v0 hook':
         'test_known_differences::test_subclass_refused_and_warned_hooks',
     "A subclass's `_finalize_checkpoint` runs in v1's finalize thread":
