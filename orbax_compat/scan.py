@@ -1,7 +1,7 @@
-"""`orbax-compat scan PATH... [--fix] [--diff] [--format json]`: find v0 usage.
+"""`orbax-compat scan PATH... [--fix] [--to-v1] [--diff] [--format json]`: find v0 usage.
 
-Parses Python files with libcst; never imports or runs them. It finds, driven
-by the mapping table (`table.ROWS`, `option_map.OPTION_ROWS`):
+Reads Python files; never imports or runs them. It finds, driven by the
+mapping table (`table.ROWS`, `option_map.OPTION_ROWS`):
 
 - imports of `orbax.checkpoint` (any alias, `from ... import`, submodules);
 - `CheckpointManager(...)` constructions (through `orbax.checkpoint`,
@@ -14,25 +14,42 @@ by the mapping table (`table.ROWS`, `option_map.OPTION_ROWS`):
   `self.x` attributes set in any method (or declared in the class body) and
   used in the class's methods, and functions or properties returning one.
 
+Each member use reports the *form* of the table its call matches statically
+(`_template_of`), that form's v1 code and the table's note.
+
+The analysis runs on Python's own `ast` (one parse per file, which also checks
+that the file is Python) with its own name resolution (`_Collector`: scopes,
+bindings, imports); libcst parses only the files a rewrite touches, and the
+findings are located in its tree by position (`_attach`).
+
 `--fix` does exactly the one-import swap to orbax_compat, where it stays
-correct; `--diff` prints it instead of writing. Writes are atomic.
+correct. `--to-v1` does the swap too, rewrites the calls whose form the table
+marks mechanical into v1 code on `<manager>.v1_checkpointer` (`_plan_v1` says
+when that is safe), and leaves a `# TODO(orbax-v1)` comment above every other
+manager call. `--diff` prints either instead of writing. Writes are atomic.
 
 Columns are 1-based. The JSON output (`--format json`) is:
 
-    {"schema": "orbax_compat.scan/1",
+    {"schema": "orbax_compat.scan/2",
      "findings": [{"path", "line", "col", "end_line", "end_col", "kind",
                    "member", "label", "v0", "v1", "note", "status", "code",
-                   "receiver", "fixable", "fixed"}, ...],
+                   "receiver", "form", "mechanical", "to_v1", "reason",
+                   "fixable", "fixed"}, ...],
      "summary": {"findings", "remaining", "files_scanned", "files_with_findings",
                  "errors", "files_changed", "by_member": {label: n},
                  "by_file": {path: n}},
      "errors": [{"path", "line", "col", "message"}, ...],
-     "changes": [{"path", "edits", "written", "diff"}, ...]}
+     "changes": [{"path", "edits", "swapped", "rewritten", "todos", "written",
+                  "diff"}, ...]}
 
 `kind` is import | init | option | method | property; `member` is the table's
 key (`__init__`, `save`, an option field, or the imported module); `label` is
-what the text output shows; for imports `v1` is the import to write. `line`
-and `col` of an error are null unless it is a syntax error.
+what the text output shows; for imports `v1` is the import to write. For
+constructions and members, `form` is the v0 pattern of the table's form the
+call matches statically ('' when none does: `v0` and `v1` are then the row's
+first form), `mechanical` that form's flag, `to_v1` whether `--to-v1`
+rewrites the use, and `reason` why not. `line` and `col` of an error are null
+unless it is a syntax error.
 
 Exit status: 0 nothing found (or everything found was fixed), 1 findings
 remain, 2 usage error or nothing could be scanned.
@@ -51,37 +68,290 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import inspect
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
+import tokenize
 from typing import Any
 
 import libcst as cst
 from libcst import metadata as cst_metadata
-from libcst.helpers import get_full_name_for_node
+from orbax.checkpoint import args as _v0_args
 
 from orbax_compat import option_map
 from orbax_compat import table
 
-SCHEMA = 'orbax_compat.scan/1'
+SCHEMA = 'orbax_compat.scan/2'
 SHIM = 'orbax_compat'
 V0 = 'orbax.checkpoint'
 _EXPERIMENTAL = 'orbax.checkpoint.experimental'
 _V1_MODULES = ('orbax.checkpoint.v1', _EXPERIMENTAL + '.v1')
 _SKIP_DIRS = frozenset({'site-packages', 'venv', '.venv', '__pycache__'})
 _TYPING_WRAPPERS = frozenset({'Optional', 'Union', 'Annotated', 'Final', 'ClassVar'})
+_MANAGER_KINDS = ('init', 'method', 'property')
+TODO = 'TODO(orbax-v1)'
+V1_CHECKPOINTER = 'v1_checkpointer'
+# Names the v1 code may use besides placeholders: (module they must name, import).
+_V1_IMPORTS = {
+    'jax': ('jax', 'import jax'),
+    'np': ('numpy', 'import numpy as np'),
+    'ocp_v1': (_EXPERIMENTAL + '.v1', table.V1_IMPORT),
+}
 
 
-# The table, read in one place each: `--to-v1` will switch these to the
-# executable templates.
-def _template_of(row: table.Row) -> str:
-  return row.v1
+# --------------------------------------------------------------------------
+# The table, read in one place each.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Template:
+  """What the table says of one use: the form its call matches statically.
+
+  `bindings` maps each placeholder of the form's v0 pattern that the call
+  gives to the path of the argument (`('pos', i)` / `('kw', name)` steps, a
+  second step inside an args call); `nodes` the same placeholders to their
+  `ast` expressions. `exact` says the call's args call (if any) gives nothing
+  the pattern leaves out, so a rewrite drops nothing.
+  """
+
+  form: table.Form | None
+  v0: str
+  v1: str
+  note: str
+  bindings: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+  nodes: dict[str, ast.expr] = dataclasses.field(default_factory=dict)
+  exact: bool = True
+  dropped: tuple[ast.expr, ...] = ()  # Given expressions the v1 code does not use.
+
+
+def _template_of(row: table.Row, call: ast.Call | None,
+                 called_name: Callable[[ast.expr], str | None]) -> _Template:
+  """The first form of `row` without `when` whose pattern `call` matches.
+
+  The rules of `table._matches`, on the call's syntax: a Name placeholder
+  matches any argument or none; an args call `ocp.args.X(...)` an argument
+  that is a call of a name whose last attribute is `X` (`called_name`
+  resolves import aliases); a constant an equal literal; parameters the
+  pattern leaves out must be absent, `None` or their default. A call with
+  `*`/`**` arguments matches no form. No match: the row's first form, with
+  `form` None (the runtime falls back to it too).
+  """
+  signature = row.signature
+  if (call is None) == (row.kind == 'property'):
+    bound = _bind_call(signature, call) if call is not None else {}
+  else:
+    bound = None  # A method used without a call, or a property called.
+  for form in row.forms if bound is not None else ():
+    if form.when is not None:
+      continue
+    if _form_matches(form, signature, bound, called_name):
+      return _bound_template(row, form, signature, bound, called_name)
+  first = row.forms[0]
+  return _Template(None, first.v0, first.v1, _note(row, first))
 
 
 def _option_template_of(row: option_map.OptionRow) -> str:
   return row.v1
+
+
+def _note(row: table.Row, form: table.Form) -> str:
+  return '; '.join(n for n in (form.note, row.note) if n)
+
+
+class _Slot:
+  """An argument of a call, as bound by `inspect.Signature.bind`."""
+
+  __slots__ = ('node', 'step')
+
+  def __init__(self, node: ast.expr, step: tuple[str, Any]):
+    self.node, self.step = node, step
+
+
+def _bind_call(signature: inspect.Signature, call: ast.Call) -> dict[str, _Slot] | None:
+  """{parameter: argument} of `call` for `signature`, or None if it cannot bind."""
+  if any(isinstance(a, ast.Starred) for a in call.args) or any(
+      k.arg is None for k in call.keywords):
+    return None
+  positional = [_Slot(a, ('pos', i)) for i, a in enumerate(call.args)]
+  keywords = {k.arg: _Slot(k.value, ('kw', k.arg)) for k in call.keywords}
+  first = next(iter(signature.parameters), None)
+  receiver = [None] if first == 'self' else []
+  try:
+    bound = signature.bind(*receiver, *positional, **keywords).arguments
+  except TypeError:
+    return None
+  return {k: v for k, v in bound.items() if isinstance(v, _Slot)}
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+  if isinstance(node, ast.Constant):
+    return True, node.value
+  if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+      and isinstance(node.operand, ast.Constant)
+      and isinstance(node.operand.value, (int, float))):
+    return True, -node.operand.value
+  return False, None
+
+
+def _given(slot: _Slot | None, default: Any) -> bool:
+  """As `_matches`: an argument that is its parameter's default is not given."""
+  if slot is None:
+    return False
+  is_literal, value = _literal(slot.node)
+  return not (is_literal and value is default)
+
+
+def _is_none(slot: _Slot) -> bool:
+  return _literal(slot.node) == (True, None)
+
+
+def _form_matches(form: table.Form, signature: inspect.Signature, bound: dict[str, _Slot],
+                  called_name: Callable[[ast.expr], str | None]) -> bool:
+  pattern = table._pattern_arguments(form, signature)  # pylint: disable=protected-access
+  for name, param in signature.parameters.items():
+    if name == 'self' or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+      continue
+    slot = bound.get(name)
+    given = _given(slot, param.default)
+    node = pattern.get(name)
+    if node is None:
+      if given and not _is_none(slot):
+        return False
+      continue
+    if isinstance(node, ast.Constant):
+      is_literal, value = _literal(slot.node) if given else (False, None)
+      if not is_literal or value != node.value:
+        return False
+    elif table._type_name(node) is not None:  # pylint: disable=protected-access
+      if not given or not isinstance(slot.node, ast.Call) or (
+          called_name(slot.node.func) != table._type_name(node)):  # pylint: disable=protected-access
+        return False
+  return True
+
+
+@functools.cache
+def _args_signature(name: str) -> inspect.Signature | None:
+  cls = getattr(_v0_args, name, None)
+  try:
+    return inspect.signature(cls) if isinstance(cls, type) else None
+  except (TypeError, ValueError):
+    return None
+
+
+def _bound_template(row, form, signature, bound, called_name) -> _Template:
+  """The placeholders of `form`'s pattern, bound to the call's arguments."""
+  pattern = table._pattern_arguments(form, signature)  # pylint: disable=protected-access
+  bindings, nodes, dropped, exact = [], {}, [], True
+  for name, slot in bound.items():
+    node = pattern.get(name)
+    if isinstance(node, ast.Name):
+      bindings.append((node.id, (slot.step,)))
+      nodes[node.id] = slot.node
+    elif isinstance(node, ast.Call):
+      dropped.append(slot.node.func)
+      inner_signature = _args_signature(table._type_name(node))  # pylint: disable=protected-access
+      inner_pattern = _bind_call(inner_signature, node) if inner_signature else None
+      inner = _bind_call(inner_signature, slot.node) if inner_signature else None
+      if inner_pattern is None or inner is None:
+        exact = False
+        continue
+      for inner_name, inner_slot in inner.items():
+        placeholder = inner_pattern.get(inner_name)
+        if placeholder is not None and isinstance(placeholder.node, ast.Name):
+          bindings.append((placeholder.node.id, (slot.step, inner_slot.step)))
+          nodes[placeholder.node.id] = inner_slot.node
+        elif _given(inner_slot, inner_signature.parameters[inner_name].default):
+          exact = False
+        else:
+          dropped.append(inner_slot.node)
+    else:
+      dropped.append(slot.node)  # None, a default, or the pattern's constant.
+  return _Template(form, form.v0, form.v1, _note(row, form), tuple(bindings), nodes, exact,
+                   tuple(dropped))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Occurrence:
+  name: str  # A placeholder.
+  guarded: bool  # Evaluated conditionally or repeatedly (lambda, comprehension, if-else, and/or).
+  scoped: bool  # Inside a lambda or comprehension (its own scope).
+  around: frozenset[str]  # Names the v1 code binds around it.
+
+
+@dataclasses.dataclass(frozen=True)
+class _CodeInfo:
+  """What a rewrite must know of a form's v1 code."""
+
+  expression: bool  # One expression (inline-able).
+  occurrences: tuple[_Occurrence, ...]  # Placeholders, in evaluation order.
+  free: frozenset[str]  # jax / np / ocp_v1 used.
+  default_item: bool  # Names the item 'default': needs a single-item manager.
+
+
+@functools.cache
+def _code_info(code: str) -> _CodeInfo:
+  body = ast.parse(code.strip()).body
+  expression = len(body) == 1 and isinstance(body[0], ast.Expr)
+  occurrences: list[_Occurrence] = []
+
+  def visit(node, guarded=False, scoped=False, around=frozenset()):
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+      if node.id in table.PLACEHOLDERS and node.id not in around:
+        occurrences.append(_Occurrence(node.id, guarded, scoped, around))
+      return
+    if isinstance(node, ast.Lambda):
+      for d in [*node.args.defaults, *node.args.kw_defaults]:
+        if d is not None:
+          visit(d, guarded, scoped, around)
+      params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+      visit(node.body, True, True, around | params)
+      return
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+      visit(node.generators[0].iter, guarded, scoped, around)
+      targets = {n.id for g in node.generators for n in ast.walk(g.target)
+                 if isinstance(n, ast.Name)}
+      inner = around | targets
+      for i, g in enumerate(node.generators):
+        if i:
+          visit(g.iter, True, True, inner)
+        for cond in g.ifs:
+          visit(cond, True, True, inner)
+      for part in ((node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)):
+        visit(part, True, True, inner)
+      return
+    if isinstance(node, ast.IfExp):
+      visit(node.test, guarded, scoped, around)
+      visit(node.body, True, scoped, around)
+      visit(node.orelse, True, scoped, around)
+      return
+    if isinstance(node, ast.BoolOp):
+      visit(node.values[0], guarded, scoped, around)
+      for v in node.values[1:]:
+        visit(v, True, scoped, around)
+      return
+    if isinstance(node, ast.Dict):
+      for k, v in zip(node.keys, node.values, strict=True):
+        if k is not None:
+          visit(k, guarded, scoped, around)
+        visit(v, guarded, scoped, around)
+      return
+    for child in ast.iter_child_nodes(node):
+      visit(child, guarded, scoped, around)
+
+  for stmt in body:
+    visit(stmt)
+  default_item = any(isinstance(n, ast.Constant) and n.value == 'default'
+                     for n in ast.walk(ast.Module(body, [])))
+  return _CodeInfo(expression, tuple(occurrences), frozenset(table.names_in(code) & set(_V1_IMPORTS)),
+                   default_item)
+
+
+def _one_line(code: str) -> str:
+  return '; '.join(line.strip() for line in code.strip().splitlines())
 
 
 @functools.cache
@@ -100,17 +370,23 @@ def _option_fields() -> tuple[str, ...]:
   return tuple(f.name for f in dataclasses.fields(option_map.CheckpointManagerOptions))
 
 
+Span = tuple[str, int, int, int, int]  # (node type, start line, start col, end line, end col), 0-based cols.
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
   """One v0 use in one file.
 
-  `node` is the node of the use inside `FileScan.module` (the `Call` for a
-  construction or method call, the `Attribute` for a property or an uncalled
-  method, the `Arg` for an option field, the `Import`/`ImportFrom` for an
-  import); `call` the enclosing call (for options, the `CheckpointManagerOptions`
-  call); `receiver` the manager expression a member is used on; `statement`
-  the statement that contains the use (where a `# TODO` comment would go).
-  A rewrite finds each use by the identity of these nodes.
+  When the file was parsed for a rewrite (`scan_source`, `--fix`, `--to-v1`),
+  `node` is the libcst node of the use inside `FileScan.module` (the `Call`
+  for a construction or method call, the `Attribute` for a property or an
+  uncalled method, the `Arg` for an option field, the `Import`/`ImportFrom`
+  for an import); `call` the enclosing call (for options, the
+  `CheckpointManagerOptions` call); `receiver_node` the manager expression a
+  member is used on; `statement` the statement above which a comment goes;
+  `parent` the node's parent. A rewrite finds each use by the identity of
+  these nodes. `bindings` (plain data) says where each placeholder of the
+  matched form is among the call's arguments.
   """
 
   path: str
@@ -126,13 +402,21 @@ class Finding:
   status: str  # The table's status; '' for imports and options.
   code: str  # The use's source, first line only.
   receiver: str | None = None  # Source of the manager expression (members).
+  form: str = ''  # The v0 pattern of the matched form ('' none matches statically).
+  mechanical: str = ''  # That form's flag.
+  to_v1: bool = False  # --to-v1 rewrites it.
+  reason: str = ''  # Why --to-v1 does not (members and constructions).
   fixable: bool = False  # --fix rewrites it (imports).
   fixed: bool = False  # This run rewrote it.
+  bindings: tuple = dataclasses.field(default=(), compare=False, repr=False)
+  imports: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+  spans: dict[str, Span] = dataclasses.field(default_factory=dict, compare=False, repr=False)
   node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
   call: cst.Call | None = dataclasses.field(default=None, compare=False, repr=False)
   receiver_node: cst.BaseExpression | None = dataclasses.field(
       default=None, compare=False, repr=False)
   statement: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
+  parent: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
 
   @property
   def label(self) -> str:
@@ -147,11 +431,18 @@ class Finding:
   @property
   def row(self) -> table.Row | None:
     """The table row of a construction or member use."""
-    return table.BY_MEMBER.get(self.member) if self.kind in ('init', 'method', 'property') else None
+    return table.BY_MEMBER.get(self.member) if self.kind in _MANAGER_KINDS else None
+
+  @property
+  def todo(self) -> str:
+    """The `# TODO(orbax-v1)` comment --to-v1 leaves above a use it does not rewrite."""
+    note = f' \N{EM DASH} {self.note}' if self.note else ''
+    return f'# {TODO}: {_one_line(self.v1)}{note}'
 
   def detached(self) -> Finding:
     """A copy without the tree's nodes (plain data)."""
-    return dataclasses.replace(self, node=None, call=None, receiver_node=None, statement=None)
+    return dataclasses.replace(self, node=None, call=None, receiver_node=None, statement=None,
+                               parent=None)
 
   def to_json(self) -> dict[str, Any]:
     out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.compare}
@@ -160,8 +451,13 @@ class Finding:
 
   def text(self) -> str:
     note = f'  ({self.note})' if self.note else ''
-    fixed = '  [fixed]' if self.fixed else ''
-    return f'{self.path}:{self.line}:{self.col}: {self.label}: {self.v1}{note}{fixed}'
+    if self.fixed:
+      mark = '  [rewritten]' if self.kind in _MANAGER_KINDS else '  [fixed]'
+    elif self.to_v1:
+      mark = '  [--to-v1]'
+    else:  # Why a mechanical form is kept (other reasons are the note's).
+      mark = f'  [kept: {self.reason}]' if self.mechanical else ''
+    return f'{self.path}:{self.line}:{self.col}: {self.label}: {_one_line(self.v1)}{note}{mark}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,11 +474,12 @@ class ScanError:
 
 @dataclasses.dataclass
 class FileScan:
-  """One parsed file: its tree (findings point into it) and its findings."""
+  """One file and its findings; `module` is its libcst tree when it was parsed
+  for a rewrite (findings then point into it)."""
 
   path: str
   source: bytes
-  module: cst.Module
+  module: cst.Module | None
   findings: list[Finding]
 
 
@@ -233,213 +530,402 @@ def _fixable_name(name: str) -> bool:
   return name == 'CheckpointManager' or name not in shim or shim[name] is getattr(v0, name)
 
 
+def _dotted(expr: ast.expr) -> str | None:
+  """'a.b.c' for a Name or a chain of attributes on one, else None."""
+  parts = []
+  while isinstance(expr, ast.Attribute):
+    parts.append(expr.attr)
+    expr = expr.value
+  if not isinstance(expr, ast.Name):
+    return None
+  parts.append(expr.id)
+  return '.'.join(reversed(parts))
+
+
+def _base_name(expr: ast.expr) -> ast.Name | None:
+  while isinstance(expr, ast.Attribute):
+    expr = expr.value
+  return expr if isinstance(expr, ast.Name) else None
+
+
+def _is_pure(expr: ast.expr) -> bool:
+  """Evaluating it again, or not at all, or in another order changes nothing:
+  a name, a literal, or attributes of a name."""
+  if isinstance(expr, ast.Attribute):
+    return _is_pure(expr.value)
+  return isinstance(expr, ast.Name) or _literal(expr)[0]
+
+
 # --------------------------------------------------------------------------
 # Analysis of one module
 
 
-class _Collector(cst.CSTVisitor):
-  """One pass over the tree: imports, calls, attribute uses and binding sites."""
+class _Scope:
+  """One scope's bindings: name -> the nodes that bind it (flow-insensitive)."""
 
-  def __init__(self):
-    super().__init__()
-    self.imports: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (node, statement)
-    self.calls: list[tuple[cst.Call, cst.CSTNode]] = []
-    self.attributes: list[tuple[cst.Attribute, cst.CSTNode]] = []
-    self.call_of_func: dict[int, cst.Call] = {}
+  __slots__ = ('kind', 'parent', 'names', 'globals', 'nonlocals')
+
+  def __init__(self, kind: str, parent: _Scope | None):
+    self.kind = kind  # module | class | function | comprehension
+    self.parent = parent
+    self.names: dict[str, list[ast.AST]] = {}
+    self.globals: set[str] = set()
+    self.nonlocals: set[str] = set()
+
+  def module(self) -> _Scope:
+    scope = self
+    while scope.parent is not None:
+      scope = scope.parent
+    return scope
+
+  def bind(self, name: str, node: ast.AST) -> None:
+    scope = self
+    if name in self.globals:
+      scope = self.module()
+    elif name in self.nonlocals:
+      scope = self.parent
+      while scope is not None and scope.kind in ('class', 'comprehension'):
+        scope = scope.parent
+      scope = scope or self.module()
+    scope.names.setdefault(name, []).append(node)
+
+  def lookup(self, name: str) -> list[ast.AST]:
+    """The bindings a use of `name` here may see (Python's LEGB; none: a builtin)."""
+    if name in self.globals:
+      return self.module().names.get(name, [])
+    scope, first = self, True
+    while scope is not None:
+      if (first or scope.kind != 'class') and name in scope.names and (
+          name not in scope.nonlocals):
+        return scope.names[name]
+      first = False
+      scope = scope.parent
+    return []
+
+
+_Site = tuple[list[ast.expr], ast.expr | None, ast.expr | None, _Scope]
+
+
+class _Collector:
+  """One pass over the tree: scopes and bindings, imports, calls, attribute
+  uses, and binding sites (what the analysis needs, nothing more)."""
+
+  def __init__(self, tree: ast.Module):
+    self.module_scope = _Scope('module', None)
+    self.scope_of: dict[int, _Scope] = {}  # id(Name load) -> its scope.
+    self.imported: dict[int, tuple[str | None, ast.stmt]] = {}  # id(alias) -> (qname, import).
+    self.imports: list[tuple[ast.stmt, ast.stmt]] = []  # (node, statement)
+    self.calls: list[tuple[ast.Call, ast.stmt, _Scope]] = []
+    self.attributes: list[tuple[ast.Attribute, ast.stmt, _Scope]] = []
+    self.call_of_func: dict[int, ast.Call] = {}
     self.super_calls: dict[int, int] = {}  # id(`super()` call) -> id(enclosing class).
-    # Binding sites: (targets, value, annotation).
-    self.sites: list[tuple[list[cst.BaseExpression], cst.BaseExpression | None,
-                           cst.BaseExpression | None]] = []
-    self.params: list[cst.Param] = []  # Annotated parameters.
-    self.returns: list[tuple[cst.FunctionDef, cst.BaseExpression]] = []
-    self.functions: list[cst.FunctionDef] = []
-    self.classes: list[cst.ClassDef] = []
-    self.class_of_self: dict[int, cst.ClassDef] = {}  # id(Param) -> class.
-    self.methods: dict[int, dict[str, cst.FunctionDef]] = collections.defaultdict(dict)
-    self.class_attrs: list[tuple[cst.ClassDef, str, cst.BaseExpression | None,
-                                 cst.BaseExpression | None]] = []
-    self._statements: list[cst.CSTNode] = []
-    self._defs: list[cst.CSTNode] = []  # Enclosing ClassDef / FunctionDef.
+    self.sites: list[_Site] = []  # (targets, value, annotation, scope)
+    self.params: list[tuple[ast.arg, _Scope]] = []  # Annotated parameters.
+    self.returns: list[tuple[ast.FunctionDef, ast.expr]] = []
+    self.functions: list[tuple[ast.FunctionDef, _Scope]] = []
+    self.classes: list[tuple[ast.ClassDef, _Scope]] = []
+    self.class_of_self: dict[int, ast.ClassDef] = {}  # id(arg) -> class.
+    self.methods: dict[int, dict[str, ast.FunctionDef]] = collections.defaultdict(dict)
+    self.class_attrs: list[tuple[ast.ClassDef, str, ast.expr | None, ast.expr | None,
+                                 _Scope]] = []
+    self._stmt: ast.stmt | None = None
+    self._defs: list[ast.AST] = []  # Enclosing ClassDef / FunctionDef.
+    for stmt in tree.body:
+      self.visit(stmt, self.module_scope)
 
-  # Statements (for findings' `statement`).
-  def on_visit(self, node: cst.CSTNode) -> bool:
-    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-      self._statements.append(node)
-    return super().on_visit(node)
+  def visit(self, node: ast.AST, scope: _Scope) -> None:
+    handler = getattr(self, 'v_' + type(node).__name__, None)
+    if isinstance(node, ast.stmt):
+      outer, self._stmt = self._stmt, node
+      if handler is None:
+        self.children(node, scope)
+      else:
+        handler(node, scope)
+      self._stmt = outer
+    elif handler is None:
+      self.children(node, scope)
+    else:
+      handler(node, scope)
 
-  def on_leave(self, original_node: cst.CSTNode) -> None:
-    super().on_leave(original_node)
-    if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-      self._statements.pop()
+  def children(self, node: ast.AST, scope: _Scope) -> None:
+    for child in ast.iter_child_nodes(node):
+      self.visit(child, scope)
 
-  @property
-  def statement(self) -> cst.CSTNode:
-    return self._statements[-1]
+  def visit_all(self, nodes: Iterable[ast.AST | None], scope: _Scope) -> None:
+    for node in nodes:
+      if node is not None:
+        self.visit(node, scope)
 
-  def visit_Import(self, node: cst.Import) -> None:
-    self.imports.append((node, self.statement))
+  # Names and bindings.
+  def v_Name(self, node: ast.Name, scope: _Scope) -> None:
+    if isinstance(node.ctx, ast.Load):
+      self.scope_of[id(node)] = scope
+    else:
+      scope.bind(node.id, node)
 
-  def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-    self.imports.append((node, self.statement))
+  def v_Global(self, node: ast.Global, scope: _Scope) -> None:
+    scope.globals.update(node.names)
 
-  def visit_Call(self, node: cst.Call) -> None:
-    self.calls.append((node, self.statement))
+  def v_Nonlocal(self, node: ast.Nonlocal, scope: _Scope) -> None:
+    scope.nonlocals.update(node.names)
+
+  def v_Import(self, node: ast.Import, scope: _Scope) -> None:
+    self.imports.append((node, self._stmt))
+    for alias in node.names:
+      top = alias.name.split('.')[0]
+      self.imported[id(alias)] = (alias.name if alias.asname else top, node)
+      scope.bind(alias.asname or top, alias)
+
+  def v_ImportFrom(self, node: ast.ImportFrom, scope: _Scope) -> None:
+    self.imports.append((node, self._stmt))
+    for alias in node.names:
+      if alias.name == '*':
+        continue
+      qname = f'{node.module}.{alias.name}' if node.module and not node.level else None
+      self.imported[id(alias)] = (qname, node)
+      scope.bind(alias.asname or alias.name, alias)
+
+  def v_ExceptHandler(self, node: ast.ExceptHandler, scope: _Scope) -> None:
+    if node.name:
+      scope.bind(node.name, node)
+    self.children(node, scope)
+
+  # Definitions.
+  def _arguments(self, args: ast.arguments, outer: _Scope, inner: _Scope,
+                 owner: ast.ClassDef | None = None, method: bool = False) -> None:
+    self.visit_all([*args.defaults, *args.kw_defaults], outer)
+    every = [*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg]
+    for arg in every:
+      if arg is None:
+        continue
+      inner.bind(arg.arg, arg)
+      if arg.annotation is not None:
+        self.visit(arg.annotation, outer)
+        self.params.append((arg, outer))
+    positional = [*args.posonlyargs, *args.args]
+    if method and owner is not None and positional:
+      self.class_of_self[id(positional[0])] = owner
+
+  def v_FunctionDef(self, node: ast.FunctionDef, scope: _Scope) -> None:
+    self.visit_all(node.decorator_list, scope)
+    owner = self._defs[-1] if self._defs else None
+    owner = owner if isinstance(owner, ast.ClassDef) else None
+    inner = _Scope('function', scope)
+    decorators = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+    method = not decorators & {'staticmethod', 'classmethod'}
+    self._arguments(node.args, scope, inner, owner, method)
+    if node.returns is not None:
+      self.visit(node.returns, scope)
+    scope.bind(node.name, node)
+    self.functions.append((node, scope))
+    if owner is not None:
+      self.methods[id(owner)][node.name] = node
+    self._defs.append(node)
+    for stmt in node.body:
+      self.visit(stmt, inner)
+    self._defs.pop()
+
+  v_AsyncFunctionDef = v_FunctionDef
+
+  def v_Lambda(self, node: ast.Lambda, scope: _Scope) -> None:
+    inner = _Scope('function', scope)
+    self._arguments(node.args, scope, inner)
+    self.visit(node.body, inner)
+
+  def v_ClassDef(self, node: ast.ClassDef, scope: _Scope) -> None:
+    self.visit_all([*node.decorator_list, *node.bases, *(k.value for k in node.keywords)], scope)
+    scope.bind(node.name, node)
+    self.classes.append((node, scope))
+    inner = _Scope('class', scope)
+    self._defs.append(node)
+    for stmt in node.body:
+      self.visit(stmt, inner)
+    self._defs.pop()
+
+  def _comprehension(self, node, scope: _Scope) -> None:
+    self.visit(node.generators[0].iter, scope)
+    inner = _Scope('comprehension', scope)
+    for i, generator in enumerate(node.generators):
+      self.visit(generator.target, inner)
+      if i:
+        self.visit(generator.iter, inner)
+      self.visit_all(generator.ifs, inner)
+    if isinstance(node, ast.DictComp):
+      self.visit_all([node.key, node.value], inner)
+    else:
+      self.visit(node.elt, inner)
+
+  v_ListComp = v_SetComp = v_GeneratorExp = v_DictComp = _comprehension
+
+  def v_Return(self, node: ast.Return, scope: _Scope) -> None:
+    owner = self._defs[-1] if self._defs else None
+    if isinstance(owner, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.value is not None:
+      self.returns.append((owner, node.value))
+    self.children(node, scope)
+
+  # Binding sites.
+  def _class_body(self, scope: _Scope) -> ast.ClassDef | None:
+    owner = self._defs[-1] if self._defs else None
+    return owner if scope.kind == 'class' and isinstance(owner, ast.ClassDef) else None
+
+  def v_Assign(self, node: ast.Assign, scope: _Scope) -> None:
+    self.children(node, scope)
+    owner = self._class_body(scope)
+    if owner is not None:
+      for t in node.targets:
+        if isinstance(t, ast.Name):
+          self.class_attrs.append((owner, t.id, node.value, None, scope))
+    self.sites.append((list(node.targets), node.value, None, scope))
+
+  def v_AnnAssign(self, node: ast.AnnAssign, scope: _Scope) -> None:
+    self.children(node, scope)
+    owner = self._class_body(scope)
+    if owner is not None and isinstance(node.target, ast.Name):
+      self.class_attrs.append((owner, node.target.id, node.value, node.annotation, scope))
+    self.sites.append(([node.target], node.value, node.annotation, scope))
+
+  def v_NamedExpr(self, node: ast.NamedExpr, scope: _Scope) -> None:
+    self.visit(node.value, scope)
+    target = scope
+    while target.kind == 'comprehension':
+      target = target.parent
+    target.bind(node.target.id, node.target)
+    self.sites.append(([node.target], node.value, None, scope))
+
+  def v_withitem(self, node: ast.withitem, scope: _Scope) -> None:
+    self.children(node, scope)
+    if node.optional_vars is not None:
+      self.sites.append(([node.optional_vars], node.context_expr, None, scope))
+
+  # Uses.
+  def v_Call(self, node: ast.Call, scope: _Scope) -> None:
+    self.calls.append((node, self._stmt, scope))
     self.call_of_func[id(node.func)] = node
-    if isinstance(node.func, cst.Name) and node.func.value == 'super':
-      owner = next((d for d in reversed(self._defs) if isinstance(d, cst.ClassDef)), None)
+    if isinstance(node.func, ast.Name) and node.func.id == 'super':
+      owner = next((d for d in reversed(self._defs) if isinstance(d, ast.ClassDef)), None)
       if owner is not None:
         self.super_calls[id(node)] = id(owner)
+    self.children(node, scope)
 
-  def visit_Attribute(self, node: cst.Attribute) -> None:
-    self.attributes.append((node, self.statement))
+  def v_Attribute(self, node: ast.Attribute, scope: _Scope) -> None:
+    self.attributes.append((node, self._stmt, scope))
+    self.children(node, scope)
 
-  def visit_ClassDef(self, node: cst.ClassDef) -> None:
-    self.classes.append(node)
-    self._defs.append(node)
 
-  def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-    self._defs.pop()
-
-  def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-    self.functions.append(node)
-    owner = self._defs[-1] if self._defs else None
-    if isinstance(owner, cst.ClassDef):
-      self.methods[id(owner)][node.name.value] = node
-      params = [*node.params.posonly_params, *node.params.params]
-      decorators = {get_full_name_for_node(d.decorator) for d in node.decorators}
-      if params and not decorators & {'staticmethod', 'classmethod'}:
-        self.class_of_self[id(params[0])] = owner
-    self._defs.append(node)
-
-  def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-    self._defs.pop()
-
-  def visit_Param(self, node: cst.Param) -> None:
-    if node.annotation is not None:
-      self.params.append(node)
-
-  def visit_Return(self, node: cst.Return) -> None:
-    owner = self._defs[-1] if self._defs else None
-    if isinstance(owner, cst.FunctionDef) and node.value is not None:
-      self.returns.append((owner, node.value))
-
-  def _in_class_body(self) -> cst.ClassDef | None:
-    owner = self._defs[-1] if self._defs else None
-    return owner if isinstance(owner, cst.ClassDef) else None
-
-  def visit_Assign(self, node: cst.Assign) -> None:
-    targets = [t.target for t in node.targets]
-    owner = self._in_class_body()
-    if owner is not None:
-      for t in targets:
-        if isinstance(t, cst.Name):
-          self.class_attrs.append((owner, t.value, node.value, None))
-    self.sites.append((targets, node.value, None))
-
-  def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-    owner = self._in_class_body()
-    if owner is not None and isinstance(node.target, cst.Name):
-      self.class_attrs.append((owner, node.target.value, node.value, node.annotation.annotation))
-    self.sites.append(([node.target], node.value, node.annotation.annotation))
-
-  def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-    self.sites.append(([node.target], node.value, None))
-
-  def visit_WithItem(self, node: cst.WithItem) -> None:
-    if node.asname is not None:
-      self.sites.append(([node.asname.name], node.item, None))
+# Where a manager comes from (`_Analysis.origins`). --to-v1 rewrites calls only
+# on managers it sees built as orbax_compat's own class (NEW; NEW_ITEMS when
+# built with item names, handlers or legacy checkpointers).
+NEW = 'orbax_compat'
+NEW_ITEMS = 'orbax_compat, with items'
+NATIVE = 'orbax.checkpoint'
+SUBCLASS = 'subclass'
+DECLARED = 'annotation'
+_NO_ORIGIN: frozenset[str] = frozenset()
 
 
 class _Analysis:
-  """Which expressions of one module are v0 managers (flow-insensitive, may-alias).
+  """Which expressions of one module are v0 managers, and where they come from
+  (flow-insensitive, may-alias).
 
-  Names resolve through libcst's ScopeProvider (each use to the assignments
-  that may reach it). On top of it, a fixed point over the binding sites
-  tracks: names and parameters bound to a manager; names bound to instances of
+  Names resolve through the collector's scopes (each use to the bindings that
+  may reach it). On top of it, a fixed point over the binding sites tracks:
+  names and parameters bound to a manager; names bound to instances of
   classes defined in the module (`self` included); the attributes of those
   classes that hold a manager (set anywhere in the class, declared in its body,
   or a property returning one); functions and methods returning a manager or
-  an instance.
+  an instance. Each manager binding carries its origins: built here by
+  orbax_compat's class (after the import swap), by Orbax's own class, by a
+  subclass defined here, or only known by an annotation.
   """
 
-  def __init__(self, wrapper: cst_metadata.MetadataWrapper, collector: _Collector):
+  def __init__(self, collector: _Collector, fixable_imports: set[int]):
     self.c = collector
-    self.scopes = wrapper.resolve(cst_metadata.ScopeProvider)
-    self.managers: set[int] = set()  # id() of Name / Param nodes bound to a manager.
+    self.fixable_imports = fixable_imports
+    self.managers: dict[int, set[str]] = collections.defaultdict(set)  # Name/arg binding -> origins.
     self.instances: dict[int, set[int]] = collections.defaultdict(set)  # Binding -> classes.
-    self.attrs: dict[int, set[str]] = collections.defaultdict(set)  # Class -> manager attributes.
-    self.factories: set[int] = set()  # id() of FunctionDefs returning a manager.
+    self.attrs: dict[int, dict[str, set[str]]] = collections.defaultdict(dict)  # Class -> attr -> origins.
+    self.factories: dict[int, set[str]] = collections.defaultdict(set)  # FunctionDef -> origins.
+    self.declared_factories: set[int] = set()  # Return annotation names a manager.
     self.makers: dict[int, set[int]] = collections.defaultdict(set)  # Function -> classes.
     self.manager_classes: set[int] = set()  # Subclasses of CheckpointManager here.
-    self.bases: dict[int, list[cst.ClassDef]] = {}
+    self.bases: dict[int, list[ast.ClassDef]] = {}
     self._solve()
 
   # Names and what they refer to.
-  def _referents(self, name: cst.Name, near: cst.CSTNode | None = None) -> list[cst.CSTNode]:
-    """The nodes (Name, Param, FunctionDef, ClassDef, Import...) that may bind `name`."""
-    scope = self.scopes.get(name)
-    if scope is not None:
-      accesses = [a for a in scope.accesses[name.value] if a.node is name]
-      if accesses:
-        return [r.node for a in accesses for r in a.referents
-                if isinstance(r, cst_metadata.Assignment)]
-    else:  # A name parsed from a string annotation: not in the tree.
-      scope = self.scopes.get(near) if near is not None else None
-      if scope is None:
-        return []
-    return [a.node for a in scope[name.value] if isinstance(a, cst_metadata.Assignment)]
+  def referents(self, name: ast.Name, scope: _Scope | None = None) -> list[ast.AST]:
+    """The nodes (Name, arg, alias, FunctionDef, ClassDef...) that may bind `name`.
 
-  def _qnames(self, expr: cst.BaseExpression, near: cst.CSTNode) -> set[str]:
-    dotted = get_full_name_for_node(expr)
-    scope = self.scopes.get(expr) or self.scopes.get(near)
-    if dotted is None or scope is None:
-      return set()
-    return {q.name for q in scope.get_qualified_names_for(dotted)}
+    `scope` is for names not in the tree (parsed from a string annotation)."""
+    scope = self.c.scope_of.get(id(name), scope)
+    return scope.lookup(name.id) if scope is not None else []
 
-  def _local_classes(self, expr: cst.BaseExpression, near: cst.CSTNode | None = None
-                     ) -> list[cst.ClassDef]:
-    if isinstance(expr, cst.Name):
-      return [n for n in self._referents(expr, near) if isinstance(n, cst.ClassDef)]
+  def _qnames(self, expr: ast.expr, scope: _Scope | None) -> list[tuple[str, ast.stmt]]:
+    """(qualified name, import statement) for each import `expr` may name through."""
+    dotted, base = _dotted(expr), _base_name(expr)
+    if dotted is None:
+      return []
+    rest = dotted[len(base.id):]
+    out = []
+    for node in self.referents(base, scope):
+      qname, statement = self.c.imported.get(id(node), (None, None))
+      if qname is not None:
+        out.append((qname + rest, statement))
+    return out
+
+  def called_name(self, func: ast.expr) -> str | None:
+    """The last attribute of a called name, through import aliases
+    (`from orbax.checkpoint.args import StandardSave as S`: `S` -> StandardSave)."""
+    if isinstance(func, ast.Attribute):
+      return func.attr
+    if isinstance(func, ast.Name):
+      names = {q.rpartition('.')[2] for q, _ in self._qnames(func, None)}
+      return names.pop() if len(names) == 1 else func.id
+    return None
+
+  def _local_classes(self, expr: ast.expr, scope: _Scope | None = None) -> list[ast.ClassDef]:
+    if isinstance(expr, ast.Name):
+      return [n for n in self.referents(expr, scope) if isinstance(n, ast.ClassDef)]
     return []
 
-  def is_api(self, expr: cst.BaseExpression, leaf: str, near: cst.CSTNode | None = None) -> bool:
-    """`expr` names v0's (or the shim's) `leaf`, e.g. `ocp.CheckpointManager`."""
-    if not isinstance(expr, (cst.Name, cst.Attribute)):
-      return False
+  def api(self, expr: ast.expr, leaf: str, scope: _Scope | None = None) -> str | None:
+    """Whose `leaf` (e.g. `ocp.CheckpointManager`) `expr` names: NEW (orbax_compat's,
+    also after the import swap), NATIVE (Orbax's own), SUBCLASS, or None."""
+    if not isinstance(expr, (ast.Name, ast.Attribute)):
+      return None
     if leaf == 'CheckpointManager' and any(
-        id(c) in self.manager_classes for c in self._local_classes(expr, near)):
-      return True
-    return any(_is_api_qname(q, leaf) for q in self._qnames(expr, near or expr))
+        id(c) in self.manager_classes for c in self._local_classes(expr, scope)):
+      return SUBCLASS
+    kinds = {NEW if _is_shim_module(q) or id(statement) in self.fixable_imports else NATIVE
+             for q, statement in self._qnames(expr, scope) if _is_api_qname(q, leaf)}
+    return NATIVE if NATIVE in kinds else NEW if kinds else None
 
-  def annotation(self, annotation: cst.BaseExpression, near: cst.CSTNode
-                 ) -> tuple[bool, set[int]]:
+  def annotation(self, annotation: ast.expr, scope: _Scope) -> tuple[bool, set[int]]:
     """(says CheckpointManager, the local classes it names), through Optional,
     Union, `X | None` and quotes."""
     expr = annotation
-    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
-      text = expr.evaluated_value
-      if not isinstance(text, str):
+    if isinstance(expr, ast.Constant):
+      if not isinstance(expr.value, str):
         return False, set()
       try:
-        expr = cst.parse_expression(text.strip())
-      except cst.ParserSyntaxError:
+        expr = ast.parse(expr.value.strip(), mode='eval').body
+      except SyntaxError:
         return False, set()
-    parts: list[cst.BaseExpression] = []
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+    parts: list[ast.expr] = []
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
       parts = [expr.left, expr.right]
-    elif isinstance(expr, cst.Subscript):
-      wrapper = get_full_name_for_node(expr.value) or ''
+    elif isinstance(expr, ast.Subscript):
+      wrapper = _dotted(expr.value) or ''
       if wrapper.rpartition('.')[2] not in _TYPING_WRAPPERS:
         return False, set()
-      parts = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
+      parts = list(expr.slice.elts) if isinstance(expr.slice, ast.Tuple) else [expr.slice]
       if wrapper.endswith('Annotated'):
         parts = parts[:1]
     else:
-      is_manager = self.is_api(expr, 'CheckpointManager', near)
-      return is_manager, {id(c) for c in self._local_classes(expr, near)}
+      is_manager = self.api(expr, 'CheckpointManager', scope) is not None
+      return is_manager, {id(c) for c in self._local_classes(expr, scope)}
     manager, classes = False, set()
     for part in parts:
-      m, c = self.annotation(part, near)
+      m, c = self.annotation(part, scope)
       manager, classes = manager or m, classes | c
     return manager, classes
 
@@ -452,10 +938,14 @@ class _Analysis:
         yield c
         todo.extend(id(b) for b in self.bases.get(c, ()))
 
-  def _has_attr(self, classes: Iterable[int], name: str) -> bool:
-    return any(name in self.attrs[c] for cls in classes for c in self._lineage(cls))
+  def _attr_origins(self, classes: Iterable[int], name: str) -> set[str]:
+    out = set()
+    for cls in classes:
+      for c in self._lineage(cls):
+        out |= self.attrs[c].get(name, _NO_ORIGIN)
+    return out
 
-  def _methods(self, classes: Iterable[int], name: str) -> list[cst.FunctionDef]:
+  def _methods(self, classes: Iterable[int], name: str) -> list[ast.FunctionDef]:
     found = []
     for cls in classes:
       for c in self._lineage(cls):
@@ -465,273 +955,437 @@ class _Analysis:
           break
     return found
 
-  def classes_of(self, expr: cst.BaseExpression | None) -> set[int]:
+  def classes_of(self, expr: ast.expr | None) -> set[int]:
     """The local classes `expr` may be an instance of."""
-    if isinstance(expr, cst.NamedExpr):
+    if isinstance(expr, ast.NamedExpr):
       return self.classes_of(expr.value)
-    if isinstance(expr, cst.Name):
+    if isinstance(expr, ast.Name):
       out = set()
-      for node in self._referents(expr):
+      for node in self.referents(expr):
         owner = self.c.class_of_self.get(id(node))
         if owner is not None:
           out.add(id(owner))
         out |= self.instances.get(id(node), set())
       return out
-    if isinstance(expr, cst.Call):
+    if isinstance(expr, ast.Call):
       out = set()
       for fn in self._callees(expr.func):
-        if isinstance(fn, cst.ClassDef):
+        if isinstance(fn, ast.ClassDef):
           out.add(id(fn))
         else:
           out |= self.makers.get(id(fn), set())
       return out
     return set()
 
-  def _callees(self, func: cst.BaseExpression) -> list[cst.CSTNode]:
+  def _callees(self, func: ast.expr) -> list[ast.AST]:
     """The local classes and functions a call of `func` may run."""
-    if isinstance(func, cst.Name):
-      return [n for n in self._referents(func) if isinstance(n, (cst.ClassDef, cst.FunctionDef))]
-    if isinstance(func, cst.Attribute):
-      return self._methods(self.classes_of(func.value), func.attr.value)
+    if isinstance(func, ast.Name):
+      return [n for n in self.referents(func)
+              if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    if isinstance(func, ast.Attribute):
+      return self._methods(self.classes_of(func.value), func.attr)
     return []
 
-  def is_manager(self, expr: cst.BaseExpression | None) -> bool:
-    """`expr` evaluates to a v0 manager (as far as this module tells)."""
-    if isinstance(expr, cst.NamedExpr):
-      return self.is_manager(expr.value)
-    if isinstance(expr, cst.Call):
-      if self.is_api(expr.func, 'CheckpointManager'):
-        return True
-      if id(expr) in self.c.super_calls:
-        return self.c.super_calls[id(expr)] in self.manager_classes
-      return any(id(fn) in self.factories for fn in self._callees(expr.func))
-    if isinstance(expr, cst.Name):
-      return any(id(n) in self.managers for n in self._referents(expr))
-    if isinstance(expr, cst.Attribute):
-      return self._has_attr(self.classes_of(expr.value), expr.attr.value)
-    return False
+  def _factory_origins(self, fn: ast.AST) -> set[str]:
+    return self.factories.get(id(fn), _NO_ORIGIN)
 
-  def _bind(self, target: cst.BaseExpression, manager: bool, classes: set[int]) -> bool:
+  def origins(self, expr: ast.expr | None) -> set[str]:
+    """Where the manager `expr` evaluates to may come from (empty: not a manager,
+    as far as this module tells)."""
+    if isinstance(expr, ast.NamedExpr):
+      return self.origins(expr.value)
+    if isinstance(expr, ast.Call):
+      kind = self.api(expr.func, 'CheckpointManager')
+      if kind == NEW:
+        return {NEW if _plain_construction(expr) else NEW_ITEMS}
+      if kind is not None:
+        return {kind}
+      if id(expr) in self.c.super_calls:
+        return {SUBCLASS} if self.c.super_calls[id(expr)] in self.manager_classes else set()
+      out = set()
+      for fn in self._callees(expr.func):
+        out |= self._factory_origins(fn)
+      return out
+    if isinstance(expr, ast.Name):
+      out = set()
+      for n in self.referents(expr):
+        out |= self.managers.get(id(n), _NO_ORIGIN)
+      return out
+    if isinstance(expr, ast.Attribute):
+      return self._attr_origins(self.classes_of(expr.value), expr.attr)
+    return set()
+
+  def is_manager(self, expr: ast.expr | None) -> bool:
+    return bool(self.origins(expr))
+
+  def _bind(self, target: ast.expr, origins: set[str], classes: set[int]) -> bool:
     """Records what `target` is bound to; whether that is news."""
-    if isinstance(target, cst.Name):
+    if isinstance(target, ast.Name):
       news = False
-      if manager and id(target) not in self.managers:
-        self.managers.add(id(target))
+      known = self.managers[id(target)]
+      if origins - known:
+        known |= origins
         news = True
       if classes - self.instances[id(target)]:
         self.instances[id(target)] |= classes
         news = True
       return news
-    if isinstance(target, cst.Attribute) and manager:
+    if isinstance(target, ast.Attribute) and origins:
+      news = False
       for cls in self.classes_of(target.value):
-        if target.attr.value not in self.attrs[cls]:
-          self.attrs[cls].add(target.attr.value)
-          return True
+        known = self.attrs[cls].setdefault(target.attr, set())
+        if origins - known:
+          known |= origins
+          news = True
+      return news
     return False
 
   def _solve(self) -> None:
     c = self.c
-    for cls in c.classes:
-      self.bases[id(cls)] = [b for arg in cls.bases for b in self._local_classes(arg.value)]
+    for cls, scope in c.classes:
+      self.bases[id(cls)] = [b for base in cls.bases for b in self._local_classes(base, scope)]
     # Subclasses of CheckpointManager defined here: their instances are
     # managers, and so is `self` inside them.
     changed = True
     while changed:
       changed = False
-      for cls in c.classes:
+      for cls, scope in c.classes:
         if id(cls) not in self.manager_classes and any(
-            self.is_api(arg.value, 'CheckpointManager', cls) for arg in cls.bases):
+            self.api(base, 'CheckpointManager', scope) for base in cls.bases):
           self.manager_classes.add(id(cls))
           changed = True
     for param_id, cls in c.class_of_self.items():
       if id(cls) in self.manager_classes:
-        self.managers.add(param_id)
-    for param in c.params:
-      manager, classes = self.annotation(param.annotation.annotation, param)
+        self.managers[param_id].add(SUBCLASS)
+    for param, scope in c.params:
+      manager, classes = self.annotation(param.annotation, scope)
       if manager:
-        self.managers.add(id(param))
+        self.managers[id(param)].add(DECLARED)
       self.instances[id(param)] |= classes
-    for fn in c.functions:
+    for fn, scope in c.functions:
       if fn.returns is not None:
-        manager, classes = self.annotation(fn.returns.annotation, fn)
+        manager, classes = self.annotation(fn.returns, scope)
         if manager:
-          self.factories.add(id(fn))
+          self.declared_factories.add(id(fn))
         self.makers[id(fn)] |= classes
-    changed = True
-    while changed:
-      changed = False
-      for targets, value, annotation in c.sites:
-        manager, classes = self.is_manager(value), self.classes_of(value)
-        if annotation is not None:
-          m, k = self.annotation(annotation, targets[0])
-          manager, classes = manager or m, classes | k
-        for t in targets:
-          changed |= self._bind(t, manager, classes)
-      for cls, name, value, annotation in c.class_attrs:
-        if name not in self.attrs[id(cls)] and (self.is_manager(value) or (
-            annotation is not None and self.annotation(annotation, cls)[0])):
-          self.attrs[id(cls)].add(name)
+    # First what the code shows, then annotations where it shows nothing (an
+    # annotation beside a construction adds no origin).
+    for declared in (False, True):
+      changed = True
+      while changed:
+        changed = self._step(declared)
+
+  def _step(self, declared: bool) -> bool:
+    c, changed = self.c, False
+    if declared:
+      for fn_id in self.declared_factories:
+        if not self.factories[fn_id]:
+          self.factories[fn_id].add(DECLARED)
           changed = True
-      for fn, value in c.returns:
-        if id(fn) not in self.factories and self.is_manager(value):
-          self.factories.add(id(fn))
-          changed = True
-        classes = self.classes_of(value)
-        if classes - self.makers[id(fn)]:
-          self.makers[id(fn)] |= classes
-          changed = True
-      for cls in c.classes:  # Properties returning a manager are manager attributes.
-        for name, method in c.methods.get(id(cls), {}).items():
-          if id(method) in self.factories and name not in self.attrs[id(cls)] and any(
-              (get_full_name_for_node(d.decorator) or '').endswith('property')
-              for d in method.decorators):
-            self.attrs[id(cls)].add(name)
+    for targets, value, annotation, scope in c.sites:
+      origins, classes = self.origins(value), self.classes_of(value)
+      if annotation is not None:
+        manager, more = self.annotation(annotation, scope)
+        classes = classes | more
+        if manager and declared and not origins:
+          origins = {DECLARED}
+      for t in targets:
+        changed |= self._bind(t, origins, classes)
+    for cls, name, value, annotation, scope in c.class_attrs:
+      origins = self.origins(value)
+      if not origins and declared and annotation is not None and self.annotation(
+          annotation, scope)[0]:
+        origins = {DECLARED}
+      known = self.attrs[id(cls)].setdefault(name, set())
+      if origins - known:
+        known |= origins
+        changed = True
+    for fn, value in c.returns:
+      origins = self.origins(value)
+      if origins - self.factories[id(fn)]:
+        self.factories[id(fn)] |= origins
+        changed = True
+      classes = self.classes_of(value)
+      if classes - self.makers[id(fn)]:
+        self.makers[id(fn)] |= classes
+        changed = True
+    for cls, _ in c.classes:  # Properties returning a manager are manager attributes.
+      for name, method in c.methods.get(id(cls), {}).items():
+        origins = self.factories.get(id(method), _NO_ORIGIN)
+        if origins and any((_dotted(d) or '').endswith('property')
+                           for d in method.decorator_list):
+          known = self.attrs[id(cls)].setdefault(name, set())
+          if origins - known:
+            known |= origins
             changed = True
+    return changed
 
 
-def _first_line(module: cst.Module, node: cst.CSTNode) -> str:
-  if isinstance(node, cst.Arg):
-    node = node.with_changes(comma=cst.MaybeSentinel.DEFAULT)
-  code = module.code_for_node(node).strip()
-  line = code.split('\n', 1)[0]
+def _plain_construction(call: ast.Call) -> bool:
+  """A construction of one unnamed item: only directory, options, metadata."""
+  bound = _bind_call(table.BY_MEMBER['__init__'].signature, call)
+  return bound is not None and all(
+      name in ('directory', 'options', 'metadata') or not _given(slot, None) or _is_none(slot)
+      for name, slot in bound.items())
+
+
+class _Text:
+  """The source's lines, for positions in characters and code excerpts."""
+
+  _LINES = re.compile(r'[^\r\n]*(?:\r\n|\r|\n|$)')
+
+  def __init__(self, text: str):
+    self.lines = [m for m in self._LINES.findall(text)]
+
+  def col(self, line: int, byte_col: int) -> int:
+    """ast's UTF-8 byte offset in `line` (1-based) as a character offset."""
+    text = self.lines[line - 1] if 0 < line <= len(self.lines) else ''
+    if text.isascii():
+      return byte_col
+    return len(text.encode('utf-8')[:byte_col].decode('utf-8', errors='replace'))
+
+  def span(self, node: ast.AST, tag: str) -> Span:
+    return (tag, node.lineno, self.col(node.lineno, node.col_offset),
+            node.end_lineno, self.col(node.end_lineno, node.end_col_offset))
+
+  def segment(self, node: ast.AST) -> str:
+    _, line, col, end_line, end_col = self.span(node, '')
+    if line == end_line:
+      return self.lines[line - 1][col:end_col]
+    parts = [self.lines[line - 1][col:], *self.lines[line:end_line - 1],
+             self.lines[end_line - 1][:end_col]]
+    return ''.join(parts)
+
+
+def _first_line(code: str) -> str:
+  code = code.strip()
+  line = code.split('\n', 1)[0].rstrip('\r')
   return line + ' ...' if len(line) < len(code) else line
+
+
+_TAGS = {ast.Call: 'Call', ast.Attribute: 'Attribute', ast.Import: 'Import',
+         ast.ImportFrom: 'ImportFrom'}
 
 
 class _FileScanner:
   """Findings of one parsed module."""
 
-  def __init__(self, path: str, module: cst.Module):
+  def __init__(self, path: str, tree: ast.Module, text: str):
     self.path = path
-    self.wrapper = cst_metadata.MetadataWrapper(module, unsafe_skip_copy=True)
-    self.module = self.wrapper.module
-    self.positions = self.wrapper.resolve(cst_metadata.PositionProvider)
-    self.collector = _Collector()
-    self.wrapper.visit(self.collector)
-    self.analysis = _Analysis(self.wrapper, self.collector)
+    self.text = _Text(text)
+    self.collector = _Collector(tree)
     self.members = _member_rows()
     self.options = _option_rows()
     self.findings: list[Finding] = []
-
-  def run(self) -> list[Finding]:
+    self.fixable_imports: set[int] = set()
     for node, statement in self.collector.imports:
       self._import(node, statement)
-    for call, statement in self.collector.calls:
-      self._call(call, statement)
-    for attribute, statement in self.collector.attributes:
-      self._attribute(attribute, statement)
+    self.analysis = _Analysis(self.collector, self.fixable_imports)
+
+  def run(self) -> list[Finding]:
+    for call, statement, scope in self.collector.calls:
+      self._call(call, statement, scope)
+    for attribute, statement, scope in self.collector.attributes:
+      self._attribute(attribute, statement, scope)
     self.findings.sort(key=lambda f: (f.line, f.col, f.kind))
     return self.findings
 
-  def _add(self, node: cst.CSTNode, statement: cst.CSTNode, **fields: Any) -> None:
-    where = self.positions[node]
+  def _add(self, node: ast.AST, tag: str, **fields: Any) -> None:
+    span = self.text.span(node, tag)
+    spans = {'node': span, **fields.pop('spans', {})}
     self.findings.append(Finding(
-        path=self.path, line=where.start.line, col=where.start.column + 1,
-        end_line=where.end.line, end_col=where.end.column + 1,
-        code=_first_line(self.module, node), node=node, statement=statement, **fields))
+        path=self.path, line=span[1], col=span[2] + 1, end_line=span[3], end_col=span[4] + 1,
+        code=_first_line(self.text.segment(node)), spans=spans, **fields))
 
   # Imports.
-  def _import(self, node: cst.Import | cst.ImportFrom, statement: cst.CSTNode) -> None:
-    if isinstance(node, cst.Import):
+  def _import(self, node: ast.Import | ast.ImportFrom, statement: ast.stmt) -> None:
+    if isinstance(node, ast.Import):
       for alias in node.names:
-        module = get_full_name_for_node(alias.name) or ''
+        module = alias.name
         if not _is_v0_module(module):
           continue
         if module == V0 and alias.asname is not None:
-          asname = get_full_name_for_node(alias.asname.name)
-          self._add_import(node, statement, module, f'import {SHIM} as {asname}',
+          self._add_import(node, module, f'import {SHIM} as {alias.asname}',
                            f'--fix swaps it: {SHIM} runs the v0 API on v1', True)
         elif module == V0:
-          self._add_import(node, statement, module, f'import {SHIM} as ocp',
+          self._add_import(node, module, f'import {SHIM} as ocp',
                            f'left by --fix: code names {V0}.<name>; import the shim under '
                            'an alias and use alias.<name>', False)
         else:
-          self._add_import(node, statement, module, '(unchanged)', _SUBMODULE_NOTE, False)
+          self._add_import(node, module, '(unchanged)', _SUBMODULE_NOTE, False)
       return
-    if node.relative or node.module is None:
+    if node.level or node.module is None:
       return
-    module = get_full_name_for_node(node.module) or ''
-    if isinstance(node.names, cst.ImportStar):
-      names = None
-    else:
-      names = [(get_full_name_for_node(a.name) or '', a.asname) for a in node.names]
+    module = node.module
+    names = None if any(a.name == '*' for a in node.names) else [
+        (a.name, a.asname) for a in node.names]
     if module == 'orbax':
       if names is None or not any(n == 'checkpoint' for n, _ in names):
         return
       if len(names) == 1:
-        asname = names[0][1]
-        alias = get_full_name_for_node(asname.name) if asname else 'checkpoint'
-        self._add_import(node, statement, V0, f'import {SHIM} as {alias}',
+        alias = names[0][1] or 'checkpoint'
+        self._add_import(node, V0, f'import {SHIM} as {alias}',
                          f'--fix swaps it: {SHIM} runs the v0 API on v1', True)
       else:
-        self._add_import(node, statement, V0, f'import {SHIM} as ocp',
+        self._add_import(node, V0, f'import {SHIM} as ocp',
                          'left by --fix: it imports other orbax modules too; import '
                          'checkpoint on a line of its own', False)
       return
     if not _is_v0_module(module):
       return
+    if names is not None and all(_is_v1_module(f'{module}.{n}') for n, _ in names):
+      return  # e.g. `from orbax.checkpoint.experimental import v1`.
     if module != V0:
-      self._add_import(node, statement, module, '(unchanged)', _SUBMODULE_NOTE, False)
+      self._add_import(node, module, '(unchanged)', _SUBMODULE_NOTE, False)
       return
     if names is None:
-      self._add_import(node, statement, module, '(unchanged)',
+      self._add_import(node, module, '(unchanged)',
                        f'left by --fix: `from {SHIM} import *` gives only the shim\'s own '
                        'names; import the names you use', False)
       return
-    if all(_is_v1_module(f'{V0}.{n}') for n, _ in names):
-      return
     bad = [n for n, _ in names if not _fixable_name(n)]
-    shown = ', '.join(
-        n + (f' as {get_full_name_for_node(a.name)}' if a else '') for n, a in names)
+    shown = ', '.join(n + (f' as {a}' if a else '') for n, a in names)
     if bad:
-      self._add_import(node, statement, module, '(unchanged)',
+      self._add_import(node, module, '(unchanged)',
                        f'left by --fix: {", ".join(bad)} not a public attribute of {V0} '
                        f'(a submodule?), which {SHIM} cannot re-export', False)
     else:
-      self._add_import(node, statement, module, f'from {SHIM} import {shown}',
+      self._add_import(node, module, f'from {SHIM} import {shown}',
                        f'--fix swaps it: {SHIM} runs the v0 API on v1', True)
 
-  def _add_import(self, node, statement, module, v1, note, fixable) -> None:
-    self._add(node, statement, kind='import', member=module, v0=_first_line(self.module, node),
-              v1=v1, note=note, status='', fixable=fixable)
+  def _add_import(self, node, module, v1, note, fixable) -> None:
+    if fixable:
+      self.fixable_imports.add(id(node))
+    self._add(node, _TAGS[type(node)], kind='import', member=module,
+              v0=_first_line(self.text.segment(node)), v1=v1, note=note, status='',
+              fixable=fixable)
 
   # Constructions and options.
-  def _call(self, call: cst.Call, statement: cst.CSTNode) -> None:
+  def _call(self, call: ast.Call, statement: ast.stmt, scope: _Scope) -> None:
     analysis = self.analysis
-    if analysis.is_api(call.func, 'CheckpointManager'):
+    if analysis.api(call.func, 'CheckpointManager') is not None:
       row = table.BY_MEMBER['__init__']
-      self._add(call, statement, kind='init', member=row.member, v0=row.v0,
-                v1=_template_of(row), note=row.note, status=row.status, call=call)
-    elif analysis.is_api(call.func, 'CheckpointManagerOptions'):
+      template = _template_of(row, call, analysis.called_name)
+      self._add(call, 'Call', kind='init', member=row.member, v0=template.v0, v1=template.v1,
+                note=template.note, status=row.status,
+                form=template.form.v0 if template.form else '',
+                reason='constructions stay: the v1 constructor for your options is '
+                       'orbax_compat.v1_source(mngr)')
+    elif analysis.api(call.func, 'CheckpointManagerOptions') is not None:
       fields = _option_fields()
+      call_span = self.text.span(call, 'Call')
       for i, arg in enumerate(call.args):
-        if arg.star == '**':
-          self._add(arg, statement, kind='option', member='**', v0='CheckpointManagerOptions(**...)',
-                    v1='(see the options table)', note='fields passed with ** are not listed',
-                    status='', call=call)
+        if isinstance(arg, ast.Starred):
           continue
-        if arg.keyword is not None:
-          field = arg.keyword.value
-        elif not arg.star and i < len(fields):
-          field = fields[i]
+        if i < len(fields):
+          self._option(arg, fields[i], call_span)
+      for keyword in call.keywords:
+        if keyword.arg is None:
+          self._add(keyword, 'Arg', kind='option', member='**',
+                    v0='CheckpointManagerOptions(**...)', v1='(see the options table)',
+                    note='fields passed with ** are not listed', status='',
+                    spans={'call': call_span})
         else:
-          continue
-        row = self.options.get(field)
-        self._add(arg, statement, kind='option', member=field,
-                  v0=f'CheckpointManagerOptions({field}=...)',
-                  v1=_option_template_of(row) if row else '(not in the options table)',
-                  note=row.note if row else '', status='', call=call)
+          self._option(keyword, keyword.arg, call_span)
+
+  def _option(self, node: ast.AST, field: str, call_span: Span) -> None:
+    row = self.options.get(field)
+    self._add(node, 'Arg', kind='option', member=field,
+              v0=f'CheckpointManagerOptions({field}=...)',
+              v1=_option_template_of(row) if row else '(not in the options table)',
+              note=row.note if row else '', status='', spans={'call': call_span})
 
   # Members on managers.
-  def _attribute(self, attribute: cst.Attribute, statement: cst.CSTNode) -> None:
-    row = self.members.get(attribute.attr.value)
-    if row is None or not self.analysis.is_manager(attribute.value):
+  def _attribute(self, attribute: ast.Attribute, statement: ast.stmt, scope: _Scope) -> None:
+    row = self.members.get(attribute.attr)
+    if row is None:
+      return
+    origins = self.analysis.origins(attribute.value)
+    if not origins:
       return
     call = self.collector.call_of_func.get(id(attribute))
-    node = call if call is not None and row.kind == 'method' else attribute
-    self._add(node, statement, kind=row.kind, member=row.member, v0=row.v0, v1=_template_of(row),
-              note=row.note, status=row.status,
-              receiver=self.module.code_for_node(attribute.value).strip(),
-              call=call if row.kind == 'method' else None, receiver_node=attribute.value)
+    call = call if row.kind == 'method' else None
+    node = call if call is not None else attribute
+    template = _template_of(row, call, self.analysis.called_name)
+    to_v1, reason, imports = self._plan_v1(row, template, node, attribute.value, statement,
+                                           scope, origins)
+    self._add(node, _TAGS[type(node)], kind=row.kind, member=row.member, v0=template.v0,
+              v1=template.v1, note=template.note, status=row.status,
+              receiver=self.text.segment(attribute.value).strip(),
+              form=template.form.v0 if template.form else '',
+              mechanical=template.form.mechanical if template.form else '',
+              to_v1=to_v1, reason=reason, bindings=template.bindings, imports=imports,
+              spans={'call': self.text.span(call, 'Call')} if call is not None else {})
+
+  def _plan_v1(self, row: table.Row, template: _Template, node: ast.expr,
+               receiver: ast.expr, statement: ast.stmt, scope: _Scope,
+               origins: set[str]) -> tuple[bool, str, tuple[str, ...]]:
+    """(whether --to-v1 rewrites this use, why not, the imports its v1 code needs).
+
+    Only a call whose form the table marks mechanical, in the place the mark
+    allows, on a manager this file builds with orbax_compat's own class (its
+    subclasses may override members; a manager from elsewhere may be Orbax's
+    own, without `v1_checkpointer`), and only if substituting the arguments
+    into the v1 code evaluates each once, in the same order, in the same
+    scope, with `jax`/`np`/`ocp_v1` meaning what the v1 code means.
+    """
+    form = template.form
+    if form is None:
+      return False, 'no form of the table matches this use statically', ()
+    if not form.mechanical:
+      return False, 'the table has no mechanical rewrite for this form', ()
+    info = _code_info(form.v1)
+    if not info.expression:
+      return False, 'the v1 code has several lines', ()
+    if form.mechanical == 'statement' and not (
+        isinstance(statement, ast.Expr) and statement.value is node):
+      return False, 'the v1 code does the same only as a statement of its own; here the ' \
+                    'value is used', ()
+    foreign = origins - {NEW, NEW_ITEMS}
+    if foreign:
+      where = {NATIVE: 'built by Orbax\'s own CheckpointManager (no v1_checkpointer)',
+               SUBCLASS: 'of a subclass defined here (it may override members)',
+               DECLARED: 'known only by an annotation (its class is not visible here)'}
+      return False, 'the manager may be ' + '; or '.join(where[o] for o in sorted(foreign)), ()
+    if info.default_item and NEW_ITEMS in origins:
+      return False, 'the v1 code reads the single item "default"; this manager is built ' \
+                    'with items', ()
+    if not template.exact:
+      return False, 'the args call gives arguments the form leaves out', ()
+    exprs = {'ckptr': receiver, **template.nodes}
+    used = {o.name for o in info.occurrences}
+    missing = sorted(used - set(exprs))
+    if missing:
+      return False, f'the v1 code needs {", ".join(missing)}, which the call does not give', ()
+    if not all(_is_pure(e) for e in template.dropped):
+      return False, 'an argument the v1 code drops is not a plain name or literal', ()
+    impure = []
+    for name, expr in exprs.items():
+      occurrences = [o for o in info.occurrences if o.name == name]
+      shown = _first_line(self.text.segment(expr))
+      if not _is_pure(expr):
+        if len(occurrences) != 1 or occurrences[0].guarded:
+          return False, f'`{shown}` would be evaluated a different number of times', ()
+        impure.append((expr, info.occurrences.index(occurrences[0])))
+      names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+      for o in occurrences:
+        if names & o.around:
+          return False, f'`{shown}` would see a name the v1 code binds', ()
+        if o.scoped and scope.kind == 'class':
+          return False, 'the v1 code would evaluate an argument in its own scope inside a ' \
+                        'class body', ()
+    by_source = sorted(impure, key=lambda e: (e[0].lineno, e[0].col_offset))
+    if [e for e, _ in by_source] != [e for e, _ in sorted(impure, key=lambda e: e[1])]:
+      return False, 'the v1 code evaluates the arguments in another order', ()
+    imports = []
+    for name in sorted(info.free):
+      bindings = scope.lookup(name)
+      if not bindings:
+        imports.append(name)
+      elif not all(self.collector.imported.get(id(b), (None,))[0] == _V1_IMPORTS[name][0]
+                   for b in bindings):
+        return False, f'`{name}` names something else here than in the v1 code', ()
+    return True, '', tuple(imports)
 
 
 _SUBMODULE_NOTE = (
@@ -757,7 +1411,7 @@ def _check_binary(source: bytes) -> None:
 
 
 def parse(source: bytes) -> cst.Module:
-  """Parses Python source; raises _Unscannable with a clear message."""
+  """Parses Python source with libcst; raises _Unscannable with a clear message."""
   _check_binary(source)
   try:
     return cst.parse_module(source)
@@ -769,16 +1423,11 @@ def parse(source: bytes) -> cst.Module:
     raise _Unscannable('too deeply nested to parse') from None
 
 
-def _may_use_orbax(source: bytes) -> bool:
-  """Whether `source` imports v0 Orbax or the shim; raises _Unscannable if not Python.
-
-  Every finding needs such an import, so a file without one has none. This
-  reads the file with Python's own parser (far faster than libcst's tree and
-  metadata), which also checks that it is Python.
-  """
+def _parse_ast(source: bytes) -> ast.Module:
+  """Parses Python source with Python's own parser; raises _Unscannable."""
   _check_binary(source)
   try:
-    tree = ast.parse(source)
+    return ast.parse(source)
   except SyntaxError as e:
     if isinstance(e.__context__, UnicodeDecodeError) or 'decod' in str(e.msg):
       raise _Unscannable(f'cannot decode as Python source: {e.msg}') from None
@@ -787,6 +1436,12 @@ def _may_use_orbax(source: bytes) -> bool:
     raise _Unscannable(f'cannot decode as Python source: {e}') from None
   except (RecursionError, MemoryError):
     raise _Unscannable('too deeply nested to parse') from None
+
+
+def _may_use_orbax(source: bytes, tree: ast.Module) -> bool:
+  """Whether the module imports v0 Orbax or the shim.
+
+  Every finding needs such an import, so a file without one has none."""
   if b'orbax' not in source:
     return False
   for node in ast.walk(tree):
@@ -800,11 +1455,89 @@ def _may_use_orbax(source: bytes) -> bool:
   return False
 
 
+def _decode(source: bytes) -> str:
+  """The source as text, decoded as Python does (PEP 263 cookie, BOM)."""
+  try:
+    encoding, _ = tokenize.detect_encoding(iter(source.splitlines(keepends=True)).__next__)
+    return source.decode(encoding)
+  except (SyntaxError, LookupError, UnicodeDecodeError) as e:
+    raise _Unscannable(f'cannot decode as Python source: {e}') from None
+
+
+def _analyse(source: bytes, path: str, tree: ast.Module | None = None) -> list[Finding]:
+  """The findings of one file (no libcst nodes); raises _Unscannable."""
+  tree = tree or _parse_ast(source)
+  if not _may_use_orbax(source, tree):
+    return []
+  return _FileScanner(path, tree, _decode(source)).run()
+
+
 def scan_source(source: bytes, path: str = '<string>') -> FileScan:
-  """Scans one file's bytes; raises _Unscannable if they are not Python."""
+  """Scans one file's bytes, with its libcst tree and the findings' nodes in it
+  (what a rewrite needs); raises _Unscannable if they are not Python."""
+  findings = _analyse(source, path)
   module = parse(source)
-  scanner = _FileScanner(path, module)
-  return FileScan(path, source, scanner.module, scanner.run())
+  return FileScan(path, source, module, _attach(module, findings))
+
+
+class _Locator(cst.CSTVisitor):
+  """Finds nodes by position; notes each one's statement and parent."""
+
+  METADATA_DEPENDENCIES = (cst_metadata.PositionProvider,)
+  _TYPES = {cst.Call: 'Call', cst.Attribute: 'Attribute', cst.Import: 'Import',
+            cst.ImportFrom: 'ImportFrom', cst.Arg: 'Arg'}
+
+  def __init__(self, wanted: set[Span]):
+    super().__init__()
+    self.wanted = wanted
+    self.found: dict[Span, tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = {}
+    self._statements: list[cst.CSTNode] = []
+    self._parents: list[cst.CSTNode] = []
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.append(node)
+    tag = self._TYPES.get(type(node))
+    if tag is not None:
+      where = self.get_metadata(cst_metadata.PositionProvider, node)
+      key = (tag, where.start.line, where.start.column, where.end.line, where.end.column)
+      if key in self.wanted and key not in self.found:
+        self.found[key] = (node, self._anchor(), self._parents[-1] if self._parents else None)
+    self._parents.append(node)
+    return True
+
+  def on_leave(self, original_node: cst.CSTNode) -> None:
+    self._parents.pop()
+    if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.pop()
+
+  def _anchor(self) -> cst.CSTNode | None:
+    """The statement a comment goes above (an `elif`'s: its `if`)."""
+    i = len(self._statements) - 1
+    while i > 0 and isinstance(self._statements[i], cst.If) and isinstance(
+        self._statements[i - 1], cst.If) and self._statements[i - 1].orelse is self._statements[i]:
+      i -= 1
+    return self._statements[i] if i >= 0 else None
+
+
+def _attach(module: cst.Module, findings: list[Finding]) -> list[Finding]:
+  """The findings with their libcst nodes in `module` (located by position)."""
+  wanted = {s for f in findings for s in f.spans.values()}
+  if not wanted:
+    return findings
+  locator = _Locator(wanted)
+  cst_metadata.MetadataWrapper(module, unsafe_skip_copy=True).visit(locator)
+  out = []
+  for f in findings:
+    node, statement, parent = locator.found.get(f.spans['node'], (None, None, None))
+    call = locator.found.get(f.spans.get('call'), (None,))[0]
+    receiver = None
+    if f.kind in ('method', 'property') and node is not None:
+      attribute = node.func if isinstance(node, cst.Call) else node
+      receiver = attribute.value if isinstance(attribute, cst.Attribute) else None
+    out.append(dataclasses.replace(f, node=node, call=call, receiver_node=receiver,
+                                   statement=statement, parent=parent))
+  return out
 
 
 def iter_files(paths: Iterable[str], errors: list[ScanError],
@@ -888,11 +1621,11 @@ def _import_edit(finding: Finding) -> Edit:
   def edit(original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
     if isinstance(updated, cst.Import):
       names = [a.with_changes(name=shim)
-               if get_full_name_for_node(a.name) == V0 and a.asname is not None else a
+               if _cst_dotted(a.name) == V0 and a.asname is not None else a
                for a in updated.names]
       return updated.with_changes(names=names)
     assert isinstance(updated, cst.ImportFrom)
-    if get_full_name_for_node(updated.module) == V0:
+    if _cst_dotted(updated.module) == V0:
       return updated.with_changes(module=shim)
     # from orbax import checkpoint [as X]  ->  import orbax_compat as X
     (alias,) = updated.names
@@ -904,18 +1637,227 @@ def _import_edit(finding: Finding) -> Edit:
   return edit
 
 
-def plan_edits(scan: FileScan, *, fix_imports: bool = True) -> dict[int, Edit]:
-  """The edits for one file, by finding.
+def _cst_dotted(node: cst.CSTNode | None) -> str | None:
+  if isinstance(node, cst.Name):
+    return node.value
+  if isinstance(node, cst.Attribute):
+    base = _cst_dotted(node.value)
+    return f'{base}.{node.attr.value}' if base else None
+  return None
 
-  `--to-v1` plugs in here: an edit per mechanical method finding (its `call`,
-  `receiver_node` and arguments locate everything), and a `# TODO(orbax-v1)`
-  comment on the `statement` of the others.
-  """
-  edits: dict[int, Edit] = {}
+
+# Nodes that never need parentheses as an operand.
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.SimpleString, cst.Integer,
+          cst.Float, cst.Imaginary, cst.List, cst.Dict, cst.Set, cst.ListComp, cst.SetComp,
+          cst.DictComp, cst.GeneratorExp, cst.FormattedString, cst.Ellipsis)
+
+
+def _needs_parens(expr: cst.BaseExpression, parent: cst.CSTNode | None,
+                  child: cst.CSTNode) -> bool:
+  """`expr`, put where `child` is under `parent`, needs parentheses."""
+  if isinstance(expr, _ATOMS) or getattr(expr, 'lpar', ()):
+    return False
+  if isinstance(parent, cst.Arg):
+    return not (parent.value is child and not parent.star)
+  if isinstance(parent, (cst.Element, cst.Index)):
+    return parent.value is not child
+  if isinstance(parent, cst.DictElement):
+    return child is not parent.value and child is not parent.key
+  if isinstance(parent, (cst.Expr, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Return)):
+    return parent.value is not child
+  if isinstance(parent, (cst.If, cst.While, cst.Assert)):
+    return parent.test is not child
+  return True
+
+
+def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
+  return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+class _Substitute(cst.CSTTransformer):
+  """Puts expressions in place of a v1 code's placeholders."""
+
+  def __init__(self, values: dict[str, cst.BaseExpression]):
+    super().__init__()
+    self.values = values
+    self.used: set[str] = set()
+    self._parents: list[cst.CSTNode] = []
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    self._parents.append(node)
+    return True
+
+  def on_leave(self, original_node, updated_node):
+    self._parents.pop()
+    parent = self._parents[-1] if self._parents else None
+    if not isinstance(original_node, cst.Name) or original_node.value not in self.values:
+      return updated_node
+    if isinstance(parent, cst.Attribute) and parent.attr is original_node:
+      return updated_node
+    if isinstance(parent, cst.Arg) and parent.keyword is original_node:
+      return updated_node
+    value = self.values[original_node.value]
+    if original_node.value in self.used:
+      value = value.deep_clone()
+    self.used.add(original_node.value)
+    return _parenthesized(value) if _needs_parens(value, parent, original_node) else value
+
+
+@functools.cache
+def _v1_expression(code: str) -> cst.BaseExpression:
+  return cst.parse_expression(code.strip())
+
+
+def _follow(call: cst.Call, path: tuple[tuple[str, Any], ...]) -> cst.BaseExpression:
+  """The argument at `path` (see `_Template.bindings`) of a libcst call."""
+  node: cst.BaseExpression = call
+  for kind, key in path:
+    assert isinstance(node, cst.Call), node
+    if kind == 'pos':
+      node = [a for a in node.args if a.keyword is None and not a.star][key].value
+    else:
+      node = next(a.value for a in node.args if a.keyword is not None and a.keyword.value == key)
+  return node
+
+
+def _v1_edit(finding: Finding) -> Edit:
+  """The v1 code of the finding's form, its placeholders bound to the call's
+  arguments and `ckptr` to `<receiver>.v1_checkpointer`."""
+
+  def edit(original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
+    attribute = updated.func if isinstance(updated, cst.Call) else updated
+    values = {'ckptr': cst.Attribute(value=attribute.value, attr=cst.Name(V1_CHECKPOINTER))}
+    for name, path in finding.bindings:
+      values[name] = _follow(updated, path)
+    new = _v1_expression(finding.v1).visit(_Substitute(values))
+    if isinstance(finding.parent, cst.Expr):
+      new = _discarded(new)
+    if updated.lpar:
+      return new.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+    return _parenthesized(new) if _needs_parens(new, finding.parent, original) else new
+
+  return edit
+
+
+def _discarded(expr: cst.BaseExpression) -> cst.BaseExpression:
+  """What an expression statement of `expr` must still evaluate: an identity
+  test (`E is not None`) has no effect of its own, so the statement is `E`."""
+  while (isinstance(expr, cst.Comparison) and not expr.lpar
+         and all(isinstance(t.operator, (cst.Is, cst.IsNot)) for t in expr.comparisons)
+         and all(isinstance(t.comparator, cst.Name) for t in expr.comparisons)):
+    expr = expr.left
+  return expr
+
+
+class _Comments(cst.CSTVisitor):
+  def __init__(self):
+    super().__init__()
+    self.comments: list[cst.Comment] = []
+
+  def visit_Comment(self, node: cst.Comment) -> None:
+    self.comments.append(node)
+
+
+def _comments(node: cst.CSTNode) -> list[cst.Comment]:
+  visitor = _Comments()
+  node.visit(visitor)
+  return visitor.comments
+
+
+def _dropped_comments(finding: Finding) -> list[str]:
+  """Comments of a rewritten call outside what the rewrite keeps (the receiver and
+  the arguments): they move above the statement."""
+  kept = [finding.receiver_node] if finding.receiver_node is not None else []
+  if isinstance(finding.node, cst.Call):
+    kept += [_follow(finding.node, path) for _, path in finding.bindings]
+  keep = {id(c) for node in kept for c in _comments(node)}
+  return [c.value for c in _comments(finding.node) if id(c) not in keep]
+
+
+def _lines_edit(comments: list[str]) -> Edit:
+  def edit(original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
+    lines = [cst.EmptyLine(comment=cst.Comment(c)) for c in comments]
+    return updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
+  return edit
+
+
+def _imports_edit(names: Iterable[str]) -> Edit:
+  """Adds imports after the module's docstring and leading imports."""
+  statements = [cst.parse_statement(_V1_IMPORTS[n][1] + '\n') for n in sorted(names)]
+
+  def edit(original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
+    body = list(updated.body)
+    i = 0
+    if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(
+        body[0].body[0], cst.Expr) and isinstance(
+            body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+      i = 1
+    while i < len(body) and isinstance(body[i], cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in body[i].body):
+      i += 1
+    return updated.with_changes(body=[*body[:i], *statements, *body[i:]])
+
+  return edit
+
+
+@dataclasses.dataclass
+class _Plan:
+  edits: dict[int, Edit] = dataclasses.field(default_factory=dict)
+  swapped: int = 0
+  rewritten: int = 0
+  todos: int = 0
+
+
+def _plan(scan: FileScan, *, fix_imports: bool = True, to_v1: bool = False) -> _Plan:
+  plan = _Plan()
+  comments: dict[int, tuple[cst.CSTNode, list[str]]] = {}
+
+  def comment(statement: cst.CSTNode, text: str) -> None:
+    existing = {ln.comment.value for ln in statement.leading_lines if ln.comment}
+    if scan.module.body and statement is scan.module.body[0]:
+      existing |= {ln.comment.value for ln in scan.module.header if ln.comment}
+    _, texts = comments.setdefault(id(statement), (statement, []))
+    if text not in existing and text not in texts:
+      texts.append(text)
+
+  needed: set[str] = set()
   for f in scan.findings:
+    if f.node is None:
+      continue
     if fix_imports and f.kind == 'import' and f.fixable:
-      edits[id(f.node)] = _import_edit(f)
-  return edits
+      plan.edits[id(f.node)] = _import_edit(f)
+      plan.swapped += 1
+    elif to_v1 and f.kind in _MANAGER_KINDS and f.statement is not None:
+      if f.to_v1:
+        plan.edits[id(f.node)] = _v1_edit(f)
+        plan.rewritten += 1
+        needed.update(f.imports)
+        for text in _dropped_comments(f):
+          comment(f.statement, text)
+      else:
+        comment(f.statement, _encodable(f.todo, scan.module.encoding))
+  for statement, texts in comments.values():
+    if texts:
+      plan.edits[id(statement)] = _lines_edit(texts)
+      plan.todos += sum(t.startswith(f'# {TODO}') for t in texts)
+  if needed:
+    plan.edits[id(scan.module)] = _imports_edit(needed)
+  return plan
+
+
+def _encodable(text: str, encoding: str) -> str:
+  try:
+    text.encode(encoding)
+    return text
+  except UnicodeEncodeError:
+    return text.replace('\N{EM DASH}', '--').encode(encoding, 'replace').decode(encoding)
+
+
+def plan_edits(scan: FileScan, *, fix_imports: bool = True, to_v1: bool = False
+               ) -> dict[int, Edit]:
+  """The edits for one file: the import swap, and with `to_v1` each mechanical
+  call rewritten to v1 and a `# TODO(orbax-v1)` comment above the others."""
+  return _plan(scan, fix_imports=fix_imports, to_v1=to_v1).edits
 
 
 def rewrite(scan: FileScan, edits: dict[int, Edit]) -> bytes:
@@ -995,29 +1937,21 @@ class Result:
     return 1 if self.remaining else 0
 
 
-def run(paths: Iterable[str], *, fix: bool = False, diff: bool = False,
+def run(paths: Iterable[str], *, fix: bool = False, diff: bool = False, to_v1: bool = False,
         include_skipped: bool = False, jobs: int = 1) -> Result:
-  """Scans `paths`; with `fix` writes (or, with `diff`, only diffs) the import swap.
+  """Scans `paths`; with `fix` writes the import swap, with `to_v1` the swap and
+  the v1 rewrites and TODO comments (with `diff`, only diffs either).
 
-  Files that do not contain the text `orbax` cannot hold a finding (each one
-  needs an import naming orbax or orbax_compat): they are only checked to
-  parse, with Python's own parser. The rest are analysed with libcst, in
-  `jobs` processes when there are enough of them.
+  Each file is parsed once with Python's own parser (which checks it is Python);
+  only files that import orbax or orbax_compat are analysed, and only those a
+  rewrite changes are parsed again with libcst. Files are processed in `jobs`
+  processes when there are enough of them.
   """
   result = Result()
-  work = []
-  for path in iter_files(paths, result.errors, include_skipped):
-    try:
-      source = read(path)
-      if not _may_use_orbax(source):
-        result.files_scanned += 1
-        continue
-    except _Unscannable as e:
-      result.errors.append(ScanError(path, e.message, e.line, e.col))
-      continue
-    work.append((path, source))
-  task = functools.partial(_process, fix=fix and not diff, diff=fix or diff)
-  for outcome in _map(task, work, jobs):
+  paths = list(iter_files(paths, result.errors, include_skipped))
+  task = functools.partial(_process, write=(fix or to_v1) and not diff,
+                           rewrite=fix or diff or to_v1, to_v1=to_v1)
+  for outcome in _map(task, paths, jobs):
     result.findings.extend(outcome.findings)
     result.errors.extend(outcome.errors)
     result.changes.extend(outcome.changes)
@@ -1029,8 +1963,7 @@ def run(paths: Iterable[str], *, fix: bool = False, diff: bool = False,
 _PARALLEL_MIN_FILES = 16
 
 
-def _map(task: Callable[[tuple[str, bytes]], _Outcome], work: list[tuple[str, bytes]],
-         jobs: int) -> Iterable[_Outcome]:
+def _map(task: Callable[[str], _Outcome], work: list[str], jobs: int) -> Iterable[_Outcome]:
   """`task` over `work`, in order; in `jobs` forked processes if worth it."""
   jobs = min(jobs, len(work) // (_PARALLEL_MIN_FILES // 2))
   if jobs <= 1 or 'fork' not in multiprocessing.get_all_start_methods():
@@ -1039,7 +1972,7 @@ def _map(task: Callable[[tuple[str, bytes]], _Outcome], work: list[tuple[str, by
   # import Orbax again in each).
   pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('fork'))
   with pool:
-    return list(pool.map(task, work, chunksize=max(1, min(16, len(work) // (4 * jobs)))))
+    return list(pool.map(task, work, chunksize=max(1, min(32, len(work) // (4 * jobs)))))
 
 
 @dataclasses.dataclass
@@ -1052,22 +1985,31 @@ class _Outcome:
   scanned: int = 0
 
 
-def _process(item: tuple[str, bytes], *, fix: bool, diff: bool) -> _Outcome:
-  path, source = item
+def _process(path: str, *, write: bool, rewrite: bool, to_v1: bool) -> _Outcome:
   outcome = _Outcome()
   try:
-    scan = scan_source(source, path)
+    source = read(path)
+    findings = _analyse(source, path)
   except _Unscannable as e:
     outcome.errors.append(ScanError(path, e.message, e.line, e.col))
     return outcome
   outcome.scanned = 1
-  findings = _fix(scan, outcome, write=fix) if diff else scan.findings
+  if rewrite and any(f.fixable or (to_v1 and f.kind in _MANAGER_KINDS) for f in findings):
+    try:
+      module = parse(source)
+    except _Unscannable as e:  # Python parses it; libcst does not.
+      outcome.errors.append(ScanError(path, f'not rewritten: libcst cannot parse it: {e.message}',
+                                      e.line, e.col))
+    else:
+      scan = FileScan(path, source, module, _attach(module, findings))
+      findings = _fix(scan, outcome, write=write, to_v1=to_v1)
   outcome.findings = [f.detached() for f in findings]
   return outcome
 
 
-def _fix(scan: FileScan, outcome: _Outcome, write: bool) -> list[Finding]:
-  edits = plan_edits(scan)
+def _fix(scan: FileScan, outcome: _Outcome, write: bool, to_v1: bool = False) -> list[Finding]:
+  plan = _plan(scan, to_v1=to_v1)
+  edits = plan.edits
   new = rewrite(scan, edits)
   if new == scan.source:
     return scan.findings
@@ -1082,7 +2024,9 @@ def _fix(scan: FileScan, outcome: _Outcome, write: bool) -> list[Finding]:
       scan.source.decode(encoding).splitlines(keepends=True),
       new.decode(encoding).splitlines(keepends=True),
       fromfile=f'a/{scan.path}', tofile=f'b/{scan.path}')
-  change = {'path': scan.path, 'edits': len(edits), 'written': False, 'diff': ''.join(text)}
+  change = {'path': scan.path, 'edits': len(edits), 'swapped': plan.swapped,
+            'rewritten': plan.rewritten, 'todos': plan.todos, 'written': False,
+            'diff': ''.join(text)}
   if write:
     try:
       write_atomic(scan.path, new)
@@ -1093,7 +2037,8 @@ def _fix(scan: FileScan, outcome: _Outcome, write: bool) -> list[Finding]:
   outcome.changes.append(change)
   if not write:
     return scan.findings
-  return [dataclasses.replace(f, fixed=True) if f.fixable and id(f.node) in edits else f
+  return [dataclasses.replace(f, fixed=True)
+          if (f.fixable or (to_v1 and f.to_v1)) and id(f.node) in edits else f
           for f in scan.findings]
 
 
@@ -1115,7 +2060,11 @@ def render_text(result: Result, diff: bool) -> str:
     lines.append(f'no v0 uses found ({summary["files_scanned"]} files scanned)')
   for c in result.changes:
     verb = 'fixed' if c['written'] else 'would fix'
-    lines.append(f'{verb} {c["path"]}: {c["edits"]} import(s) swapped to {SHIM}')
+    line = f'{verb} {c["path"]}: {c["swapped"]} import(s) swapped to {SHIM}'
+    if c['rewritten'] or c['todos']:
+      line += (f', {c["rewritten"]} use(s) rewritten to v1, {c["todos"]} '
+               f'# {TODO} comment(s)')
+    lines.append(line)
   return '\n'.join(lines) + '\n'
 
 
@@ -1132,15 +2081,20 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None, prog: str = 'orbax-compat scan') -> int:
   parser = argparse.ArgumentParser(
       prog=prog, description='Find Orbax v0 CheckpointManager usage (never imports or runs '
-      'the code); optionally swap `orbax.checkpoint` imports to orbax_compat.',
+      'the code); optionally swap `orbax.checkpoint` imports to orbax_compat, and rewrite '
+      'the calls the table marks mechanical into v1.',
       epilog='Exit status: 0 nothing found, 1 v0 uses remain, 2 usage error or nothing '
       'could be scanned. Columns are 1-based.')
   parser.add_argument('paths', nargs='+', metavar='PATH', help='files or directories to scan')
   parser.add_argument('--fix', action='store_true',
                       help='rewrite `import orbax.checkpoint as X` / `from orbax.checkpoint '
                       'import A` to orbax_compat (only the import; atomic writes)')
+  parser.add_argument('--to-v1', action='store_true',
+                      help='the --fix swap, and rewrite each call whose table form is '
+                      'mechanical into v1 code on `<manager>.v1_checkpointer`; a '
+                      f'`# {TODO}` comment above every other manager call')
   parser.add_argument('--diff', action='store_true',
-                      help='print the --fix changes as a unified diff; write nothing')
+                      help='print the --fix / --to-v1 changes as a unified diff; write nothing')
   parser.add_argument('--format', choices=('text', 'json'), default='text',
                       help='output format (json: see the schema in orbax_compat/scan.py)')
   parser.add_argument('--include-skipped', action='store_true',
@@ -1148,8 +2102,8 @@ def main(argv: list[str] | None = None, prog: str = 'orbax-compat scan') -> int:
   parser.add_argument('--jobs', '-j', type=_positive, default=os.cpu_count() or 1,
                       help='processes for large scans (default: the number of CPUs)')
   ns = parser.parse_args(argv)
-  result = run(ns.paths, fix=ns.fix, diff=ns.diff, include_skipped=ns.include_skipped,
-               jobs=ns.jobs)
+  result = run(ns.paths, fix=ns.fix, diff=ns.diff, to_v1=ns.to_v1,
+               include_skipped=ns.include_skipped, jobs=ns.jobs)
   if ns.format == 'json':
     sys.stdout.write(json.dumps(result.to_json(), indent=1) + '\n')
   else:

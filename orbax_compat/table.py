@@ -401,9 +401,6 @@ ROWS = (
                  'ckptr.load_checkpointables(step, abstract_items)',
                  note='abstract_items: each Composite entry as a v1 abstract '
                       'checkpointable (Args types)'),
-            Form('mngr.restore(step, directory=other_directory)',
-                 'ocp_v1.load_checkpointables(f\'{other_directory}/{step}\')',
-                 note='another root: v1\'s free load of the step directory'),
             Form('mngr.restore(step, abstract_tree)',
                  f'ckptr.load(step, {_TO_NUMPY}, checkpointable_name=\'default\')',
                  when=_single, note='legacy items= of a single-item manager'),
@@ -412,6 +409,10 @@ ROWS = (
                  'if single_item else ckptr.load_checkpointables(step, abstract_items)',
                  note='see Args types for the abstract checkpointable of each '
                       'args type'),
+            # Last: its placeholder also matches a call without directory=.
+            Form('mngr.restore(step, directory=other_directory)',
+                 'ocp_v1.load_checkpointables(f\'{other_directory}/{step}\')',
+                 note='another root: v1\'s free load of the step directory'),
         )),
     Row('item_metadata', a.item_metadata, 'adapted', note='v1 metadata types',
         forms=(
