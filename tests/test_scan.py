@@ -23,84 +23,156 @@ from orbax_compat import table
 
 CORPUS = pathlib.Path(__file__).resolve().parent / 'scan_corpus'
 RUNNABLE = ('flax_train.py', 'trainer_class.py', 'aliases.py', 'managers.py',
-            'already_shimmed.py')
+            'already_shimmed.py', 'eval_loop.py')
 FIXED_BY_SWAP = {'flax_train.py', 'trainer_class.py', 'aliases.py', 'managers.py',
-                 'never_runs.py'}
+                 'never_runs.py', 'eval_loop.py'}
 
-# (file, line, col, label[, fixable]) in file order.
+# The table's forms, as the findings name them (their v0 patterns).
+INIT = 'mngr = ocp.CheckpointManager(directory, options=options, metadata=metadata)'
+INIT_ITEMS = ('mngr = ocp.CheckpointManager(directory, options=options, item_names=item_names, '
+              'item_handlers=item_handlers)')
+SAVE = 'mngr.save(step, args=ocp.args.StandardSave(tree))'
+SAVE_PYTREE = 'mngr.save(step, args=ocp.args.PyTreeSave(tree))'
+SAVE_MORE = ('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, force=force, '
+             'custom_metadata=custom_metadata)')
+SAVE_COMPOSITE = ('mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, '
+                  'force=force, custom_metadata=custom_metadata)')
+RESTORE = 'mngr.restore(step, args=ocp.args.StandardRestore(abstract_tree))'
+RESTORE_PYTREE = 'mngr.restore(step, args=ocp.args.PyTreeRestore(abstract_tree))'
+RESTORE_COMPOSITE = 'mngr.restore(step, args=ocp.args.Composite(**args))'
+RESTORE_ARGS = 'mngr.restore(step, args=args)'
+NO_FORM = ''  # No form without a run-time condition matches the call.
+
+# In file order: (file, line, col, label) and, for imports, whether --fix swaps
+# them; for constructions and members, the form the call matches and whether
+# --to-v1 rewrites it (the comments say why not, where the form is mechanical).
 EXPECTED = [
     ('aliases.py', 10, 1, 'import', True),
     ('aliases.py', 11, 1, 'import', False),  # import orbax.checkpoint (no alias)
     ('aliases.py', 12, 1, 'import', True),
     ('aliases.py', 13, 1, 'import', False),  # from orbax.checkpoint.args import ...
-    ('aliases.py', 17, 12, 'CheckpointManager'),
+    ('aliases.py', 17, 12, 'CheckpointManager', INIT, False),
     ('aliases.py', 17, 62, 'options.**'),
-    ('aliases.py', 22, 9, 'save'),
-    ('aliases.py', 23, 5, 'wait_until_finished'),
-    ('aliases.py', 27, 35, 'latest_step'),
-    ('aliases.py', 32, 12, 'restore'),
-    ('aliases.py', 42, 8, 'reached_preemption'),
-    ('aliases.py', 43, 9, 'save'),
-    ('aliases.py', 44, 9, 'wait_until_finished'),
-    ('aliases.py', 52, 15, 'all_steps'),
-    ('aliases.py', 54, 5, 'close'),
-    ('aliases.py', 56, 10, 'CheckpointManager'),
+    ('aliases.py', 22, 9, 'save', SAVE, False),  # mngr: a parameter (only its annotation)
+    ('aliases.py', 23, 5, 'wait_until_finished', 'mngr.wait_until_finished()', False),  # same
+    ('aliases.py', 27, 35, 'latest_step', 'mngr.latest_step()', False),  # same
+    ('aliases.py', 32, 12, 'restore', RESTORE, False),  # same
+    ('aliases.py', 42, 8, 'reached_preemption', 'mngr.reached_preemption(step)', False),
+    ('aliases.py', 43, 9, 'save', SAVE_MORE, False),
+    ('aliases.py', 44, 9, 'wait_until_finished', 'mngr.wait_until_finished()', False),  # param
+    ('aliases.py', 52, 15, 'all_steps', 'mngr.all_steps()', True),  # from make_manager()
+    ('aliases.py', 54, 5, 'close', 'mngr.close()', True),
+    ('aliases.py', 56, 10, 'CheckpointManager', INIT, False),
     ('aliases.py', 58, 59, 'options.save_interval_steps'),
-    ('aliases.py', 61, 16, 'should_save'),
-    ('aliases.py', 62, 17, 'save'),
-    ('aliases.py', 63, 9, 'wait_until_finished'),
-    ('aliases.py', 64, 19, 'all_steps'),
-    ('aliases.py', 65, 39, 'directory'),
-    ('already_shimmed.py', 10, 12, 'CheckpointManager'),
+    # Built by orbax.checkpoint.CheckpointManager, which the swap leaves (native v0):
+    ('aliases.py', 61, 16, 'should_save', 'mngr.should_save(step)', False),
+    ('aliases.py', 62, 17, 'save', SAVE, False),
+    ('aliases.py', 63, 9, 'wait_until_finished', 'mngr.wait_until_finished()', False),
+    ('aliases.py', 64, 19, 'all_steps', 'mngr.all_steps()', False),
+    ('aliases.py', 65, 39, 'directory', 'mngr.directory', False),
+    ('already_shimmed.py', 10, 12, 'CheckpointManager', INIT, False),
     ('already_shimmed.py', 10, 80, 'options.max_to_keep'),
-    ('already_shimmed.py', 11, 5, 'save'),
-    ('already_shimmed.py', 12, 5, 'save'),
-    ('already_shimmed.py', 13, 5, 'wait_until_finished'),
-    ('already_shimmed.py', 14, 16, 'restore'),
-    ('already_shimmed.py', 14, 29, 'latest_step'),
-    ('already_shimmed.py', 15, 25, 'all_steps'),
-    ('already_shimmed.py', 16, 5, 'close'),
+    ('already_shimmed.py', 11, 5, 'save', SAVE, True),
+    ('already_shimmed.py', 12, 5, 'save', SAVE, True),
+    ('already_shimmed.py', 13, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('already_shimmed.py', 14, 16, 'restore', RESTORE_ARGS, False),
+    ('already_shimmed.py', 14, 29, 'latest_step', 'mngr.latest_step()', True),
+    ('already_shimmed.py', 15, 25, 'all_steps', 'mngr.all_steps()', True),
+    ('already_shimmed.py', 16, 5, 'close', 'mngr.close()', True),
+    ('already_shimmed.py', 21, 12, 'CheckpointManager', INIT, False),
+    ('already_shimmed.py', 22, 14, 'latest_step', 'mngr.latest_step()', True),
+    ('already_shimmed.py', 23, 16, 'restore', RESTORE, True),
+    ('already_shimmed.py', 24, 5, 'close', 'mngr.close()', True),
+    ('eval_loop.py', 13, 1, 'import', True),
+    ('eval_loop.py', 30, 9, 'options.save_interval_steps'),
+    ('eval_loop.py', 30, 32, 'options.best_fn'),
+    ('eval_loop.py', 30, 61, 'options.best_mode'),
+    ('eval_loop.py', 31, 12, 'CheckpointManager', INIT, False),
+    ('eval_loop.py', 36, 10, 'CheckpointManager', INIT, False),
+    ('eval_loop.py', 37, 9, 'save', SAVE_PYTREE, True),
+    ('eval_loop.py', 38, 9, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('eval_loop.py', 39, 25, 'restore', RESTORE_PYTREE, True),
+    ('eval_loop.py', 43, 12, 'CheckpointManager', INIT, False),
+    ('eval_loop.py', 44, 9, 'options.save_interval_steps'),
+    ('eval_loop.py', 44, 32, 'options.best_fn'),
+    ('eval_loop.py', 44, 61, 'options.best_mode'),
+    ('eval_loop.py', 47, 26, 'should_save', 'mngr.should_save(step)', True),
+    ('eval_loop.py', 49, 13, 'save', SAVE_MORE, False),
+    ('eval_loop.py', 51, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('eval_loop.py', 52, 15, 'save', SAVE, True),
+    ('eval_loop.py', 53, 13, 'save', SAVE, True),  # Multi-line, with a comment.
+    ('eval_loop.py', 57, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('eval_loop.py', 58, 12, 'is_saving_in_progress', 'mngr.is_saving_in_progress()', True),
+    ('eval_loop.py', 59, 5, 'delete', 'mngr.delete(step)', True),
+    ('eval_loop.py', 60, 5, 'reload', 'mngr.reload()', True),
+    ('eval_loop.py', 61, 13, 'all_steps', 'mngr.all_steps()', True),
+    ('eval_loop.py', 62, 24, 'metrics', 'mngr.metrics(step)', True),  # In a comprehension.
+    ('eval_loop.py', 63, 12, 'best_step', 'mngr.best_step()', False),
+    ('eval_loop.py', 64, 14, 'latest_step', 'mngr.latest_step()', True),
+    ('eval_loop.py', 65, 16, 'restore', RESTORE, True),
+    ('eval_loop.py', 66, 19, 'restore', RESTORE, True),
+    ('eval_loop.py', 67, 39, 'directory', 'mngr.directory', True),
+    ('eval_loop.py', 68, 5, 'close', 'mngr.close()', True),
+    ('eval_loop.py', 80, 14, 'latest_step', 'mngr.latest_step()', True),  # from open_manager()
+    ('eval_loop.py', 82, 25, 'all_steps', 'mngr.all_steps()', True),
+    ('eval_loop.py', 84, 17, 'best_step', 'mngr.best_step()', False),
+    ('eval_loop.py', 85, 21, 'metrics', 'mngr.metrics(step)', True),
+    ('eval_loop.py', 85, 53, 'all_steps', 'mngr.all_steps()', True),
+    ('eval_loop.py', 87, 13, 'restore', RESTORE, True),
+    ('eval_loop.py', 89, 5, 'close', 'mngr.close()', True),
     ('flax_train.py', 14, 1, 'import', True),
     ('flax_train.py', 51, 44, 'options.max_to_keep'),
     ('flax_train.py', 51, 59, 'options.save_interval_steps'),
-    ('flax_train.py', 52, 12, 'CheckpointManager'),
-    ('flax_train.py', 55, 9, 'save'),
-    ('flax_train.py', 56, 5, 'wait_until_finished'),
-    ('flax_train.py', 60, 14, 'latest_step'),
-    ('flax_train.py', 61, 16, 'restore'),
-    ('flax_train.py', 62, 13, 'all_steps'),
-    ('flax_train.py', 63, 5, 'close'),
+    ('flax_train.py', 52, 12, 'CheckpointManager', INIT, False),
+    ('flax_train.py', 55, 9, 'save', SAVE, True),
+    ('flax_train.py', 56, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('flax_train.py', 60, 14, 'latest_step', 'mngr.latest_step()', True),
+    ('flax_train.py', 61, 16, 'restore', RESTORE, True),
+    ('flax_train.py', 62, 13, 'all_steps', 'mngr.all_steps()', True),
+    ('flax_train.py', 63, 5, 'close', 'mngr.close()', True),
+    ('flax_train.py', 77, 12, 'CheckpointManager', INIT, False),
+    ('flax_train.py', 78, 14, 'latest_step', 'mngr.latest_step()', True),
+    ('flax_train.py', 79, 16, 'restore', RESTORE, True),
+    ('flax_train.py', 80, 13, 'all_steps', 'mngr.all_steps()', True),
+    ('flax_train.py', 81, 5, 'close', 'mngr.close()', True),
     ('managers.py', 8, 1, 'import', True),
-    ('managers.py', 19, 17, 'save'),  # super().save in a CheckpointManager subclass
-    ('managers.py', 30, 24, 'CheckpointManager'),  # the subclass, constructed
+    # super().save in a CheckpointManager subclass: *args, **kwargs match no form.
+    ('managers.py', 19, 17, 'save', NO_FORM, False),
+    ('managers.py', 30, 24, 'CheckpointManager', INIT, False),  # the subclass, constructed
     ('managers.py', 31, 61, 'options.save_interval_steps'),
-    ('managers.py', 39, 16, 'all_steps'),  # self.mngr: a property returning self.manager
-    ('managers.py', 49, 9, 'save'),  # holder.mngr: holder from a function returning Holder
-    ('managers.py', 50, 5, 'wait_until_finished'),
-    ('managers.py', 52, 16, 'restore'),
-    ('managers.py', 55, 5, 'close'),
+    # Holder.manager: declared Optional[CheckpointManager], set to a subclass.
+    ('managers.py', 39, 16, 'all_steps', 'mngr.all_steps()', False),  # through a property
+    ('managers.py', 49, 9, 'save', SAVE, False),  # holder from a function returning Holder
+    ('managers.py', 50, 5, 'wait_until_finished', 'mngr.wait_until_finished()', False),
+    ('managers.py', 52, 16, 'restore', RESTORE, False),
+    ('managers.py', 55, 5, 'close', 'mngr.close()', False),
     ('never_runs.py', 7, 1, 'import', True),
-    ('never_runs.py', 10, 8, 'CheckpointManager'),
+    ('never_runs.py', 10, 8, 'CheckpointManager', INIT, False),
     ('never_runs.py', 10, 89, 'options.create'),
-    ('never_runs.py', 11, 1, 'delete'),
+    ('never_runs.py', 11, 1, 'delete', 'mngr.delete(step)', True),
     ('trainer_class.py', 11, 1, 'import', True),
-    ('trainer_class.py', 18, 21, 'CheckpointManager'),
+    ('trainer_class.py', 18, 21, 'CheckpointManager', INIT_ITEMS, False),
     ('trainer_class.py', 21, 17, 'options.max_to_keep'),
     ('trainer_class.py', 22, 17, 'options.best_fn'),
     ('trainer_class.py', 23, 17, 'options.best_mode'),
     ('trainer_class.py', 24, 17, 'options.keep_checkpoints_without_metrics'),
-    ('trainer_class.py', 39, 9, 'save'),
-    ('trainer_class.py', 49, 16, 'best_step'),
-    ('trainer_class.py', 50, 20, 'restore'),
-    ('trainer_class.py', 61, 15, 'item_metadata'),  # in a method never called
-    ('trainer_class.py', 61, 39, 'latest_step'),
-    ('trainer_class.py', 62, 15, 'metrics'),
-    ('trainer_class.py', 62, 33, 'best_step'),
-    ('trainer_class.py', 65, 9, 'wait_until_finished'),
-    ('trainer_class.py', 66, 9, 'close'),
-    ('trainer_class.py', 74, 5, 'wait_until_finished'),  # trainer = Trainer(...); trainer.mngr
-    ('trainer_class.py', 76, 13, 'all_steps'),
-    ('trainer_class.py', 77, 14, 'latest_step'),
+    ('trainer_class.py', 39, 9, 'save', SAVE_COMPOSITE, False),
+    ('trainer_class.py', 49, 16, 'best_step', 'mngr.best_step()', False),
+    ('trainer_class.py', 50, 20, 'restore', RESTORE_COMPOSITE, False),
+    # In a method never called. item_metadata's forms are chosen at run time.
+    ('trainer_class.py', 61, 15, 'item_metadata', NO_FORM, False),
+    ('trainer_class.py', 61, 39, 'latest_step', 'mngr.latest_step()', True),
+    # Its argument, a call, would run once per checkpoint inside the v1 code.
+    ('trainer_class.py', 62, 15, 'metrics', 'mngr.metrics(step)', False),
+    ('trainer_class.py', 62, 33, 'best_step', 'mngr.best_step()', False),
+    ('trainer_class.py', 65, 9, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('trainer_class.py', 66, 9, 'close', 'mngr.close()', True),
+    # trainer = Trainer(...); trainer.mngr
+    ('trainer_class.py', 74, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('trainer_class.py', 76, 13, 'all_steps', 'mngr.all_steps()', True),
+    ('trainer_class.py', 77, 14, 'latest_step', 'mngr.latest_step()', True),
+    ('trainer_class.py', 92, 32, 'all_steps', 'mngr.all_steps()', True),
+    ('trainer_class.py', 92, 74, 'latest_step', 'mngr.latest_step()', True),
 ]
 EXPECTED_ERRORS = [
     ('blob.py', None, None, 'binary file (NUL byte at offset 31), not Python source'),
@@ -114,7 +186,11 @@ def _rel(path, root):
 
 def _key(f, root):
   key = (_rel(f.path, root), f.line, f.col, f.label)
-  return (*key, f.fixable) if f.kind == 'import' else key
+  if f.kind == 'import':
+    return (*key, f.fixable)
+  if f.kind in ('init', 'method', 'property'):
+    return (*key, f.form, f.to_v1)
+  return key
 
 
 @pytest.fixture
@@ -130,7 +206,7 @@ def test_finds_exactly_the_expected_uses(corpus):
   assert [_key(f, corpus) for f in result.findings] == [tuple(e) for e in EXPECTED]
   assert [(_rel(e.path, corpus), e.line, e.col, e.message) for e in result.errors] == (
       EXPECTED_ERRORS)
-  assert result.files_scanned == 6 and result.exit_code == 1
+  assert result.files_scanned == 7 and result.exit_code == 1
   assert not (corpus / 'never_runs.ran').exists()  # Nothing was executed.
 
 
@@ -139,8 +215,14 @@ def test_findings_carry_the_tables_text(corpus):
   for f in scan.run([str(corpus)]).findings:
     if f.kind in ('init', 'method', 'property'):
       row = table.BY_MEMBER[f.member]
-      assert (f.kind, f.v0, f.v1, f.note, f.status) == (row.kind, row.v0, row.v1, row.note,
+      # The matched form's code and note (the row's first form if none matches).
+      form = next((x for x in row.forms if x.v0 == f.form), row.forms[0])
+      assert form.when is None or not f.form
+      note = '; '.join(n for n in (form.note, row.note) if n)
+      assert (f.kind, f.v0, f.v1, f.note, f.status) == (row.kind, form.v0, form.v1, note,
                                                          row.status)
+      assert f.mechanical == (form.mechanical if f.form else '')
+      assert f.to_v1 == (not f.reason)
     elif f.kind == 'option' and f.member != '**':
       assert (f.v1, f.note) == (options[f.member].v1, options[f.member].note)
 
@@ -259,11 +341,12 @@ def test_json_output(corpus, capsys):
   out = json.loads(capsys.readouterr().out)
   assert code == 1
   assert set(out) == {'schema', 'findings', 'summary', 'errors', 'changes'}
-  assert out['schema'] == 'orbax_compat.scan/1'
+  assert out['schema'] == 'orbax_compat.scan/2'
   assert [(_rel(f['path'], corpus), f['line'], f['col'], f['label']) for f in out['findings']] == [
       tuple(e[:4]) for e in EXPECTED]
   keys = {'path', 'line', 'col', 'end_line', 'end_col', 'kind', 'member', 'label', 'v0', 'v1',
-          'note', 'status', 'code', 'receiver', 'fixable', 'fixed'}
+          'note', 'status', 'code', 'receiver', 'form', 'mechanical', 'to_v1', 'reason',
+          'fixable', 'fixed'}
   assert all(set(f) == keys for f in out['findings'])
   save = next(f for f in out['findings'] if f['label'] == 'save')
   assert save == {
@@ -271,13 +354,18 @@ def test_json_output(corpus, capsys):
       'kind': 'method', 'member': 'save', 'label': 'save', 'v0': table.BY_MEMBER['save'].v0,
       'v1': table.BY_MEMBER['save'].v1, 'note': table.BY_MEMBER['save'].note,
       'status': 'adapted', 'code': 'mngr.save(step, args=oc.args.StandardSave(tree))',
-      'receiver': 'mngr', 'fixable': False, 'fixed': False,
+      'receiver': 'mngr', 'form': SAVE, 'mechanical': 'expression', 'to_v1': False,
+      'reason': 'the manager may be known only by an annotation (its class is not visible here)',
+      'fixable': False, 'fixed': False,
   }
+  delete = next(f for f in out['findings'] if f['label'] == 'delete')
+  assert (delete['form'], delete['v1'], delete['mechanical'], delete['to_v1'], delete['reason']) == (
+      'mngr.delete(step)', 'ckptr.delete(step)', 'statement', True, '')
   summary = out['summary']
   assert summary['findings'] == summary['remaining'] == len(EXPECTED)
-  assert (summary['files_scanned'], summary['files_with_findings'], summary['errors']) == (6, 6, 2)
-  assert summary['by_member']['save'] == 9 and summary['by_member']['import'] == 8
-  assert summary['by_file'][str(corpus / 'trainer_class.py')] == 18
+  assert (summary['files_scanned'], summary['files_with_findings'], summary['errors']) == (7, 7, 2)
+  assert summary['by_member']['save'] == 13 and summary['by_member']['import'] == 9
+  assert summary['by_file'][str(corpus / 'trainer_class.py')] == 20
   assert sum(summary['by_member'].values()) == sum(summary['by_file'].values()) == len(EXPECTED)
   assert [(_rel(e['path'], corpus), e['line'], e['col'], e['message']) for e in out['errors']] == (
       EXPECTED_ERRORS)
@@ -290,7 +378,7 @@ def test_text_output(corpus, capsys):
   path = corpus / 'never_runs.py'
   row = table.BY_MEMBER['delete']
   create = next(r for r in option_map.OPTION_ROWS if r.field == 'create')
-  assert f'{path}:11:1: delete: {row.v1}\n' in out
+  assert f'{path}:11:1: delete: {row.v1}  [--to-v1]\n' in out
   assert f'{path}:10:89: options.create: {create.v1}  ({create.note})\n' in out
   assert '4 v0 uses in 1 files (1 scanned)' in out
   assert 'by member:' in out and 'by file:' in out and err == ''
@@ -433,17 +521,20 @@ def test_parallel_scan_matches_serial(tmp_path):
   parallel = scan.run([str(tmp_path)], jobs=2)
   assert len(serial.findings) == 4 * len(EXPECTED)
   assert parallel.findings == serial.findings and parallel.errors == serial.errors
-  assert parallel.files_scanned == serial.files_scanned == 24
+  assert parallel.files_scanned == serial.files_scanned == 28
 
 
 RUNNER = textwrap.dedent('''\
     import json, runpy, sys, warnings
     out = {}
-    for path, workdir in zip(sys.argv[2::2], sys.argv[3::2]):
+    args = sys.argv[2:]
+    for path, workdir, resume_dir in zip(args[0::3], args[1::3], args[2::3]):
         module = runpy.run_path(path, run_name='corpus_program')
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             result = module['main'](workdir)
+            if 'resume' in module:  # Reads what a run of main() wrote in resume_dir.
+                result['resume'] = module['resume'](resume_dir)
         result['shim notices'] = sum(
             w.category.__name__ == 'OrbaxCompatDeprecationWarning' for w in caught)
         out[path.rsplit('/', 1)[-1]] = result
@@ -452,15 +543,22 @@ RUNNER = textwrap.dedent('''\
 ''')
 
 
-def _run_programs(corpus, workdir):
+def _run_programs(corpus, workdir, resume_root=None):
+  """Runs each program's main(workdir/NAME), then its resume() on resume_root/NAME
+  (default: what its main just wrote); {program: results}."""
   results = workdir / 'results.json'
   argv = [sys.executable, '-c', RUNNER, str(results)]
   for name in RUNNABLE:
-    argv += [str(corpus / name), str(workdir / name.removesuffix('.py'))]
+    stem = name.removesuffix('.py')
+    argv += [str(corpus / name), str(workdir / stem), str((resume_root or workdir) / stem)]
   proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
                         env=dict(os.environ, ORBAX_COMPAT_WARNINGS='once'))
   assert proc.returncode == 0, proc.stderr[-4000:]
   return json.loads(results.read_text())
+
+
+def _without_notices(results):
+  return {k: {kk: vv for kk, vv in v.items() if kk != 'shim notices'} for k, v in results.items()}
 
 
 def test_fixed_programs_give_the_same_results(corpus, tmp_path):
@@ -478,8 +576,7 @@ def test_fixed_programs_give_the_same_results(corpus, tmp_path):
   assert {p.name: p.read_bytes() for p in corpus.iterdir()} == fixed
 
   after = _run_programs(corpus, tmp_path / 'after')
-  strip = lambda r: {k: v for k, v in r.items() if k != 'shim notices'}  # noqa: E731
-  assert {k: strip(v) for k, v in after.items()} == {k: strip(v) for k, v in before.items()}
+  assert _without_notices(after) == _without_notices(before)
   # Before the swap only the already-shimmed program ran on the shim; after it, all did.
   assert {k for k, v in before.items() if v['shim notices']} == {'already_shimmed.py'}
   assert all(v['shim notices'] for v in after.values())
@@ -490,6 +587,73 @@ def test_fixed_programs_give_the_same_results(corpus, tmp_path):
   assert before['trainer_class.py']['restored_record'] == {'step': 3, 'eval_loss': 0.5}
   assert before['managers.py'] == {'steps': [0, 3, 6], 'saves': 3, 'restored': [6],
                                    'shim notices': 0}
+  assert not (corpus / 'never_runs.ran').exists()
+
+
+# The mechanical forms of the table: each is rewritten at least once in the
+# corpus, and runs there (never_runs.py's delete does not: eval_loop.py's does).
+MECHANICAL = {
+    'mngr.directory', 'mngr.all_steps()', 'mngr.latest_step()', 'mngr.reload()',
+    'mngr.should_save(step)', 'mngr.delete(step)', SAVE, SAVE_PYTREE, RESTORE, RESTORE_PYTREE,
+    'mngr.metrics(step)', 'mngr.wait_until_finished()', 'mngr.is_saving_in_progress()',
+    'mngr.close()',
+}
+
+
+def test_every_mechanical_form_is_rewritten_in_the_corpus():
+  assert {f.v0 for row in table.ROWS for f in row.forms if f.mechanical} == MECHANICAL
+  runnable = [e for e in EXPECTED if len(e) == 6 and e[5] and e[0] in RUNNABLE]
+  assert {e[4] for e in runnable} == MECHANICAL
+
+
+def test_to_v1_programs_match_native_v0(corpus, tmp_path):
+  """After --fix and --to-v1, each program gives what the original gives on
+  native v0, and reads the checkpoints the original wrote."""
+  native = tmp_path / 'native'
+  shutil.copytree(corpus, native)
+  shimmed = native / 'already_shimmed.py'  # Its original, before it was swapped by hand.
+  shimmed.write_text(shimmed.read_text().replace('import orbax_compat as ocp',
+                                                 'import orbax.checkpoint as ocp'))
+  before = _run_programs(native, tmp_path / 'before')
+  assert not any(v['shim notices'] for v in before.values())  # All native v0.
+
+  scan.run([str(corpus)], fix=True)
+  result = scan.run([str(corpus)], to_v1=True)
+  assert [_key(f, corpus) for f in result.findings if f.fixed] == [
+      tuple(e) for e in EXPECTED if len(e) == 6 and e[5]]
+  assert sorted(_rel(c['path'], corpus) for c in result.changes) == [
+      'aliases.py', 'already_shimmed.py', 'eval_loop.py', 'flax_train.py', 'managers.py',
+      'never_runs.py', 'trainer_class.py']
+  rewritten = {p.name: p.read_bytes() for p in corpus.iterdir()}
+  again = scan.run([str(corpus)], to_v1=True)  # A second --to-v1 changes nothing.
+  assert again.changes == [] and not any(f.fixed or f.to_v1 for f in again.findings)
+  assert {p.name: p.read_bytes() for p in corpus.iterdir()} == rewritten
+
+  # The rewritten programs, on fresh directories; their resume() on copies of
+  # what the originals wrote.
+  copies = tmp_path / 'copies'
+  for name in RUNNABLE:
+    stem = name.removesuffix('.py')
+    shutil.copytree(tmp_path / 'before' / stem, copies / stem)
+  after = _run_programs(corpus, tmp_path / 'after', resume_root=copies)
+  assert _without_notices(after) == _without_notices(before)
+  # v0 calls remain where --to-v1 left a TODO; in flax_train.py, only its two constructions.
+  assert after['flax_train.py']['shim notices'] == 2
+  assert before['eval_loop.py'] == {
+      'decisions': [True, False, True, False, True, False, True], 'skipped': False,
+      'saved': True, 'busy': False, 'steps': [0, 4, 6, 8],
+      'metrics': {'0': {'loss': 4.25}, '4': {'loss': 0.25}, '6': {'loss': 2.25}, '8': None},
+      'best': 4, 'latest': 8, 'restored': {'b': [8], 'w': [0.0, 8.0, 16.0, 24.0]},
+      'best_params': {'b': [4], 'w': [0.0, 4.0, 8.0, 12.0]}, 'dir': 'eval_loop',
+      'exported': {'b': [8], 'w': [0.0, 8.0, 16.0, 24.0]},
+      'resume': {'steps': [0, 4, 6, 8], 'latest': 8, 'best': 4,
+                 'metrics': [{'loss': 4.25}, {'loss': 0.25}, {'loss': 2.25}, None],
+                 'latest_params': {'b': [8], 'w': [0.0, 8.0, 16.0, 24.0]}},
+      'shim notices': 0,
+  }
+  assert before['flax_train.py']['resume']['restored_params'] == (
+      before['flax_train.py']['trained_params'])
+  assert before['trainer_class.py']['resume']['best_step'] == 3
   assert not (corpus / 'never_runs.ran').exists()
 
 

@@ -17,5 +17,12 @@ def main(workdir):
     return out
 
 
+def resume(workdir):
+    mngr = ocp.CheckpointManager(workdir)
+    latest = mngr.latest_step()
+    restored = mngr.restore(latest, args=ocp.args.StandardRestore({'a': np.zeros(3, int)}))
+    mngr.close()
+    return {'latest': latest, 'restored': restored['a'].tolist()}
+
 if __name__ == '__main__':
     print(json.dumps(main(sys.argv[1])))

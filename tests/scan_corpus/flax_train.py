@@ -72,5 +72,16 @@ def main(workdir, num_steps=7):
     }
 
 
+def resume(workdir):
+    """Reads what main() wrote, as a restarted job would."""
+    mngr = ocp.CheckpointManager(workdir)
+    latest = mngr.latest_step()
+    restored = mngr.restore(latest, args=ocp.args.StandardRestore(create_state(jax.random.PRNGKey(2))))
+    steps = mngr.all_steps()
+    mngr.close()
+    return {'all_steps': sorted(steps), 'latest_step': latest, 'restored_step': int(restored.step),
+            'restored_params': [np.asarray(l).ravel().tolist()
+                                for l in jax.tree_util.tree_leaves(restored.params)]}
+
 if __name__ == '__main__':
     print(json.dumps(main(sys.argv[1])))

@@ -85,5 +85,14 @@ def main(workdir):
     }
 
 
+def resume(workdir):
+    """Reads what main() wrote, as a restarted job would."""
+    trainer = Trainer(workdir)
+    best, restored = trainer.restore_best()
+    out = {'all_steps': sorted(trainer.mngr.all_steps()), 'latest_step': trainer.mngr.latest_step(),
+           'best_step': best, 'restored_record': restored['record']}
+    trainer.close()
+    return out
+
 if __name__ == '__main__':
     print(json.dumps(main(sys.argv[1])))
