@@ -1371,7 +1371,7 @@ class _FileScanner:
       for o in occurrences:
         if names & o.around:
           return False, f'`{shown}` would see a name the v1 code binds', ()
-        if o.scoped and scope.kind == 'class':
+        if o.scoped and scope.kind == 'class' and names:
           return False, 'the v1 code would evaluate an argument in its own scope inside a ' \
                         'class body', ()
     by_source = sorted(impure, key=lambda e: (e[0].lineno, e[0].col_offset))

@@ -1,9 +1,12 @@
-"""`orbax-compat scan`: exact findings, JSON, exit codes, bad input, and `--fix`.
+"""`orbax-compat scan`: exact findings, JSON, exit codes, bad input, `--fix` and `--to-v1`.
 
 The corpus (tests/scan_corpus/) is legacy v0 programs written for these tests.
-The expected findings below are written out by hand from the corpus sources.
-The proof by running executes each runnable program before and after `--fix`
-(in a subprocess, against temp dirs) and compares their results.
+The expected findings below (with the table form each call matches and whether
+`--to-v1` rewrites it) are written out by hand from the corpus sources. The
+proof by running executes each runnable program (in a subprocess, against temp
+dirs) before and after `--fix`, and on native v0 before and after `--fix` +
+`--to-v1`, and compares their results; the rewritten programs also read the
+checkpoints the originals wrote.
 """
 
 import dataclasses
@@ -285,6 +288,264 @@ def test_bindings_and_aliases(tmp_path):
       (34, 3, 'CheckpointManager'),
       (34, 3, 'close'),
   ]
+
+
+def _forms_of_snippet(tmp_path, code):
+  path = tmp_path / 'snippet.py'
+  path.write_text(textwrap.dedent(code))
+  return [(f.line, f.label, f.form, f.to_v1, f.reason) for f in scan.run([str(path)]).findings
+          if f.kind in ('method', 'property')]
+
+
+NOT_MECHANICAL = 'the table has no mechanical rewrite for this form'
+NO_MATCH = 'no form of the table matches this use statically'
+
+
+def test_forms_matched_statically(tmp_path):
+  got = _forms_of_snippet(tmp_path, """\
+      import orbax_compat as ocp
+      from orbax.checkpoint.args import StandardSave as SS
+
+      m = ocp.CheckpointManager('/d')
+      m.save(1, args=SS(t))  # An alias of the args type.
+      m.save(1, args=ocp.args.StandardSave(item=t))
+      m.save(1, args=ocp.args.StandardSave(t, save_args=s))
+      m.save(1, args=ocp.args.StandardSave(t), metrics=None)  # None: as if absent.
+      m.save(1, args=a)
+      m.save(1, t)  # Legacy items: its forms are chosen at run time.
+      m.save(*a)
+      m.all_steps(read=True)
+      m.all_steps(read=False)  # The default: as if absent.
+      m.all_steps(read=flag)  # Not a literal: matches neither.
+      m.restore(1)
+      m.restore(1, directory='/other')
+      m.restore(1, args=ocp.args.StandardRestore())
+      x = m.directory
+      cb = m.wait_until_finished
+      ok = m.wait_until_finished()
+      m.metrics(c)
+      m.metrics(step=n)
+
+
+      class K:
+        km = ocp.CheckpointManager('/k')
+        first = km.metrics(0)
+        n = 1
+        second = km.metrics(n)
+        latest = km.latest_step()
+      """)
+  general_save = ('mngr.save(step, args=args, metrics=metrics, force=force, '
+                  'custom_metadata=custom_metadata)')
+  assert got == [
+      (5, 'save', SAVE, True, ''),
+      (6, 'save', SAVE, True, ''),
+      (7, 'save', SAVE, False, 'the args call gives arguments the form leaves out'),
+      (8, 'save', SAVE, True, ''),
+      (9, 'save', general_save, False, NOT_MECHANICAL),
+      (10, 'save', NO_FORM, False, NO_MATCH),
+      (11, 'save', NO_FORM, False, NO_MATCH),
+      (12, 'all_steps', 'mngr.all_steps(read=True)', False, NOT_MECHANICAL),
+      (13, 'all_steps', 'mngr.all_steps()', True, ''),
+      (14, 'all_steps', NO_FORM, False, NO_MATCH),
+      (15, 'restore', RESTORE_ARGS, False, NOT_MECHANICAL),
+      (16, 'restore', 'mngr.restore(step, directory=other_directory)', False, NOT_MECHANICAL),
+      (17, 'restore', RESTORE, False,
+       'the v1 code needs abstract_tree, which the call does not give'),
+      (18, 'directory', 'mngr.directory', True, ''),
+      (19, 'wait_until_finished', NO_FORM, False, NO_MATCH),  # Not called here.
+      (20, 'wait_until_finished', 'mngr.wait_until_finished()', False,
+       'the v1 code does the same only as a statement of its own; here the value is used'),
+      (21, 'metrics', 'mngr.metrics(step)', False, '`c` would see a name the v1 code binds'),
+      (22, 'metrics', 'mngr.metrics(step)', True, ''),
+      (27, 'metrics', 'mngr.metrics(step)', True, ''),
+      (29, 'metrics', 'mngr.metrics(step)', False,
+       'the v1 code would evaluate an argument in its own scope inside a class body'),
+      (30, 'latest_step', 'mngr.latest_step()', True, ''),
+  ]
+
+
+INIT_TODO = (
+    '# TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory, custom_metadata=metadata)'
+    ' \N{EM DASH} exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m '
+    'orbax_compat v1-config`; options become v1 policies and Context options; see the options '
+    'table')
+RESTORE_V1 = ('ckptr.load(step, jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if '
+              'isinstance(x, jax.ShapeDtypeStruct) and x.sharding is None else x, abstract_tree), '
+              'checkpointable_name=\'default\')')
+RESTORE_TODO = (f'# TODO(orbax-v1): {RESTORE_V1} \N{EM DASH} v1 loads unsharded arrays into '
+                'numpy targets; v1 returns the tree, or a dict of items where v0 returns an '
+                'args.Composite')
+LOAD_V1 = ('load({step}, jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if isinstance(x, '
+           'jax.ShapeDtypeStruct) and x.sharding is None else x, {tree}), '
+           'checkpointable_name=\'default\')')
+LATEST_V1 = 'm.v1_checkpointer.latest.step if m.v1_checkpointer.latest else None'
+
+TO_V1_SOURCE = """\
+    \"\"\"Doc.\"\"\"
+    from __future__ import annotations
+
+    import orbax.checkpoint as ocp
+
+
+    class Sub(ocp.CheckpointManager):
+      pass
+
+
+    def make():
+      return ocp.CheckpointManager('/m')
+
+
+    def train(t, s, m2: ocp.CheckpointManager):
+      m = ocp.CheckpointManager('/d')
+      m.save(
+          s,  # the step
+          args=ocp.args.StandardSave(t),  # the state
+      )
+      x = m.latest_step() + 1
+      y = (m.latest_step())
+      r = m.restore(m.latest_step(), args=ocp.args.StandardRestore(t))
+      if m.should_save(s):
+        pass
+      elif m.reached_preemption(s):
+        pass
+      print(m.best_step(), m.best_step())
+      done = m.wait_until_finished()
+      make().latest_step()
+      make().close()
+      m2.close()
+      Sub('/s').close()
+      items = ocp.CheckpointManager('/i', item_names=('a',))
+      items.restore(1, args=ocp.args.StandardRestore(t))
+      items.close()
+      return x, y, r, done
+
+
+    def shadow(np):
+      m = ocp.CheckpointManager('/n')
+      return m.restore(1, args=ocp.args.StandardRestore(np))
+    """
+BEST_TODO = (
+    "# TODO(orbax-v1): ranked = sorted((c for c in ckptr.checkpoints if c.metrics is not None), "
+    "key=lambda c: best_fn(c.metrics), reverse=best_mode == 'min') if best_fn else "
+    "list(ckptr.checkpoints); ranked[-1].step if ranked else None \N{EM DASH} steps without "
+    "metrics never rank; without best_fn, the latest; v1 keeps metrics per checkpoint; the best "
+    "is computed")
+TO_V1_EXPECTED = f"""\
+    \"\"\"Doc.\"\"\"
+    from __future__ import annotations
+
+    import orbax_compat as ocp
+    import jax
+    import numpy as np
+
+
+    class Sub(ocp.CheckpointManager):
+      pass
+
+
+    def make():
+      {INIT_TODO}
+      return ocp.CheckpointManager('/m')
+
+
+    def train(t, s, m2: ocp.CheckpointManager):
+      {INIT_TODO}
+      m = ocp.CheckpointManager('/d')
+      # the step
+      # the state
+      m.v1_checkpointer.save_checkpointables_async(s, {{'default': t}})
+      x = ({LATEST_V1}) + 1
+      y = ({LATEST_V1})
+      r = m.v1_checkpointer.{LOAD_V1.format(step=LATEST_V1, tree='t')}
+      # TODO(orbax-v1): from orbax.checkpoint import utils; utils.reached_preemption(step) \N{EM DASH} JAX's preemption sync point, as v0 asks it; v1 saves at preemption through its save policy (PreemptionCheckpointingPolicy)
+      if m.v1_checkpointer.should_save(s):
+        pass
+      elif m.reached_preemption(s):
+        pass
+      {BEST_TODO}
+      print(m.best_step(), m.best_step())
+      # TODO(orbax-v1): ckptr.wait()
+      done = m.wait_until_finished()
+      # TODO(orbax-v1): ckptr.latest.step if ckptr.latest else None
+      make().latest_step()
+      make().v1_checkpointer.close()
+      # TODO(orbax-v1): ckptr.close()
+      m2.close()
+      {INIT_TODO}
+      # TODO(orbax-v1): ckptr.close()
+      Sub('/s').close()
+      # TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory) \N{EM DASH} items are named in each save/load; handler settings become Context options; exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m orbax_compat v1-config`; options become v1 policies and Context options; see the options table
+      items = ocp.CheckpointManager('/i', item_names=('a',))
+      {RESTORE_TODO}
+      items.restore(1, args=ocp.args.StandardRestore(t))
+      items.v1_checkpointer.close()
+      return x, y, r, done
+
+
+    def shadow(np):
+      {INIT_TODO}
+      m = ocp.CheckpointManager('/n')
+      {RESTORE_TODO}
+      return m.restore(1, args=ocp.args.StandardRestore(np))
+    """
+
+
+def test_to_v1_rewrites_exactly(tmp_path, capsys):
+  path = tmp_path / 'train.py'
+  path.write_text(textwrap.dedent(TO_V1_SOURCE))
+  assert scan.main(['--to-v1', '--diff', str(path)]) == 1  # Prints, writes nothing.
+  out = capsys.readouterr().out
+  assert path.read_text() == textwrap.dedent(TO_V1_SOURCE)
+  assert f'would fix {path}: 1 import(s) swapped to orbax_compat, 8 use(s) rewritten to v1, ' \
+         '13 # TODO(orbax-v1) comment(s)' in out
+  assert f'{path}:30:3: latest_step: ckptr.latest.step if ckptr.latest else None  [kept: ' \
+         '`make()` would be evaluated a different number of times]' in out
+  assert scan.main(['--to-v1', str(path)]) == 1  # TODOs remain.
+  capsys.readouterr()
+  assert path.read_text() == textwrap.dedent(TO_V1_EXPECTED)
+  reasons = {(f.line, f.label): f.reason for f in scan.run([str(path)]).findings if f.mechanical}
+  assert reasons == {
+      (35, 'wait_until_finished'):
+          'the v1 code does the same only as a statement of its own; here the value is used',
+      (37, 'latest_step'): '`make()` would be evaluated a different number of times',
+      (40, 'close'): 'the manager may be known only by an annotation (its class is not '
+                     'visible here)',
+      (43, 'close'): 'the manager may be of a subclass defined here (it may override members)',
+      (47, 'restore'): 'the v1 code reads the single item "default"; this manager is built '
+                       'with items',
+      (56, 'restore'): '`np` names something else here than in the v1 code',
+  }
+  assert scan.run([str(path)], to_v1=True).changes == []  # Idempotent.
+  assert path.read_text() == textwrap.dedent(TO_V1_EXPECTED)
+
+
+def test_to_v1_keeps_managers_orbax_builds(tmp_path):
+  """Orbax's own manager has no v1_checkpointer: calls on it stay (with a TODO)."""
+  path = tmp_path / 'native.py'
+  path.write_text('import orbax.checkpoint\n\n'
+                  'm = orbax.checkpoint.CheckpointManager("/d")\n'
+                  'm.close()\n')
+  result = scan.run([str(path)], to_v1=True)
+  close = next(f for f in result.findings if f.label == 'close')
+  assert (close.to_v1, close.fixed, close.reason) == (
+      False, False, 'the manager may be built by Orbax\'s own CheckpointManager (no '
+      'v1_checkpointer)')
+  assert path.read_text().endswith('# TODO(orbax-v1): ckptr.close()\nm.close()\n')
+
+
+def test_to_v1_never_writes_what_it_cannot_parse(corpus, monkeypatch):
+  broken, blob = (corpus / 'broken.py').read_bytes(), (corpus / 'blob.py').read_bytes()
+  path = corpus / 'flax_train.py'
+  source = path.read_bytes()
+  # A rewrite that would not parse is refused before anything is written.
+  real_rewrite = scan.rewrite
+  monkeypatch.setattr(scan, 'rewrite', lambda s, e: real_rewrite(s, e) + b'\ndef (:\n')
+  result = scan.run([str(corpus)], to_v1=True)
+  assert path.read_bytes() == source and result.changes == []
+  assert any(e.path == str(path) and e.message.startswith(
+      'not rewritten, the rewrite would not parse: syntax error') for e in result.errors)
+  assert (corpus / 'broken.py').read_bytes() == broken
+  assert (corpus / 'blob.py').read_bytes() == blob
 
 
 def test_imports_found_and_not_found(tmp_path):
@@ -661,7 +922,8 @@ def test_cli_entry_point_and_help():
   proc = subprocess.run([sys.executable, '-m', 'orbax_compat', 'scan', '--help'],
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr
-  for option in ('--fix', '--diff', '--format {text,json}', '--include-skipped', '--jobs'):
+  for option in ('--fix', '--to-v1', '--diff', '--format {text,json}', '--include-skipped',
+                 '--jobs'):
     assert option in proc.stdout
   proc = subprocess.run([sys.executable, '-m', 'orbax_compat', 'scan',
                          str(CORPUS / 'never_runs.py')], capture_output=True, text=True,
