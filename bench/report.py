@@ -194,10 +194,11 @@ def scan_table(results: dict) -> Table:
   rows = []
   for name, r in results['scan'].items():
     rows.append([name, str(r['files']), str(r['v0_files']), str(r['lines']), str(r['findings']),
-                 str(r['jobs']), _range(r['seconds']), _n(r['files_per_s']), _n(r['cli_s'])])
+                 str(r['jobs']), _range(r['seconds']), _n(r['files_per_s']), _n(r['cli_s']),
+                 _n(r['to_v1_s']) if 'to_v1_s' in r else ''])
   return ('Scan: `orbax-compat scan` over generated files, s',
           ['tree', 'files', 'using v0', 'lines', 'findings', 'jobs', 'in process s', 'files/s',
-           'fresh process s'], rows)
+           'fresh process s', '--to-v1 --diff s'], rows)
 
 
 def settings_table(results: dict) -> Table:
@@ -454,9 +455,10 @@ context=ctx)`), {c['settings_trials']} trials, same method as section 1:
 `orbax_compat.scan.run(tree, jobs=nproc)` over {c.get('scan_files', '?')} generated modules of ~110
 lines ({c.get('scan_trials', '?')} trials after a warm-up; bench/scan.py). *mixed*: one module in ten
 uses v0 (a train loop, a trainer class holding a manager, options); *all v0*: every module does, the
-worst case, since each goes through libcst's tree and scope metadata, while a module that imports
-neither `orbax.checkpoint` nor `orbax_compat` is only read by Python's own parser. "fresh process"
-is one `python -m orbax_compat scan` run, importing Orbax included.
+worst case, since each is analysed in full (Python's own parser and the scanner's name resolution),
+while a module that imports neither `orbax.checkpoint` nor `orbax_compat` is only parsed. "fresh
+process" is one `python -m orbax_compat scan` run, importing Orbax included; "--to-v1 --diff" one
+run that also parses each v0 module with libcst and rewrites it in memory.
 
 {pick('Scan')}
 

@@ -5,10 +5,10 @@ the `scan` section of `python -m bench`). Two trees of N generated modules of
 ~110 lines each: *mixed*, where one module in ten uses v0 Orbax (a train loop,
 a trainer class holding a manager, options, helpers) and the others are
 ordinary code of the same size, and *all v0*, every module a v0 user (the worst
-case: each goes through libcst's tree and scope metadata). Times
-`orbax_compat.scan.run(dir, jobs=N)` in this process after one warm-up, and one
-fresh `python -m orbax_compat scan` process per tree (which includes importing
-Orbax).
+case: each is analysed in full). Times `orbax_compat.scan.run(dir, jobs=N)` in
+this process after one warm-up, one fresh `python -m orbax_compat scan` process
+per tree (which includes importing Orbax), and one `--to-v1 --diff` run (each
+v0 file parsed again with libcst and rewritten in memory, nothing written).
 """
 
 from __future__ import annotations
@@ -261,13 +261,17 @@ def _measure_one(n_files, v0_every, trials, base, jobs, log) -> dict[str, Any]:
                            '--jobs', str(jobs), directory], capture_output=True, text=True)
     cli_s = time.perf_counter() - start
     assert proc.returncode == 1, proc.stderr[-2000:]
+    start = time.perf_counter()
+    rewrite = scan.run([directory], jobs=jobs, to_v1=True, diff=True)
+    to_v1_s = time.perf_counter() - start
+    assert len(rewrite.changes) == len({f.path for f in result.findings}), rewrite.errors
   finally:
     shutil.rmtree(directory, ignore_errors=True)
   summary = stats.summary(seconds)
   return {
       'files': n_files, 'v0_files': len({f.path for f in result.findings}), 'lines': lines,
       'findings': len(result.findings), 'jobs': jobs, 'seconds': summary,
-      'files_per_s': n_files / summary['median'], 'cli_s': cli_s,
+      'files_per_s': n_files / summary['median'], 'cli_s': cli_s, 'to_v1_s': to_v1_s,
   }
 
 
@@ -279,7 +283,8 @@ def lines(results: dict[str, Any]) -> list[str]:
         f'{name}: {r["files"]} files ({r["v0_files"]} using v0, {r["lines"]} lines, '
         f'{r["findings"]} findings, {r["jobs"]} jobs): median {s["median"]:.2f} s '
         f'(min {s["min"]:.2f}, max {s["max"]:.2f}, {s["n"]} trials), {r["files_per_s"]:.0f} '
-        f'files/s; a fresh `orbax-compat scan` process {r["cli_s"]:.2f} s')
+        f'files/s; a fresh `orbax-compat scan` process {r["cli_s"]:.2f} s; '
+        f'`--to-v1 --diff` {r["to_v1_s"]:.2f} s')
   return out
 
 

@@ -2014,7 +2014,7 @@ def _fix(scan: FileScan, outcome: _Outcome, write: bool, to_v1: bool = False) ->
   if new == scan.source:
     return scan.findings
   try:
-    parse(new)  # Never write what does not parse.
+    _parse_ast(new)  # Never write what Python cannot parse.
   except _Unscannable as e:
     outcome.errors.append(
         ScanError(scan.path, f'not rewritten, the rewrite would not parse: {e.message}'))
