@@ -20,7 +20,8 @@ Each member use reports the *form* of the table its call matches statically
 The analysis runs on Python's own `ast` (one parse per file, which also checks
 that the file is Python) with its own name resolution (`_Collector`: scopes,
 bindings, imports); libcst parses only the files a rewrite touches, and the
-findings are located in its tree by position (`_attach`).
+findings are located in its tree by their order among the nodes of their type
+(`_attach`, checked against their code; by position where that fails).
 
 `--fix` does exactly the one-import swap to orbax_compat, where it stays
 correct. `--to-v1` does the swap too, rewrites the calls whose form the table
@@ -385,8 +386,9 @@ class Finding:
   `CheckpointManagerOptions` call); `receiver_node` the manager expression a
   member is used on; `statement` the statement above which a comment goes;
   `parent` the node's parent. A rewrite finds each use by the identity of
-  these nodes. `bindings` (plain data) says where each placeholder of the
-  matched form is among the call's arguments.
+  these nodes, found by `ordinal` (or `span`, its position) in the tree.
+  `bindings` (plain data) says where each placeholder of the matched form is
+  among the call's arguments.
   """
 
   path: str
@@ -410,7 +412,8 @@ class Finding:
   fixed: bool = False  # This run rewrote it.
   bindings: tuple = dataclasses.field(default=(), compare=False, repr=False)
   imports: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
-  spans: dict[str, Span] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+  span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
+  ordinal: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
   node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
   call: cst.Call | None = dataclasses.field(default=None, compare=False, repr=False)
   receiver_node: cst.BaseExpression | None = dataclasses.field(
@@ -628,6 +631,8 @@ class _Collector:
     self.methods: dict[int, dict[str, ast.FunctionDef]] = collections.defaultdict(dict)
     self.class_attrs: list[tuple[ast.ClassDef, str, ast.expr | None, ast.expr | None,
                                  _Scope]] = []
+    self.in_fstring: set[int] = set()  # id() of calls and attributes inside f-strings.
+    self._fstring = 0
     self._stmt: ast.stmt | None = None
     self._defs: list[ast.AST] = []  # Enclosing ClassDef / FunctionDef.
     for stmt in tree.body:
@@ -798,7 +803,14 @@ class _Collector:
       self.sites.append(([node.optional_vars], node.context_expr, None, scope))
 
   # Uses.
+  def v_JoinedStr(self, node: ast.JoinedStr, scope: _Scope) -> None:
+    self._fstring += 1
+    self.children(node, scope)
+    self._fstring -= 1
+
   def v_Call(self, node: ast.Call, scope: _Scope) -> None:
+    if self._fstring:
+      self.in_fstring.add(id(node))
     self.calls.append((node, self._stmt, scope))
     self.call_of_func[id(node.func)] = node
     if isinstance(node.func, ast.Name) and node.func.id == 'super':
@@ -808,6 +820,8 @@ class _Collector:
     self.children(node, scope)
 
   def v_Attribute(self, node: ast.Attribute, scope: _Scope) -> None:
+    if self._fstring:
+      self.in_fstring.add(id(node))
     self.attributes.append((node, self._stmt, scope))
     self.children(node, scope)
 
@@ -1125,7 +1139,7 @@ def _plain_construction(call: ast.Call) -> bool:
   """A construction of one unnamed item: only directory, options, metadata."""
   bound = _bind_call(table.BY_MEMBER['__init__'].signature, call)
   return bound is not None and all(
-      name in ('directory', 'options', 'metadata') or not _given(slot, None) or _is_none(slot)
+      name in ('directory', 'options', 'metadata') or _is_none(slot)
       for name, slot in bound.items())
 
 
@@ -1178,9 +1192,26 @@ class _FileScanner:
     self.options = _option_rows()
     self.findings: list[Finding] = []
     self.fixable_imports: set[int] = set()
+    self.ordinals = self._ordinals()
     for node, statement in self.collector.imports:
       self._import(node, statement)
     self.analysis = _Analysis(self.collector, self.fixable_imports)
+
+  def _ordinals(self) -> dict[int, tuple[str, int]]:
+    """id(node) -> (type, index among the module's nodes of that type in source
+    order, outer before inner): how `_attach` finds it in libcst's tree (whose
+    pre-order is that order) without computing positions. Nodes inside
+    f-strings have none (their positions are not reliable before Python 3.12)."""
+    c = self.collector
+    groups = {'Call': [n for n, _, _ in c.calls], 'Attribute': [n for n, _, _ in c.attributes],
+              'Import': [n for n, _ in c.imports if isinstance(n, ast.Import)],
+              'ImportFrom': [n for n, _ in c.imports if isinstance(n, ast.ImportFrom)]}
+    out = {}
+    for tag, nodes in groups.items():
+      nodes = [n for n in nodes if id(n) not in c.in_fstring]
+      nodes.sort(key=lambda n: (n.lineno, n.col_offset, -n.end_lineno, -n.end_col_offset))
+      out.update((id(n), (tag, i)) for i, n in enumerate(nodes))
+    return out
 
   def run(self) -> list[Finding]:
     for call, statement, scope in self.collector.calls:
@@ -1192,10 +1223,10 @@ class _FileScanner:
 
   def _add(self, node: ast.AST, tag: str, **fields: Any) -> None:
     span = self.text.span(node, tag)
-    spans = {'node': span, **fields.pop('spans', {})}
+    fields.setdefault('ordinal', self.ordinals.get(id(node)))
     self.findings.append(Finding(
         path=self.path, line=span[1], col=span[2] + 1, end_line=span[3], end_col=span[4] + 1,
-        code=_first_line(self.text.segment(node)), spans=spans, **fields))
+        code=_first_line(self.text.segment(node)), span=span, **fields))
 
   # Imports.
   def _import(self, node: ast.Import | ast.ImportFrom, statement: ast.stmt) -> None:
@@ -1273,27 +1304,32 @@ class _FileScanner:
                        'orbax_compat.v1_source(mngr)')
     elif analysis.api(call.func, 'CheckpointManagerOptions') is not None:
       fields = _option_fields()
-      call_span = self.text.span(call, 'Call')
+      order = sorted([*call.args, *call.keywords], key=lambda a: (a.lineno, a.col_offset))
+      call_ordinal = self.ordinals.get(id(call))
+
+      def ordinal(arg):
+        return ('Arg', call_ordinal[1], order.index(arg)) if call_ordinal else None
+
       for i, arg in enumerate(call.args):
         if isinstance(arg, ast.Starred):
           continue
         if i < len(fields):
-          self._option(arg, fields[i], call_span)
+          self._option(arg, fields[i], ordinal(arg))
       for keyword in call.keywords:
         if keyword.arg is None:
           self._add(keyword, 'Arg', kind='option', member='**',
                     v0='CheckpointManagerOptions(**...)', v1='(see the options table)',
                     note='fields passed with ** are not listed', status='',
-                    spans={'call': call_span})
+                    ordinal=ordinal(keyword))
         else:
-          self._option(keyword, keyword.arg, call_span)
+          self._option(keyword, keyword.arg, ordinal(keyword))
 
-  def _option(self, node: ast.AST, field: str, call_span: Span) -> None:
+  def _option(self, node: ast.AST, field: str, ordinal: tuple | None) -> None:
     row = self.options.get(field)
     self._add(node, 'Arg', kind='option', member=field,
               v0=f'CheckpointManagerOptions({field}=...)',
               v1=_option_template_of(row) if row else '(not in the options table)',
-              note=row.note if row else '', status='', spans={'call': call_span})
+              note=row.note if row else '', status='', ordinal=ordinal)
 
   # Members on managers.
   def _attribute(self, attribute: ast.Attribute, statement: ast.stmt, scope: _Scope) -> None:
@@ -1314,8 +1350,7 @@ class _FileScanner:
               receiver=self.text.segment(attribute.value).strip(),
               form=template.form.v0 if template.form else '',
               mechanical=template.form.mechanical if template.form else '',
-              to_v1=to_v1, reason=reason, bindings=template.bindings, imports=imports,
-              spans={'call': self.text.span(call, 'Call')} if call is not None else {})
+              to_v1=to_v1, reason=reason, bindings=template.bindings, imports=imports)
 
   def _plan_v1(self, row: table.Row, template: _Template, node: ast.expr,
                receiver: ast.expr, statement: ast.stmt, scope: _Scope,
@@ -1332,6 +1367,8 @@ class _FileScanner:
     form = template.form
     if form is None:
       return False, 'no form of the table matches this use statically', ()
+    if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+      return False, 'the attribute is assigned or deleted here, not read', ()
     if not form.mechanical:
       return False, 'the table has no mechanical rewrite for this form', ()
     info = _code_info(form.v1)
@@ -1520,17 +1557,99 @@ class _Locator(cst.CSTVisitor):
     return self._statements[i] if i >= 0 else None
 
 
-def _attach(module: cst.Module, findings: list[Finding]) -> list[Finding]:
-  """The findings with their libcst nodes in `module` (located by position)."""
-  wanted = {s for f in findings for s in f.spans.values()}
-  if not wanted:
-    return findings
-  locator = _Locator(wanted)
+def _locate_by_position(module: cst.Module, findings: list[Finding]) -> dict[int, tuple]:
+  locator = _Locator({f.span for f in findings})
   cst_metadata.MetadataWrapper(module, unsafe_skip_copy=True).visit(locator)
+  return {i: locator.found[f.span] for i, f in enumerate(findings) if f.span in locator.found}
+
+
+class _OrdinalLocator(cst.CSTVisitor):
+  """Finds nodes by `_FileScanner._ordinals`; notes each one's statement and parent."""
+
+  def __init__(self, wanted: set[tuple]):
+    super().__init__()
+    self.wanted = wanted
+    self.args: dict[int, list[tuple]] = collections.defaultdict(list)  # Call ordinal -> Args.
+    for w in wanted:
+      if w[0] == 'Arg':
+        self.args[w[1]].append(w)
+    self.found: dict[tuple, tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = {}
+    self.counts = dict.fromkeys(('Call', 'Attribute', 'Import', 'ImportFrom'), 0)
+    self._statements: list[cst.CSTNode] = []
+    self._parents: list[cst.CSTNode] = []
+    self._imports = 0
+
+  _anchor = _Locator._anchor
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.append(node)
+    tag = _Locator._TYPES.get(type(node))
+    if tag in self.counts and not (tag == 'Attribute' and self._imports):
+      key = (tag, self.counts[tag])
+      self.counts[tag] += 1
+      if key in self.wanted:
+        self.found[key] = (node, self._anchor(), self._parents[-1] if self._parents else None)
+      for w in self.args.get(key[1], ()) if tag == 'Call' else ():
+        if w[2] < len(node.args):
+          self.found[w] = (node.args[w[2]], self._anchor(), node)
+    if isinstance(node, (cst.Import, cst.ImportFrom)):
+      self._imports += 1  # libcst's dotted module names are Attributes; ast's are not.
+    self._parents.append(node)
+    return not isinstance(node, cst.FormattedString)
+
+  def on_leave(self, original_node: cst.CSTNode) -> None:
+    self._parents.pop()
+    if isinstance(original_node, (cst.Import, cst.ImportFrom)):
+      self._imports -= 1
+    if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.pop()
+
+
+def _bare_code(module: cst.Module, node: cst.CSTNode) -> str:
+  """The node's code as `ast` spans it: without its parentheses, comma or semicolon."""
+  changes = {}
+  if isinstance(node, cst.BaseExpression) and node.lpar:
+    changes.update(lpar=[], rpar=[])
+  if isinstance(node, cst.Arg):
+    changes.update(comma=cst.MaybeSentinel.DEFAULT)
+  if isinstance(node, (cst.Import, cst.ImportFrom)):
+    changes.update(semicolon=cst.MaybeSentinel.DEFAULT)
+  return module.code_for_node(node.with_changes(**changes) if changes else node)
+
+
+def _locate(module: cst.Module, findings: list[Finding]) -> dict[int, tuple] | None:
+  """{index of finding: (node, statement, parent)} by ordinals, each checked
+  against the finding's code; None if a finding has no ordinal or a check fails."""
+  if any(f.ordinal is None for f in findings):
+    return None
+  locator = _OrdinalLocator({f.ordinal for f in findings})
+  module.visit(locator)
+  out = {}
+  for i, f in enumerate(findings):
+    found = locator.found.get(f.ordinal)
+    if found is None or _first_line(_bare_code(module, found[0])) != f.code:
+      return None
+    out[i] = found
+  return out
+
+
+def _attach(module: cst.Module, findings: list[Finding]) -> list[Finding]:
+  """The findings with their libcst nodes in `module`: located by ordinal (one
+  walk of the tree), else by position (libcst's positions cost a code generation)."""
+  if not findings:
+    return findings
+  located = _locate(module, findings)
+  if located is None:
+    located = _locate_by_position(module, findings)
   out = []
-  for f in findings:
-    node, statement, parent = locator.found.get(f.spans['node'], (None, None, None))
-    call = locator.found.get(f.spans.get('call'), (None,))[0]
+  for i, f in enumerate(findings):
+    node, statement, parent = located.get(i, (None, None, None))
+    call = None
+    if f.kind == 'method' and isinstance(node, cst.Call):
+      call = node
+    elif f.kind == 'option':
+      call = parent
     receiver = None
     if f.kind in ('method', 'property') and node is not None:
       attribute = node.func if isinstance(node, cst.Call) else node

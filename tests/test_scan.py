@@ -333,6 +333,7 @@ def test_forms_matched_statically(tmp_path):
         n = 1
         second = km.metrics(n)
         latest = km.latest_step()
+      m.directory = '/elsewhere'
       """)
   general_save = ('mngr.save(step, args=args, metrics=metrics, force=force, '
                   'custom_metadata=custom_metadata)')
@@ -361,6 +362,8 @@ def test_forms_matched_statically(tmp_path):
       (29, 'metrics', 'mngr.metrics(step)', False,
        'the v1 code would evaluate an argument in its own scope inside a class body'),
       (30, 'latest_step', 'mngr.latest_step()', True, ''),
+      (31, 'directory', 'mngr.directory', False,
+       'the attribute is assigned or deleted here, not read'),
   ]
 
 
