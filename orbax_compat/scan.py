@@ -623,6 +623,7 @@ class _Collector:
     self.call_of_func: dict[int, ast.Call] = {}
     self.super_calls: dict[int, int] = {}  # id(`super()` call) -> id(enclosing class).
     self.sites: list[_Site] = []  # (targets, value, annotation, scope)
+    self.assigned: dict[int, ast.expr] = {}  # Name bound by `name = value` -> value.
     self.params: list[tuple[ast.arg, _Scope]] = []  # Annotated parameters.
     self.returns: list[tuple[ast.FunctionDef, ast.expr]] = []
     self.functions: list[tuple[ast.FunctionDef, _Scope]] = []
@@ -775,6 +776,9 @@ class _Collector:
 
   def v_Assign(self, node: ast.Assign, scope: _Scope) -> None:
     self.children(node, scope)
+    for target in node.targets:
+      if isinstance(target, ast.Name):
+        self.assigned[id(target)] = node.value
     owner = self._class_body(scope)
     if owner is not None:
       for t in node.targets:
@@ -831,6 +835,9 @@ class _Collector:
 # built with item names, handlers or legacy checkpointers).
 NEW = 'orbax_compat'
 NEW_ITEMS = 'orbax_compat, with items'
+# `OPTION + field`: the manager's options may set `field` to a non-default
+# value (`OPTION + '?'`: options this module does not show).
+OPTION = 'option:'
 NATIVE = 'orbax.checkpoint'
 SUBCLASS = 'subclass'
 DECLARED = 'annotation'
@@ -1011,7 +1018,8 @@ class _Analysis:
     if isinstance(expr, ast.Call):
       kind = self.api(expr.func, 'CheckpointManager')
       if kind == NEW:
-        return {NEW if _plain_construction(expr) else NEW_ITEMS}
+        return {NEW if _plain_construction(expr) else NEW_ITEMS} | {
+            OPTION + f for f in self.option_fields(expr)}
       if kind is not None:
         return {kind}
       if id(expr) in self.c.super_calls:
@@ -1028,6 +1036,31 @@ class _Analysis:
     if isinstance(expr, ast.Attribute):
       return self._attr_origins(self.classes_of(expr.value), expr.attr)
     return set()
+
+  def option_fields(self, construction: ast.Call) -> set[str]:
+    """CheckpointManagerOptions fields a construction may set to a non-default
+    value ('?': options it cannot see: built elsewhere, `**kwargs`, ...)."""
+    bound = _bind_call(table.BY_MEMBER['__init__'].signature, construction)
+    if bound is None:
+      return {'?'}
+    slot = bound.get('options')
+    if slot is None or _is_none(slot):
+      return set()
+    values = [slot.node]
+    if isinstance(slot.node, ast.Name):
+      values = [self.c.assigned.get(id(n)) for n in self.referents(slot.node)]
+    out = set()
+    for value in values:
+      if not (isinstance(value, ast.Call)
+              and self.called_name(value.func) == 'CheckpointManagerOptions'):
+        return {'?'}
+      for keyword in value.keywords:
+        if keyword.arg is None or value.args:
+          return {'?'}
+        is_literal, literal = _literal(keyword.value)
+        if not (is_literal and literal == _OPTION_DEFAULTS.get(keyword.arg, object())):
+          out.add(keyword.arg)
+    return out
 
   def is_manager(self, expr: ast.expr | None) -> bool:
     return bool(self.origins(expr))
@@ -1133,6 +1166,12 @@ class _Analysis:
             known |= origins
             changed = True
     return changed
+
+
+_OPTION_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(option_map.CheckpointManagerOptions)
+    if f.default is not dataclasses.MISSING
+}
 
 
 def _plain_construction(call: ast.Call) -> bool:
@@ -1378,7 +1417,13 @@ class _FileScanner:
         isinstance(statement, ast.Expr) and statement.value is node):
       return False, 'the v1 code does the same only as a statement of its own; here the ' \
                     'value is used', ()
-    foreign = origins - {NEW, NEW_ITEMS}
+    options = {o[len(OPTION):] for o in origins if o.startswith(OPTION)}
+    risky = sorted(set(form.unless) & options) or (['?'] if form.unless and '?' in options else [])
+    if risky:
+      shown = 'options this file does not show' if risky == ['?'] else ', '.join(risky)
+      return False, f'the v1 code differs from v0 under {", ".join(form.unless)}; the ' \
+                    f'manager may set {shown}', ()
+    foreign = origins - {NEW, NEW_ITEMS} - {OPTION + o for o in options}
     if foreign:
       where = {NATIVE: 'built by Orbax\'s own CheckpointManager (no v1_checkpointer)',
                SUBCLASS: 'of a subclass defined here (it may override members)',

@@ -82,7 +82,8 @@ class Form:
   without changing behaviour: 'expression' (same value, anywhere), 'statement'
   (same effect; only where the call is a statement of its own) or '' (never:
   the v1 code needs a decision the call alone does not show). `when`, if set,
-  picks the form at run time from the manager (static tools skip such forms).
+  picks the form at run time from the manager (static tools skip such forms);
+  `unless` names options under which the rewrite would change behaviour.
   """
 
   v0: str
@@ -90,6 +91,9 @@ class Form:
   mechanical: str = ''
   note: str = ''
   when: Callable[[Any], bool] | None = None
+  # CheckpointManagerOptions fields whose non-default value makes the v1 code
+  # differ from the v0 call: a tool rewrites only where it sees them unset.
+  unless: tuple[str, ...] = ()
 
   def __post_init__(self):
     assert self.mechanical in ('', 'expression', 'statement'), self.mechanical
@@ -344,18 +348,20 @@ ROWS = (
         )),
     Row('should_save', a.should_save, 'direct', forms=(
         Form('mngr.should_save(step)', 'ckptr.should_save(step)',
-             mechanical='expression',
+             mechanical='expression', unless=('read_only',),
              note='v1 has no read-only mode: v0 says False when read_only'),
     )),
     Row('delete', a.delete, 'direct', forms=(
-        Form('mngr.delete(step)', 'ckptr.delete(step)', mechanical='statement'),
+        Form('mngr.delete(step)', 'ckptr.delete(step)', mechanical='statement',
+             unless=('read_only',), note='v1 has no read-only mode: v0 skips it when read_only'),
     )),
     Row('save', a.save, 'adapted',
         note='v0 args become checkpointables; a single item is stored under '
              '"default"', forms=(
             Form('mngr.save(step, args=ocp.args.StandardSave(tree))',
                  'ckptr.save_checkpointables_async(step, {\'default\': tree}) is not None',
-                 mechanical='expression'),
+                 mechanical='expression',
+                 unless=('read_only', 'enable_async_checkpointing')),
             Form('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, '
                  'force=force, custom_metadata=custom_metadata)',
                  'ckptr.save_checkpointables_async(step, {\'default\': tree}, '
@@ -363,7 +369,8 @@ ROWS = (
                  note='v1 writes metrics even without best_fn'),
             Form('mngr.save(step, args=ocp.args.PyTreeSave(tree))',
                  'ckptr.save_checkpointables_async(step, {\'default\': tree}) is not None',
-                 mechanical='expression'),
+                 mechanical='expression',
+                 unless=('read_only', 'enable_async_checkpointing')),
             Form('mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, '
                  'force=force, custom_metadata=custom_metadata)',
                  'ckptr.save_checkpointables_async(step, items, metrics=metrics, '

@@ -642,7 +642,8 @@ def test_text_output(corpus, capsys):
   path = corpus / 'never_runs.py'
   row = table.BY_MEMBER['delete']
   create = next(r for r in option_map.OPTION_ROWS if r.field == 'create')
-  assert f'{path}:11:1: delete: {row.v1}  [--to-v1]\n' in out
+  note = f'{row.forms[0].note}; {row.note}' if row.note else row.forms[0].note
+  assert f'{path}:11:1: delete: {row.v1}  ({note})  [--to-v1]\n' in out
   assert f'{path}:10:89: options.create: {create.v1}  ({create.note})\n' in out
   assert '4 v0 uses in 1 files (1 scanned)' in out
   assert 'by member:' in out and 'by file:' in out and err == ''
@@ -945,3 +946,34 @@ def test_finding_model_locates_calls_for_rewrites():
   assert [file_scan.module.code_for_node(a.value) for a in save.call.args] == ['3', 'True']
   assert file_scan.module.code_for_node(save.statement) == 'm.save(3, force=True)\n'
   assert dataclasses.replace(save.detached(), fixed=False) == save  # Nodes are not compared.
+
+
+def test_to_v1_keeps_calls_whose_v1_code_depends_on_unseen_or_set_options(tmp_path, capsys):
+  """`Form.unless`: should_save/delete differ under read_only, save also without async."""
+  source = tmp_path / 'ro.py'
+  source.write_text(textwrap.dedent('''\
+      import orbax.checkpoint as ocp
+
+      def read_only(d):
+          mngr = ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(read_only=True))
+          mngr.should_save(3)
+          mngr.latest_step()
+
+      def plain(d):
+          opts = ocp.CheckpointManagerOptions(max_to_keep=2, read_only=False)
+          mngr = ocp.CheckpointManager(d, options=opts)
+          mngr.should_save(3)
+          mngr.delete(1)
+
+      def unseen(d, opts):
+          mngr = ocp.CheckpointManager(d, options=opts)
+          mngr.save(1, args=ocp.args.StandardSave({}))
+  '''))
+  scan.main([str(source), '--format', 'json'])
+  found = json.loads(capsys.readouterr().out)['findings']
+  rewritten = {(f['line'], f['member']): f['to_v1'] for f in found if f['kind'] == 'method'}
+  assert rewritten == {(5, 'should_save'): False, (6, 'latest_step'): True,
+                       (11, 'should_save'): True, (12, 'delete'): True, (16, 'save'): False}
+  reasons = {f['line']: f['reason'] for f in found if f['kind'] == 'method'}
+  assert 'may set read_only' in reasons[5]
+  assert 'options this file does not show' in reasons[16]
