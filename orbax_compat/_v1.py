@@ -109,10 +109,15 @@ def should_save(ckptr: Any, step: int) -> bool:
 
 
 def check_for_errors(ckptr: Any) -> None:
-  """Raises the error of a finished background save, without waiting.
+  """Raises an error the last save's checkpointer still holds, without waiting.
 
-  Why: v1 reports save errors only through the AsyncResponse of the save (or
-  `wait`), which blocks; v0's `check_for_errors()` never blocks.
+  Why: v1 reports a save's errors only through the AsyncResponse of the save
+  (or `wait`), which blocks, and only the first of them; v0's
+  `check_for_errors()` never blocks. v1 gives each save a checkpointer of its
+  own (with its own metadata store), which the inner manager holds until the
+  next save: when a save fails twice (its data and its metadata file, on a
+  full disk), the second error stays there (see `inflight.SaveInFlight`).
+  Each call raises one held error and clears it.
   """
   inner_manager(ckptr).check_for_errors()
 
@@ -211,6 +216,20 @@ def unwritten_metrics(metrics: Any) -> Any:
   if isinstance(metrics, dict):
     return _UnwrittenMetrics(metrics)
   return None
+
+
+def delete_step(ckptr: Any, step: int) -> None:
+  """v0's `delete(step)`, on the v0 manager v1 runs on.
+
+  Why: v1's `Checkpointer.delete` first waits for the save in flight to
+  finish (`delete_async` calls the inner manager's `wait_until_finished`),
+  raises that save's error, and refuses negative steps; v0's `delete` does
+  none of these (deleting an old step never waits for the save in flight).
+  The inner manager's own `delete` is v0's: the same deleter (with v0's
+  deletion options, see `replace_step_deleter`), the same barrier across
+  processes, and the same update of the list of steps.
+  """
+  inner_manager(ckptr).delete(step)
 
 
 def async_checkpointer_timeout(checkpointer: Any) -> int:

@@ -28,6 +28,7 @@ from orbax.checkpoint import utils as v0_utils
 from orbax_compat import _v1
 from orbax_compat import bridges
 from orbax_compat import checkpointables as args_lib
+from orbax_compat import inflight
 from orbax_compat import legacy as legacy_lib
 from orbax_compat import option_map as options_lib
 from orbax_compat import profiles
@@ -107,7 +108,7 @@ def _start(m, directory, options, metadata, base_context=None):
   m._directory = epath.Path(directory)
   m._default_item = None  # v0 decides single vs. composite on first use.
   m._known_items = {}  # item name -> v1 handler type, as v0's registry.
-  m._last_save = None
+  m._in_flight = None  # inflight.SaveInFlight of the last save started.
   m._step_logger = None  # Set by `init`; a wrapped v1 Checkpointer logs as v1.
   m._root_metadata = dict(metadata) if metadata is not None else None
   m._registry = v1.handlers.local_registry(include_global_registry=False)
@@ -193,11 +194,33 @@ def all_steps(m, read: bool = False) -> list[int]:
         '`read` option is deprecated. Use `reload` to read from disk.'
     )
     reload(m)  # v0 relists here without calling self.reload().
-  return [info.step for info in m._infos]
+  return [info.step for info in _listed_infos(m)]
+
+
+def _unreported_failure(m) -> Any:
+  """The CheckpointInfo of a failed save whose error no thread has raised yet.
+
+  v0 lists that step until then; v1's inner manager has already dropped it.
+  """
+  save = m._in_flight
+  if save is None or save.reported or save.info is None or save.succeeded:
+    return None
+  return save.info
+
+
+def _listed_infos(m) -> list[Any]:
+  infos = list(m._infos)
+  failed = _unreported_failure(m)
+  if failed is not None and not any(info is failed for info in infos):
+    infos.append(failed)  # v0 appended it last; no save came after it.
+  return infos
 
 
 def latest_step(m) -> int | None:
   latest = m._infos.latest()
+  failed = _unreported_failure(m)
+  if failed is not None and latest is not failed:
+    latest = failed
   return latest.step if latest else None
 
 
@@ -206,7 +229,7 @@ def best_step(m) -> int | None:
   if best_fn is None:
     return m.latest_step()
   ranked = sorted(
-      (info for info in m._infos if info.metrics is not None),
+      (info for info in _listed_infos(m) if info.metrics is not None),
       key=lambda info: best_fn(info.metrics),
       reverse=(m._options.best_mode == 'min'),
   )
@@ -215,6 +238,8 @@ def best_step(m) -> int | None:
 
 def reload(m) -> None:
   m._ckptr.reload()
+  if m._in_flight is not None:
+    m._in_flight.unlist()  # v0 lists what is on disk now.
 
 
 def reached_preemption(m, step: int) -> bool:
@@ -240,7 +265,17 @@ def delete(m, step: int) -> None:
     return
   if step not in m.all_steps():
     raise FileNotFoundError(f'Requested deleting a non-existent step: {step}.')
-  m._ckptr.delete(operator.index(step))
+  save = m._in_flight
+  if save is not None and save.step == step:
+    # v0 deletes a step under the save still writing it (which then fails,
+    # or commits a step it no longer lists); the shim lets that save end.
+    _quietly(m, m._ckptr.wait)
+    save.finish()
+    save.unlist()
+    if save.failed:  # Listed only until its error is raised; no step files.
+      return
+  # v0 deletes at once; v1's `delete` would wait for the save in flight.
+  _v1.delete_step(m._ckptr, operator.index(step))
 
 
 # --- Save and restore -------------------------------------------------------
@@ -342,6 +377,11 @@ def save(
   checkpointables = args_lib.save_checkpointables(named)
   if not force and not m.should_save(step):
     return False
+  m.wait_until_finished()  # v0: raises the last save's error, once a thread.
+  previous = m._in_flight
+  if previous is not None:
+    _quietly(m, m._ckptr.wait)  # Even if a subclass's wait did not wait.
+    previous.finish()
   if step in m.all_steps():
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
@@ -349,6 +389,8 @@ def save(
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
+  if previous is not None:
+    previous.raise_held()  # v0: its checkpointer's error, before saving.
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (args_lib.save_context(m._context, named, checkpointables),
         step_logging.holding(m._step_logger) as statistics):
@@ -362,10 +404,11 @@ def save(
         metrics=_metrics_to_write(m, metrics) if tracked else None,  # v0 writes metrics only then.
         custom_metadata=custom_metadata,
     )
-  _finish_previous_save(m)
-  m._last_save = response
+  m._in_flight = save = inflight.SaveInFlight(step, response, m._ckptr, m._infos)
   if not m._options.enable_async_checkpointing:
-    _finish_previous_save(m)
+    error = save.settle_sync()
+    if error is not None:
+      raise error  # v0's synchronous save raises its error here, only here.
   step_logging.log_save(
       m._step_logger, statistics, step=step, directory=m.directory,
       started=started, synchronous=not m._options.enable_async_checkpointing,
@@ -373,11 +416,23 @@ def save(
   return True
 
 
-def _finish_previous_save(m) -> None:
-  """Awaits the last save's v1 response, releasing its background thread."""
-  response, m._last_save = m._last_save, None
-  if response is not None:
-    response.result()
+def _quietly(m, fn, *a, **kw) -> Any:
+  """Runs a v1 call, ignoring the error of the save in flight.
+
+  v1's waits raise that save's error again (in each thread, through the inner
+  v0 manager); `inflight.SaveInFlight` decides where it is raised, as v0 does.
+  """
+  try:
+    return fn(*a, **kw)
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    save = m._in_flight
+    if save is not None and save.is_inner_error(e):
+      return None
+    if save is not None and not save.failed:
+      save.finish()  # The error may have just been learnt by v1's thread.
+      if save.is_inner_error(e):
+        return None
+    raise
 
 
 def _require_v0_json_file(item_dir: epath.Path, handler_type: Any = None) -> None:
@@ -412,7 +467,12 @@ def restore(
     m._default_item = (step_dir / args_lib.DEFAULT_ITEM).exists()
   _validate_args(m, items, args)
   args = legacy_lib.restore_args(m, items, restore_kwargs, args)
-  m._ckptr.wait()  # v0's restore waits for an in-flight save to commit.
+  # v0's restore waits for the save in flight to commit, and raises the
+  # error its checkpointer still holds (not the save's own error).
+  _quietly(m, m._ckptr.wait)
+  if m._in_flight is not None:
+    m._in_flight.finish()
+    m._in_flight.raise_held()
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
   if args is None:
@@ -710,8 +770,11 @@ def _root_metadata(m):
 
 
 def wait_until_finished(m) -> None:
-  m._ckptr.wait()
-  _finish_previous_save(m)
+  save = m._in_flight
+  _quietly(m, m._ckptr.wait)
+  if save is not None:
+    save.finish()
+    save.raise_for_this_thread()  # Once in each thread, as v0.
 
 
 def is_saving_in_progress(m) -> bool:
@@ -719,14 +782,21 @@ def is_saving_in_progress(m) -> bool:
 
 
 def check_for_errors(m) -> None:
-  _v1.check_for_errors(m._ckptr)
+  save = m._in_flight
+  if save is not None:  # Never blocks: only a save that has ended.
+    save.finish_if_done()
+    save.raise_held()
 
 
 def close(m) -> None:
   try:
     m.wait_until_finished()
   finally:
-    m._ckptr.close()
+    # Even when the wait raised: v1 releases its threads and files.
+    _quietly(m, m._ckptr.wait)
+    _quietly(m, m._ckptr.close)
+  if m._in_flight is not None:
+    m._in_flight.raise_held()  # v0: its checkpointer's error, on closing.
 
 
 def contextmanager(m):

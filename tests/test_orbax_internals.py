@@ -175,3 +175,19 @@ def test_v0_hooks_on_v1s_manager_run_at_v0s_points(tmp_path):
   # finalize: after commit, before garbage collection deleted step 1.
   assert seen == [('old', [1]), ('finalize', 1, ['1']), ('old', [1, 2]),
                   ('finalize', 2, ['1', '2']), ('load', False)], VERSION
+
+
+def test_delete_step_is_the_inner_v0_delete(tmp_path):
+  """delete_step: v0's delete on v1's manager (a negative step too)."""
+  with training.Checkpointer(tmp_path) as ckptr:
+    for step in (1, 2):
+      ckptr.save(step, {'a': np.arange(2)}, force=True)
+    _v1.delete_step(ckptr, 1)
+    assert [c.step for c in ckptr.checkpoints] == [2], VERSION
+    assert not (tmp_path / '1').exists(), VERSION
+    try:
+      _v1.delete_step(ckptr, 5)
+    except FileNotFoundError:
+      pass
+    else:
+      raise AssertionError(f'{VERSION}: deleting a missing step did not raise')
