@@ -8,6 +8,7 @@ Orbax release moves them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -197,25 +198,35 @@ def add_per_process_signal_prefix() -> None:
   )
 
 
-class _UnwrittenMetrics(dict):
-  """Metrics that v1 keeps in memory (best_fn) but does not write."""
+@functools.cache
+def _with_truth(cls: type, truth: bool) -> type:
+  """`cls` with a fixed truth value (see `metrics_for_save`)."""
+  return type(cls.__name__, (cls,), {'__bool__': lambda self: truth})
 
-  def __bool__(self) -> bool:
-    return False
 
+def metrics_for_save(metrics: Any, *, write: bool) -> Any:
+  """Metrics as v1's save must get them to write them exactly when v0 does.
 
-def unwritten_metrics(metrics: Any) -> Any:
-  """v0's `prevent_write_metrics`: metrics for v1's policies, not for disk.
-
-  Why: v1 writes a step's metrics only when they are truthy
-  (`saving.execution.add_internal_checkpointables`), and gives them to its
-  preservation policy either way; v0 keeps them in memory for `best_fn` but
-  writes nothing. A falsy mapping with the same items does both. Non-mapping
-  metrics are dropped (v1 then keeps none in memory).
+  Why: v1 writes a step's metrics when they are truthy and only then
+  (`saving.execution.add_internal_checkpointables`: `if metrics:`), and keeps
+  them in memory for its preservation policy either way. v0 keeps any given
+  metrics in memory (a `preservation_policy` ranking by metrics sees them
+  even without `best_fn`), and writes them, falsy ones (`0.0`, `{}`) too,
+  exactly when `best_fn` is set and `prevent_write_metrics` is not. Metrics
+  whose truth value disagrees with `write` are passed as an equal value of
+  a subclass of their type with the wanted truth value (the caller puts the
+  original object back in the step's `CheckpointInfo`). A type that cannot
+  be subclassed so (bool, jax arrays, classes with other constructors) is
+  passed as it is when writing, and dropped from memory otherwise.
   """
-  if isinstance(metrics, dict):
-    return _UnwrittenMetrics(metrics)
-  return None
+  if metrics is None:
+    return None
+  try:
+    if bool(metrics) == write:
+      return metrics
+    return _with_truth(type(metrics), write)(metrics)
+  except Exception:  # pylint: disable=broad-exception-caught
+    return metrics if write else None
 
 
 def delete_step(ckptr: Any, step: int) -> None:

@@ -389,6 +389,7 @@ def save(
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
+  write_metrics = tracked and not m._options.prevent_write_metrics
   if previous is not None:
     previous.raise_held()  # v0: its checkpointer's error, before saving.
   # Args fields (save_args, ...) become v1 options of this save's Context.
@@ -401,10 +402,14 @@ def save(
         # The step is known not to exist (checked above); without this, v1
         # checks again by building metadata for every existing step.
         overwrite=True,
-        metrics=_metrics_to_write(m, metrics) if tracked else None,  # v0 writes metrics only then.
+        # v0 keeps metrics in memory for any preservation policy, and writes
+        # them (falsy ones too) only with best_fn and no prevent_write_metrics.
+        metrics=_v1.metrics_for_save(metrics, write=write_metrics),
         custom_metadata=custom_metadata,
     )
   m._in_flight = save = inflight.SaveInFlight(step, response, m._ckptr, m._infos)
+  if save.info is not None and save.info.metrics is not None:
+    save.info.metrics = metrics  # The caller's object, as v0 keeps it.
   if not m._options.enable_async_checkpointing:
     error = save.settle_sync()
     if error is not None:
@@ -816,10 +821,3 @@ def _apply_manager_options(m, options) -> None:
     _v1.replace_step_deleter(m._ckptr, options)
   if not options.enable_should_save_is_saving_in_progress_check:
     _v1.set_saving_in_progress_check(m._ckptr, False)
-
-
-def _metrics_to_write(m, metrics: Any) -> Any:
-  """v0's `prevent_write_metrics`: kept for best_fn, not written."""
-  if m._options.prevent_write_metrics and metrics is not None:
-    return _v1.unwritten_metrics(metrics)
-  return metrics

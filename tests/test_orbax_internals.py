@@ -177,6 +177,28 @@ def test_v0_hooks_on_v1s_manager_run_at_v0s_points(tmp_path):
                   ('finalize', 2, ['1', '2']), ('load', False)], VERSION
 
 
+def test_v1_writes_metrics_exactly_when_truthy(tmp_path):
+  """metrics_for_save: v1 writes metrics iff truthy, keeps them in memory always."""
+  cases = [
+      (0.0, None, True), ({}, None, True),  # v1 alone: falsy, not written.
+      (0.0, True, True), ({}, True, True),  # Written anyway.
+      (2.5, False, False), ({'a': 1}, False, False), ([1], False, False),
+  ]
+  with training.Checkpointer(tmp_path) as ckptr:
+    for step, (metrics, write, _) in enumerate(cases):
+      given = metrics if write is None else _v1.metrics_for_save(metrics, write=write)
+      ckptr.save(step, {'a': np.arange(2)}, metrics=given, force=True)
+    for step, (metrics, write, _) in enumerate(cases):
+      written = (tmp_path / str(step) / 'metrics').exists()
+      assert written == bool(write), (VERSION, step, metrics, write)
+      info = next(i for i in _v1.checkpoint_infos(ckptr) if i.step == step)
+      assert info.metrics == metrics, (VERSION, step)
+      if write:
+        assert json.loads((tmp_path / str(step) / 'metrics' / 'metrics').read_text()) == metrics
+  assert _v1.metrics_for_save(None, write=True) is None
+  assert _v1.metrics_for_save(True, write=False) is None  # bool: no subclass.
+
+
 def test_delete_step_is_the_inner_v0_delete(tmp_path):
   """delete_step: v0's delete on v1's manager (a negative step too)."""
   with training.Checkpointer(tmp_path) as ckptr:
