@@ -110,6 +110,7 @@ def _start(m, directory, options, metadata, base_context=None):
   m._known_items = {}  # item name -> v1 handler type, as v0's registry.
   m._in_flight = None  # inflight.SaveInFlight of the last save started.
   m._step_logger = None  # Set by `init`; a wrapped v1 Checkpointer logs as v1.
+  m._closed = False
   m._root_metadata = dict(metadata) if metadata is not None else None
   m._registry = v1.handlers.local_registry(include_global_registry=False)
   # v1's global registry binds the name `state` to PyTreeHandler; v0 item
@@ -374,9 +375,13 @@ def save(
     )
   for name, arg in named.items():
     _handler_for(m, name, arg)  # v0 refuses unknown items and args first.
-  checkpointables = args_lib.save_checkpointables(named)
   if not force and not m.should_save(step):
     return False
+  if m._closed:
+    raise RuntimeError(
+        f'save({step}) called after close(): this CheckpointManager is closed;'
+        ' construct a new one to save more steps.'
+    )
   m.wait_until_finished()  # v0: raises the last save's error, once a thread.
   previous = m._in_flight
   if previous is not None:
@@ -392,6 +397,7 @@ def save(
   write_metrics = tracked and not m._options.prevent_write_metrics
   if previous is not None:
     previous.raise_held()  # v0: its checkpointer's error, before saving.
+  checkpointables = args_lib.save_checkpointables(named)
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (args_lib.save_context(m._context, named, checkpointables),
         step_logging.holding(m._step_logger) as statistics):
@@ -507,6 +513,7 @@ def restore(
             ' item.'
         )
       _register(m, name, arg, _handler_for(m, name, arg))
+      args_lib.check_restore_arg(arg, name)
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name, m._known_items.get(name))
     plans = transforms_lib.plan(wanted, step_dir)
@@ -800,6 +807,7 @@ def close(m) -> None:
     # Even when the wait raised: v1 releases its threads and files.
     _quietly(m, m._ckptr.wait)
     _quietly(m, m._ckptr.close)
+    m._closed = True
   if m._in_flight is not None:
     m._in_flight.raise_held()  # v0: its checkpointer's error, on closing.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
+import numbers
 from typing import Any
 
 import jax
@@ -21,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp_root
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
+from orbax.checkpoint import checkpoint_utils as v0_checkpoint_utils
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
@@ -173,6 +175,8 @@ def as_items(args: Any, default_item: bool) -> dict[str, Any]:
 
 def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
   """v1 checkpointables for `{item name: v0 save args}`."""
+  if not items:  # v0 starts the save and fails in `wait_until_finished`.
+    raise ValueError('`args` is an empty Composite: there is nothing to save.')
   checkpointables = {}
   for name, arg in items.items():
     kind = kind_of(arg, _item_argument(name))
@@ -186,6 +190,7 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
           f'{type(arg).__name__}.'
       )
     if kind is PYTREE:
+      _check_pytree_save(arg, _item_argument(name))
       checkpointables[name] = _numpy_scalars_as_arrays(arg.item)
     elif kind is ARRAY:
       if not isinstance(arg.item, (np.ndarray, jax.Array, int, float, np.number)):
@@ -195,8 +200,57 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
         )
       checkpointables[name] = arg  # The bridge takes the args (save_args too).
     else:
+      if arg.item is None:  # v1 refuses None checkpointables; v0 writes null.
+        raise ValueError(
+            f'`{_item_argument(name)}` {type(arg).__name__} has item None,'
+            ' which Orbax v1 cannot save; save a value (e.g. {}) instead.'
+        )
       checkpointables[name] = arg.item
   return checkpointables
+
+
+def _check_pytree_save(arg: Any, argument: str) -> None:
+  """v0's checks of a Standard/PyTree save, before v1 creates the step directory.
+
+  v0 raises these from `save` too, after creating a temporary step directory
+  it leaves behind; v1 accepts some of these items (str leaves, scalars).
+  """
+  item = arg.item
+  if isinstance(arg, v0_args.StandardSave):
+    if item is None:
+      raise ValueError(f'Must provide item to save: `{argument}` is None.')
+    if isinstance(item, jax.Array | numbers.Number):
+      raise ValueError(
+          f'`{argument}`: StandardSave does not support single arrays or'
+          ' scalars. Use ArraySave.'
+      )
+
+    def check(path, x):
+      if not isinstance(x, (np.ndarray, jax.Array)) and hasattr(x, '__array__'):
+        x = np.asarray(x)
+      if not isinstance(x, v0_checkpoint_utils.STANDARD_ARRAY_TYPES):
+        raise ValueError(
+            f'Unsupported type: {type(x)} for key: {jax.tree_util.keystr(path)}'
+            f' in `{argument}` (StandardSave saves arrays and numbers; use'
+            ' PyTreeSave for other leaves).'
+        )
+
+    jax.tree_util.tree_map_with_path(check, item)
+  if not jax.tree.leaves(item) and not item:
+    raise ValueError(f'Found empty item: `{argument}` has nothing to save.')
+
+
+def check_restore_arg(arg: Any, name: str) -> None:
+  """Save args given to `restore`: v0's PyTree and Array handlers fail on them.
+
+  They read restore-only fields (`restore_args`, `fallback_sharding`), so v0
+  raises AttributeError; v0's JSON and Proto handlers restore from save args.
+  """
+  if isinstance(arg, (*PYTREE.save, *ARRAY.save)):
+    raise AttributeError(
+        f'`{_item_argument(name)}` is {type(arg).__name__}, a save type; restore takes'
+        f' {type(arg).__name__.replace("Save", "Restore")}.'
+    )
 
 
 def _numpy_scalars_as_arrays(tree: Any) -> Any:
