@@ -77,6 +77,18 @@ PINNED = {
         'test_known_differences::test_atomicity_options_of_wrong_type',
     'a Standard item and a PyTree item in one call':
         'test_known_differences::test_mixed_standard_and_pytree_sharding_warnings',
+    '`delete(step)` of the step a save is still writing':
+        'test_faults::test_delete_of_the_step_being_saved',
+    '`save` after `close()`': 'test_faults::test_save_after_close',
+    'An empty `Composite()`': 'test_faults::test_empty_composite',
+    '`JsonSave(None)`': 'test_faults::test_json_save_of_none',
+    "Items v0's Standard/PyTree handlers refuse":
+        'test_faults::test_refused_items_write_nothing',
+    'After a synchronous save fails': 'test_faults::test_sync_save_error_leaves_no_save_in_progress',
+    'A synchronous save that fails on a full disk':
+        'test_faults::test_real_filesystem_fault',
+    'Metrics of a type that cannot carry a separate truth value':
+        'test_faults::test_metrics_without_a_separate_truth_value',
 }
 
 
