@@ -213,15 +213,18 @@ def _listed_infos(m) -> list[Any]:
   infos = list(m._infos)
   failed = _unreported_failure(m)
   if failed is not None and not any(info is failed for info in infos):
-    infos.append(failed)  # v0 appended it last; no save came after it.
+    at = len(infos)  # Where v0 appended it: after the steps saved before it.
+    while at and infos[at - 1].time > failed.time:
+      at -= 1  # Saved later (through the v1 Checkpointer).
+    infos.insert(at, failed)
   return infos
 
 
 def latest_step(m) -> int | None:
   latest = m._infos.latest()
   failed = _unreported_failure(m)
-  if failed is not None and latest is not failed:
-    latest = failed
+  if failed is not None and latest is not failed:  # Rare: look closer.
+    latest = _listed_infos(m)[-1]
   return latest.step if latest else None
 
 
