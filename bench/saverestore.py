@@ -11,6 +11,7 @@ includes `wait_until_finished()`; manager construction and close are untimed.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import itertools
 import os
 import resource
@@ -154,15 +155,20 @@ CONTENDERS: dict[str, Run] = {
 }
 
 
+# v1 `MemoryOptions.deepcopy_host_arrays`: orbax-checkpoint 0.12.5.
+HOST_DEEPCOPY_OPTION = 'deepcopy_host_arrays' in {
+    f.name for f in dataclasses.fields(v1.options.MemoryOptions)
+}
+
+
 def _context(
     chunk_bytes: int | None = None, deepcopy: bool = True, **saving: Any
 ) -> Callable[[], Any]:
   """A factory of v1 Contexts with these array-saving and memory options."""
 
   def make():
-    ctx = v1.Context(
-        memory_options=v1.options.MemoryOptions(deepcopy_host_arrays=deepcopy)
-    )
+    memory = {'deepcopy_host_arrays': deepcopy} if HOST_DEEPCOPY_OPTION else {}
+    ctx = v1.Context(memory_options=v1.options.MemoryOptions(**memory))
     for name, value in saving.items():
       setattr(ctx.array_options.saving, name, value)
     ctx.array_options.saving.storage_options.chunk_byte_size = chunk_bytes
@@ -182,10 +188,12 @@ SETTINGS: dict[str, Run] = {
         _context(chunk_bytes=16 * MiB, use_compression=False)
     ),
     'no OCDBT': v1_checkpointer(_context(use_ocdbt=False)),
-    'no host deepcopy': v1_checkpointer(_context(deepcopy=False)),
-    'no compression, 16 MiB chunks, no deepcopy': v1_checkpointer(
-        _context(chunk_bytes=16 * MiB, use_compression=False, deepcopy=False)
-    ),
+    **({
+        'no host deepcopy': v1_checkpointer(_context(deepcopy=False)),
+        'no compression, 16 MiB chunks, no deepcopy': v1_checkpointer(
+            _context(chunk_bytes=16 * MiB, use_compression=False, deepcopy=False)
+        ),
+    } if HOST_DEEPCOPY_OPTION else {}),
     'raw': raw_numpy,
 }
 

@@ -8,32 +8,94 @@ Orbax release moves them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
+import inspect
 from typing import Any
+import warnings
 
 from orbax.checkpoint import version as _version
 
-SUPPORTED_ORBAX = ('0.12.8',)
-"""orbax-checkpoint releases this shim is tested against."""
+SUPPORTED_ORBAX = '>=0.12.0,<0.13'
+"""orbax-checkpoint releases this shim supports (setup.cfg's install_requires).
+
+Each release in the range is tested (`tox -e orbax-oldest`, `tox -e
+orbax-latest`); the shim detects what a release has, never its version.
+"""
 
 ORBAX_VERSION: str = _version.__version__
 
+_INSTALL = f'pip install "orbax-checkpoint{SUPPORTED_ORBAX}"'
 
-def _import_v1():
-  for name in ('orbax.checkpoint.v1', 'orbax.checkpoint.experimental.v1'):
-    try:
-      return importlib.import_module(name)
-    except ImportError:
-      continue
-  raise ImportError(
-      f'orbax_compat needs the Orbax v1 API (orbax.checkpoint.v1 or '
-      f'orbax.checkpoint.experimental.v1); orbax-checkpoint {ORBAX_VERSION} '
-      f'has neither. Supported releases: {", ".join(SUPPORTED_ORBAX)}.'
+
+class UnsupportedOrbaxWarning(UserWarning):
+  """orbax_compat runs on an Orbax outside its supported range."""
+
+
+def unsupported_orbax(problem: str) -> str:
+  """The one message for an Orbax the shim cannot run on."""
+  return (
+      f'orbax_compat supports orbax-checkpoint {SUPPORTED_ORBAX}; the installed'
+      f' orbax-checkpoint {ORBAX_VERSION} {problem}. Install a supported'
+      f' release into this environment ({_INSTALL}), or an orbax_compat'
+      ' release made for this Orbax.'
   )
 
 
+def _import_v1():
+  """Orbax's v1 API: `orbax.checkpoint.experimental.v1` in the range.
+
+  A later major release is expected to move it to `orbax.checkpoint.v1`; the
+  shim then runs on it if it has everything the shim needs (checked below),
+  with one warning, rather than failing in the middle of a training run.
+  """
+  try:
+    moved = importlib.import_module('orbax.checkpoint.v1')
+  except ImportError:
+    moved = None
+  if moved is not None:
+    warnings.warn(
+        f'orbax_compat: orbax-checkpoint {ORBAX_VERSION} has moved Orbax v1 to'
+        f' orbax.checkpoint.v1, outside the supported range {SUPPORTED_ORBAX};'
+        ' orbax_compat runs on it untested. Pin a supported release'
+        f' ({_INSTALL}) or upgrade orbax_compat.',
+        UnsupportedOrbaxWarning,
+        stacklevel=2,
+    )
+    return moved
+  try:
+    return importlib.import_module('orbax.checkpoint.experimental.v1')
+  except ImportError as e:
+    raise ImportError(unsupported_orbax(
+        'has no Orbax v1 API (orbax.checkpoint.experimental.v1)')) from e
+
+
+def _missing_floor_features(v1_module: Any) -> list[str]:
+  """What the shim needs from v1 that this Orbax lacks (all there in 0.12.0)."""
+  missing = []
+  training_module = getattr(v1_module, 'training', None)
+  if not hasattr(training_module, 'Checkpointer'):  # 0.11.13
+    missing.append('v1 training.Checkpointer')
+  handlers = getattr(v1_module, 'handlers', None)
+  registry = getattr(handlers, 'global_registry', lambda: None)()
+  if not hasattr(registry, 'get_secondary_typestrs'):
+    missing.append('v1 handler registry get_secondary_typestrs')
+  try:  # v1's Context options became mutable in 0.12.0 (frozen before).
+    context = v1_module.Context()
+    context.file_options.path_permission_mode = (
+        context.file_options.path_permission_mode
+    )
+  except (AttributeError, TypeError, dataclasses.FrozenInstanceError):
+    missing.append('a mutable v1 Context')
+  return missing
+
+
 v1 = _import_v1()
+_missing = _missing_floor_features(v1)
+if _missing:
+  raise ImportError(unsupported_orbax(
+      f'lacks what orbax_compat needs ({", ".join(_missing)})'))
 training = v1.training
 save_decision_policies = training.save_decision_policies
 preservation_policies = training.preservation_policies
@@ -42,9 +104,46 @@ preservation_policies = training.preservation_policies
 def orbax_version_note() -> str:
   """A sentence for errors caused by Orbax internals that moved."""
   return (
-      f'orbax-checkpoint {ORBAX_VERSION} (orbax_compat is tested with '
-      f'{", ".join(SUPPORTED_ORBAX)})'
+      f'orbax-checkpoint {ORBAX_VERSION} (orbax_compat supports '
+      f'{SUPPORTED_ORBAX})'
   )
+
+
+# --- Public v1 surfaces that differ between releases -------------------------
+#
+# One capability per difference, detected (never by version string), with the
+# release that introduced it.
+
+
+def _takes(fn: Any, name: str) -> bool:
+  return name in inspect.signature(fn).parameters
+
+
+CHECKPOINTER_TAKES_LOGGER = _takes(training.Checkpointer.__init__, 'logger')
+"""`training.Checkpointer(logger=)`: 0.12.8."""
+
+
+V1_DELETES = callable(getattr(v1, 'delete', None))
+"""v1 deletion (`v1.delete`; `training.Checkpointer.delete` runs on it): 0.12.8.
+
+0.12.7 declares `training.Checkpointer.delete` but raises NotImplementedError;
+earlier releases have none. (The shim deletes as v0 does on every release,
+through the inner manager: `delete_step`.)
+"""
+
+
+def Checkpointer(directory: Any, *, logger: Any = None, **kwargs: Any) -> Any:  # pylint: disable=invalid-name
+  """v1's `training.Checkpointer(directory, logger=logger, **kwargs)`.
+
+  Before 0.12.8 (no `logger=`), the logger is set on the v0 manager v1 runs
+  on (see `set_manager_logger`), which logs each save to it, as v0 does.
+  """
+  if CHECKPOINTER_TAKES_LOGGER:
+    return training.Checkpointer(directory, logger=logger, **kwargs)
+  ckptr = training.Checkpointer(directory, **kwargs)
+  if logger is not None:
+    set_manager_logger(ckptr, logger)
+  return ckptr
 
 
 # --- Private touches -------------------------------------------------------
@@ -57,8 +156,12 @@ def _no_entry_error() -> type:
   message blaming the handler; the shim catches it to recover the item or
   to raise the real cause, as v0 does.
   """
-  module = importlib.import_module(f'{v1.__name__}._src.handlers.registration')
-  return module.NoEntryError
+  try:
+    module = importlib.import_module(f'{v1.__name__}._src.handlers.registration')
+    return module.NoEntryError
+  except (ImportError, AttributeError) as e:
+    raise ImportError(unsupported_orbax(
+        f'has no {v1.__name__}._src.handlers.registration.NoEntryError')) from e
 
 
 NoEntryError = _no_entry_error()
@@ -163,6 +266,10 @@ def replace_step_deleter(ckptr: Any, options: Any) -> None:
         'orbax_compat: the v0 manager under v1 has no `_checkpoint_deleter`; '
         f'update orbax_compat._v1 for {orbax_version_note()}.'
     ) from e
+  threads = {}
+  # `num_deletion_threads` (and the deleter's `num_threads`): 0.12.1.
+  if getattr(options, 'num_deletion_threads', None) is not None:
+    threads['num_threads'] = options.num_deletion_threads
   old.close()
   manager._checkpoint_deleter = deleter.create_checkpoint_deleter(  # pylint: disable=protected-access
       manager.directory,
@@ -171,7 +278,7 @@ def replace_step_deleter(ckptr: Any, options: Any) -> None:
       todelete_subdir=options.todelete_subdir,
       todelete_full_path=options.todelete_full_path,
       enable_background_delete=options.enable_background_delete,
-      num_threads=options.num_deletion_threads,
+      **threads,
   )
 
 
@@ -467,3 +574,93 @@ def run_v0_hook(ckptr: Any, name: str, *args: Any, **kwargs: Any) -> Any:
   """
   manager = inner_manager(ckptr)
   return getattr(type(manager), name)(manager, *args, **kwargs)
+
+
+def set_manager_logger(ckptr: Any, logger: Any) -> None:
+  """`logger=` before 0.12.8: the logger of the v0 manager v1 runs on.
+
+  Why: v1's `training.Checkpointer` takes no logger before 0.12.8. The v0
+  manager it builds logs each save's step statistics to its `_logger` (what
+  v0's `logger=` sets), so setting it logs the saves v0 would log.
+  """
+  manager = inner_manager(ckptr)
+  if not hasattr(manager, '_logger'):  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: the v0 manager under v1 has no `_logger`; update '
+        f'orbax_compat._v1 for {orbax_version_note()}.'
+    )
+  manager._logger = logger  # pylint: disable=protected-access
+
+
+def _v0_item_directories_take_manager_options() -> bool:
+  """v0's manager hands item directories its file options in every form: 0.12.3.
+
+  0.12.3 added `CompositeOptions.atomicity_options` and, in the same change,
+  passes the manager's `file_options`, `temporary_path_class` and
+  `atomicity_options` to its CompositeCheckpointHandler in every init form.
+  """
+  from orbax.checkpoint._src.handlers import composite_checkpoint_handler  # pylint: disable=g-import-not-at-top
+
+  return 'atomicity_options' in {
+      f.name for f in dataclasses.fields(composite_checkpoint_handler.CompositeOptions)
+  }
+
+
+V0_ITEM_DIRECTORIES_TAKE_MANAGER_OPTIONS = _v0_item_directories_take_manager_options()
+
+
+def v0_item_directories(ckptr: Any, *, file_options: bool) -> None:
+  """Before 0.12.3: item directories made as that release's v0 manager makes them.
+
+  Why: v0 before 0.12.3 builds its CompositeCheckpointHandler without the
+  manager's `temporary_path_class` (in every init form) and, for a manager
+  built from a handler registry (neither `checkpointers` nor `item_names` nor
+  `item_handlers`), without its `file_options`: item directories get Orbax's
+  default temporary path class and permission mode. v1 hands both to the
+  CompositeCheckpointHandler it builds for each save and sets on the v0
+  manager it runs on; the shim clears them on that handler before each save.
+  `file_options` says whether v0's init form keeps them.
+  """
+  manager = inner_manager(ckptr)
+  save = type(manager).save
+
+  def save_with_v0_item_directories(*args: Any, **kwargs: Any) -> Any:
+    handler = manager._checkpointer.handler  # pylint: disable=protected-access
+    handler._temporary_path_class = None  # pylint: disable=protected-access
+    if not file_options:
+      handler._file_options = None  # pylint: disable=protected-access
+    return save(manager, *args, **kwargs)
+
+  manager.save = save_with_v0_item_directories
+
+
+# Checked at import, so an Orbax that moved them fails there, with one clear
+# message, never inside a save: the private names the touches above reach
+# through modules (attributes of objects are checked when a manager is built).
+_PRIVATE_NAMES = (
+    ('orbax.checkpoint._src.path.deleter', 'create_checkpoint_deleter'),
+    ('orbax.checkpoint._src.futures.future', 'AwaitableSignalsContract'),
+    ('orbax.checkpoint._src.handlers.handler_type_registry', 'get_handler_type'),
+    ('orbax.checkpoint._src.handlers.composite_checkpoint_handler',
+     'get_legacy_handler_wrapper'),
+    ('orbax.checkpoint.handlers', 'PyTreeCheckpointHandler._get_internal_metadata'),
+    (f'{v1.__name__}._src.context.context', 'get_context'),
+)
+
+
+def _missing_private_names() -> list[str]:
+  missing = []
+  for module, name in _PRIVATE_NAMES:
+    try:
+      target = importlib.import_module(module)
+      for part in name.split('.'):
+        target = getattr(target, part)
+    except (ImportError, AttributeError):
+      missing.append(f'{module}.{name}')
+  return missing
+
+
+if _missing_private_names():
+  raise ImportError(unsupported_orbax(
+      'lacks Orbax internals orbax_compat relies on '
+      f'({", ".join(_missing_private_names())})'))

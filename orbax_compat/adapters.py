@@ -84,7 +84,7 @@ def init(
   if options.read_only:
     absl_logging.warning('Given directory is read only=%s', m._directory)
   existed = m._directory.exists()
-  m._ckptr = ckptr = _v1.training.Checkpointer(
+  m._ckptr = ckptr = _v1.Checkpointer(
       m._directory,
       context=context,
       custom_metadata=(
@@ -95,6 +95,10 @@ def init(
       **options_lib.checkpointer_kwargs(options),
   )
   _attach(m, ckptr)
+  if not _v1.V0_ITEM_DIRECTORIES_TAKE_MANAGER_OPTIONS:  # Before 0.12.3.
+    # v0 keeps file_options for items only in its item-handler forms.
+    _v1.v0_item_directories(ckptr, file_options=any(
+        x is not None for x in (checkpointers, item_names, item_handlers)))
   _apply_manager_options(m, options)
   if not options.create and not existed and m._directory.exists():
     if not any(m._directory.iterdir()):

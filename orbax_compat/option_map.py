@@ -16,6 +16,7 @@ from orbax.checkpoint import checkpoint_manager as _v0_manager
 from orbax.checkpoint import options as v0_options
 from orbax.checkpoint import path as v0_path
 
+from orbax_compat._v1 import ORBAX_VERSION
 from orbax_compat._v1 import preservation_policies as pp
 from orbax_compat._v1 import save_decision_policies as sdp
 from orbax_compat._v1 import v1
@@ -46,6 +47,9 @@ OPTION_ROWS = (
     OptionRow('keep_checkpoints_without_metrics',
               'BestN(keep_checkpoints_without_metrics=...)'),
     OptionRow('preservation_policy', 'preservation_policy=...'),
+    OptionRow('should_keep_fn', 'preservation_policy=<your PreservationPolicy>',
+              'orbax-checkpoint 0.12.0-0.12.1 only: a policy keeping the steps '
+              'fn(step) keeps, beside the others'),
     OptionRow('step_prefix', 'step_name_format=standard_name_format(step_prefix=...)'),
     OptionRow('step_format_fixed_length',
               'step_name_format=standard_name_format(step_format_fixed_length=...)'),
@@ -67,11 +71,15 @@ OPTION_ROWS = (
               'Orbax does not support with active_processes; primary_host=None '
               'also sets Context().array_options.saving.use_replica_parallel=False'),
     OptionRow('file_options', 'Context().file_options (path_permission_mode, '
-              'skip_sync_file_validations)'),
-    OptionRow('atomicity_options', 'Context().atomicity (mode, allow_legacy_atomic_rename)'),
+              'skip_sync_file_validations)',
+              'skip_sync_file_validations: 0.12.5+ (v0 and v1)'),
+    OptionRow('atomicity_options', 'Context().atomicity (mode, allow_legacy_atomic_rename)',
+              '0.12.3+ (v0 and v1)'),
     OptionRow('temporary_path_class', 'Context().atomicity.mode',
               'AtomicRenameTemporaryPath -> ATOMIC_RENAME, CommitFileTemporaryPath '
-              '-> COMMIT_FILE; other classes have no v1 hook and are refused'),
+              '-> COMMIT_FILE; other classes have no v1 hook and are refused. '
+              '0.12.0: Context().file_options.temporary_path_class (any class); '
+              '0.12.1-0.12.2: refused (v1 has neither)'),
     OptionRow('todelete_full_path',
               'Context().deletion_options.gcs_deletion_options.todelete_full_path',
               'GCS only: off GCS, v0 logs the deleter\'s error, v1 raises it'),
@@ -80,7 +88,7 @@ OPTION_ROWS = (
     OptionRow('enable_background_delete', '(none; v1 deletes in the background '
               'through delete_async)', 'emulated: v1\'s step deleter is threaded'),
     OptionRow('num_deletion_threads', '(none)',
-              'emulated: passed to v1\'s step deleter'),
+              'emulated: passed to v1\'s step deleter (0.12.1+)'),
     OptionRow('save_root_metadata', 'Checkpointer(custom_metadata=None)',
               'emulated: False writes no root metadata'),
     OptionRow('prevent_write_metrics', 'save(..., metrics=None)',
@@ -100,6 +108,31 @@ def _refuse(field: str, value: Any, reason: str) -> None:
       f'CheckpointManagerOptions.{field}={value!r} cannot run on Orbax v1: '
       f'{reason}'
   )
+
+
+# Options that differ between Orbax releases: one check each, with the
+# release that introduced it (v0's options and v1's Context change together).
+# Fields only some releases have (`num_deletion_threads`: 0.12.1+;
+# `should_keep_fn`: 0.12.0-0.12.1; `FileOptions.skip_sync_file_validations`:
+# 0.12.5+) are read where the user's options have them.
+
+ATOMICITY = hasattr(v0_options, 'AtomicityOptions') and hasattr(v1.Context, 'atomicity')
+"""v0 `atomicity_options` and v1 `Context().atomicity`: 0.12.3."""
+
+V1_TEMPORARY_PATH_CLASS = 'temporary_path_class' in {
+    f.name for f in dataclasses.fields(v1.options.FileOptions)
+}
+"""v1 `Context().file_options.temporary_path_class`: 0.12.0 only."""
+
+
+def _v1_file_option(context: Any, field: str, value: Any, default: Any, since: str) -> None:
+  """Sets v1's `file_options.<field>`; refuses a value v1 here cannot take."""
+  if hasattr(context.file_options, field):
+    setattr(context.file_options, field, value)
+  elif value != default:
+    _refuse(f'file_options.{field}', value,
+            f'v1 of orbax-checkpoint {ORBAX_VERSION} has no '
+            f'FileOptions.{field}; it arrives in orbax-checkpoint {since}.')
 
 
 def temporary_path_modes() -> dict[type, Any]:
@@ -141,7 +174,8 @@ def validate(options: Any) -> Any:
     raise ValueError('`best_mode` must be one of: "min", "max"')
   _check_type(options, 'async_options', (v0_options.AsyncOptions,))
   _check_type(options, 'file_options', (v0_options.FileOptions,))
-  _check_type(options, 'atomicity_options', (v0_options.AtomicityOptions,))
+  if ATOMICITY:
+    _check_type(options, 'atomicity_options', (v0_options.AtomicityOptions,))
   _check_type(
       options, 'multiprocessing_options', (v0_options.MultiprocessingOptions,)
   )
@@ -156,11 +190,23 @@ def validate(options: Any) -> Any:
             'v1\'s training.Checkpointer always creates its root, which Orbax '
             'does not support with active_processes; use v1 directly.')
   cls = options.temporary_path_class
-  if cls is not None and cls not in temporary_path_modes():
+  if temporary_path_class_refused(cls) and ATOMICITY:
     _refuse('temporary_path_class', cls,
             'v1 takes no TemporaryPath class; set Context().atomicity.mode '
             '(AtomicityMode.ATOMIC_RENAME or COMMIT_FILE) instead.')
+  if temporary_path_class_refused(cls):
+    _refuse('temporary_path_class', cls,
+            f'v1 of orbax-checkpoint {ORBAX_VERSION} takes no TemporaryPath '
+            'class (0.12.0 did) and has no Context().atomicity.mode yet; it '
+            'arrives in orbax-checkpoint 0.12.3.')
   return options
+
+
+def temporary_path_class_refused(cls: Any) -> bool:
+  """Whether v1 of this Orbax cannot take v0's `temporary_path_class`."""
+  if cls is None or V1_TEMPORARY_PATH_CLASS:  # 0.12.0: v1 takes any class.
+    return False
+  return not ATOMICITY or cls not in temporary_path_modes()
 
 
 def check_async(options: Any, use_async: bool) -> None:
@@ -195,9 +241,9 @@ def configure_context(options: Any, context: Any, *, legacy: bool = False) -> No
   )
   file_options = options.file_options or v0_options.FileOptions()
   context.file_options.path_permission_mode = file_options.path_permission_mode
-  context.file_options.skip_sync_file_validations = (
-      file_options.skip_sync_file_validations
-  )
+  if hasattr(file_options, 'skip_sync_file_validations'):  # 0.12.5 (v0 and v1)
+    _v1_file_option(context, 'skip_sync_file_validations',
+                    file_options.skip_sync_file_validations, False, '0.12.5')
   mp = options.multiprocessing_options or v0_options.MultiprocessingOptions()
   context.multiprocessing_options.primary_host = mp.primary_host
   context.multiprocessing_options.active_processes = mp.active_processes
@@ -208,13 +254,16 @@ def configure_context(options: Any, context: Any, *, legacy: bool = False) -> No
     # v0's handlers keep primary_host=0 for arrays; v1's take the manager's
     # and refuse replica-parallel saving without a primary host.
     context.array_options.saving.use_replica_parallel = False
-  atomicity = options.atomicity_options or v0_options.AtomicityOptions()
-  context.atomicity.mode = atomicity.mode
-  context.atomicity.allow_legacy_atomic_rename = (
-      atomicity.allow_legacy_atomic_rename
-  )
-  if options.temporary_path_class is not None:  # v0: the class wins.
-    context.atomicity.mode = temporary_path_modes()[options.temporary_path_class]
+  if ATOMICITY:
+    atomicity = options.atomicity_options or v0_options.AtomicityOptions()
+    context.atomicity.mode = atomicity.mode
+    context.atomicity.allow_legacy_atomic_rename = (
+        atomicity.allow_legacy_atomic_rename
+    )
+    if options.temporary_path_class is not None:  # v0: the class wins.
+      context.atomicity.mode = temporary_path_modes()[options.temporary_path_class]
+  elif options.temporary_path_class is not None:  # 0.12.0 (see `validate`).
+    context.file_options.temporary_path_class = options.temporary_path_class
   context.deletion_options.gcs_deletion_options.todelete_full_path = (
       options.todelete_full_path
   )
@@ -225,7 +274,7 @@ def custom_deleter(options: Any) -> bool:
   return bool(
       options.todelete_subdir is not None
       or options.enable_background_delete
-      or options.num_deletion_threads is not None
+      or getattr(options, 'num_deletion_threads', None) is not None  # 0.12.1
   )
 
 
@@ -240,6 +289,25 @@ class ShouldSaveFnPolicy:
     return self.should_save_fn(
         step.step, previous_steps[-1].step if previous_steps else None
     )
+
+
+@dataclasses.dataclass
+class ShouldKeepFnPolicy:
+  """v0's `should_keep_fn(step)` (0.12.0-0.12.1) beside its other policies.
+
+  As v0, a step the policy would not preserve is kept when `should_keep_fn`
+  returns True (asked only for those steps).
+  """
+
+  policy: Any
+  should_keep_fn: Callable[[int], bool]
+
+  def should_preserve(self, checkpoints: Sequence[Any], *, context: Any) -> list[bool]:
+    preserved = self.policy.should_preserve(checkpoints, context=context)
+    return [
+        bool(kept) or bool(self.should_keep_fn(info.step))
+        for kept, info in zip(preserved, checkpoints, strict=True)
+    ]
 
 
 def save_decision_policy(options: Any) -> Any:
@@ -263,6 +331,14 @@ def save_decision_policy(options: Any) -> Any:
 
 def preservation_policy(options: Any) -> Any:
   """The preservation policy v0 derives from `options`."""
+  policy = _preservation_policy(options)
+  should_keep_fn = getattr(options, 'should_keep_fn', None)  # 0.12.0-0.12.1
+  if should_keep_fn is not None:
+    return ShouldKeepFnPolicy(policy, should_keep_fn)
+  return policy
+
+
+def _preservation_policy(options: Any) -> Any:
   if options.preservation_policy is not None:
     return options.preservation_policy
   policies = []

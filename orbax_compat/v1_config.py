@@ -46,8 +46,9 @@ _NO_V1_FORM = {
                         'v1 deletes steps (or moves them to todelete_full_path on GCS)'),
     'enable_background_delete': (lambda o: o.enable_background_delete,
                                  'v1 deletes in the background only through delete_async'),
-    'num_deletion_threads': (lambda o: o.num_deletion_threads is not None,
-                             'v1 has no deletion thread count'),
+    'num_deletion_threads': (  # An option from orbax-checkpoint 0.12.1.
+        lambda o: getattr(o, 'num_deletion_threads', None) is not None,
+        'v1 has no deletion thread count'),
     'prevent_write_metrics': (
         lambda o: o.prevent_write_metrics,
         'v1 writes the metrics it is given; pass none to write none'),
@@ -65,8 +66,7 @@ _NO_V1_FORM = {
         and o.multiprocessing_options.active_processes is not None,
         'v1 always creates its root, which Orbax does not support with active_processes'),
     'temporary_path_class': (
-        lambda o: o.temporary_path_class is not None
-        and o.temporary_path_class not in options_lib.temporary_path_modes(),
+        lambda o: options_lib.temporary_path_class_refused(o.temporary_path_class),
         'v1 takes no TemporaryPath class'),
 }
 
@@ -99,12 +99,16 @@ class _Renderer:
         id(value): _function_source(name, value)
         for name, value in _option_functions(options).items()
     }
+    if options.temporary_path_class is not None:  # In 0.12.0's v1 FileOptions.
+      self._functions[id(options.temporary_path_class)] = 'options.temporary_path_class'
 
   def __call__(self, value: Any, default: Any = dataclasses.MISSING, indent: int = 0) -> str:
     if id(value) in self._functions:
       return self._functions[id(value)]
     if isinstance(value, options_lib.ShouldSaveFnPolicy):
       return self._should_save_fn_policy(indent)
+    if isinstance(value, options_lib.ShouldKeepFnPolicy):
+      return self._should_keep_fn_policy(value, indent)
     if isinstance(value, enum.Enum):
       return f'{self._path(type(value))}.{value.name}'
     if isinstance(value, (list, tuple)):
@@ -166,6 +170,18 @@ class _Renderer:
     )
 
 
+  def _should_keep_fn_policy(self, value: Any, indent: int) -> str:
+    """v0's `should_keep_fn` (0.12.0-0.12.1) beside the other policies."""
+    pad = ' ' * (indent + 4)
+    return (
+        f'type(\'ShouldKeepFnPolicy\', (), {{\n{pad}\'policy\': '
+        f'{self(value.policy, indent=indent + 4)},\n{pad}\'should_preserve\': lambda self, '
+        f'checkpoints, *, context: [\n{pad}    kept or bool(options.should_keep_fn(c.step))\n'
+        f'{pad}    for kept, c in zip(self.policy.should_preserve(checkpoints, '
+        f'context=context), checkpoints)],\n{" " * indent}}})()'
+    )
+
+
 def _function_source(field: str, fn: Any) -> str:
   """A user function by its own name (a plain named function), else as the
   option field holding it (`options.best_fn`)."""
@@ -203,6 +219,8 @@ def _context_kwargs(render: _Renderer, context: Any) -> list[str]:
   default = v1.Context()
   out = []
   for group, attribute in _CONTEXT_GROUPS.items():
+    if not hasattr(default, attribute):  # Context().atomicity: orbax-checkpoint 0.12.3.
+      continue
     value, base = getattr(context, attribute), getattr(default, attribute)
     if not _same(value, base):
       out.append(f'{group}={render(value, base, 8)}')

@@ -354,13 +354,17 @@ def test_records_the_users_handler_type(tmp_path):
 
 
 def test_async_handler_finalizes_before_commit(tmp_path):
-  with orbax_compat.CheckpointManager(
-      tmp_path, item_handlers={'arrs': AsyncNpzHandler()}) as m:
-    m.save(0, args=args.Composite(arrs=AsyncNpzSave(arrays(0))))
-    m.wait_until_finished()
-    assert (tmp_path / '0' / 'arrs' / 'FINALIZED').exists()
-    assert sorted(p.name for p in (tmp_path / '0' / 'arrs').iterdir()) == [
-        'FINALIZED', 'a.npy', 'b.npy', 'commit_success.txt', 'index.json']
+  files = {}
+  for cls in (NATIVE, orbax_compat.CheckpointManager):
+    root = tmp_path / cls.__module__
+    with cls(root, item_handlers={'arrs': AsyncNpzHandler()}) as m:
+      m.save(0, args=args.Composite(arrs=AsyncNpzSave(arrays(0))))
+      m.wait_until_finished()
+      assert (root / '0' / 'arrs' / 'FINALIZED').exists()
+      files[cls] = sorted(p.name for p in (root / '0' / 'arrs').iterdir())
+  # The item's files and, from orbax-checkpoint 0.12.3, its commit_success.txt.
+  assert {'FINALIZED', 'a.npy', 'b.npy', 'index.json'} <= set(files[NATIVE])
+  assert files[orbax_compat.CheckpointManager] == files[NATIVE]
 
 
 def test_not_a_handler_raises_like_v0(tmp_path):

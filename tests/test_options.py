@@ -124,6 +124,17 @@ CASES = {
                 'item_handlers': ocp.StandardCheckpointHandler()}),
     'lightweight_initialize': Case({'lightweight_initialize': True,
                                     'best_fn': lambda mt: mt['loss']}),
+    'should_keep_fn': Case({'should_keep_fn': lambda step: step in (0, 3),
+                            'max_to_keep': 1}),
+}
+
+# This Orbax's option fields, and the fields other supported releases have or
+# lack (with the releases that have them).
+FIELDS = {f.name for f in dataclasses.fields(Options)}
+RELEASE_FIELDS = {
+    'should_keep_fn': '0.12.0-0.12.1',
+    'num_deletion_threads': '0.12.1+',
+    'atomicity_options': '0.12.3+',
 }
 
 
@@ -131,7 +142,7 @@ def _options(case: Case):
   kw = {}
   for k, v in case.options.items():
     is_factory = callable(v) and getattr(v, '__name__', '') == '<lambda>' and (
-        k not in ('best_fn', 'should_save_fn'))
+        k not in ('best_fn', 'should_save_fn', 'should_keep_fn'))
     kw[k] = v() if is_factory else v
   return Options(**kw)
 
@@ -184,19 +195,36 @@ def _loop(case: Case):
 
 
 def test_cases_cover_every_option_field():
-  fields = {f.name for f in dataclasses.fields(Options)}
-  assert len(fields) == 33
-  assert set(CASES) == fields
+  assert FIELDS - set(CASES) == set(), 'a field of this Orbax has no case'
+  assert set(CASES) - FIELDS <= set(RELEASE_FIELDS), (
+      'a case is for a field no supported release has')
 
 
 def test_option_rows_cover_every_option_field():
-  fields = [f.name for f in dataclasses.fields(Options)]
   rows = [r.field for r in option_map.OPTION_ROWS]
-  assert sorted(rows) == sorted(fields)
+  assert len(rows) == len(set(rows))
+  assert FIELDS - set(rows) == set(), 'a field of this Orbax has no row'
+  for row in option_map.OPTION_ROWS:
+    if row.field not in FIELDS:  # Another release's field: the row says which.
+      assert row.field in RELEASE_FIELDS, row.field
+      assert RELEASE_FIELDS[row.field].rstrip('+').split('-')[0] in row.note, row
+
+
+def _v1_lacks(field: str) -> str | None:
+  """Why v1 of this Orbax cannot express the option of this field's case."""
+  if field == 'temporary_path_class' and not (
+      option_map.ATOMICITY or option_map.V1_TEMPORARY_PATH_CLASS):
+    return 'v1 of this release takes no temporary path class (0.12.1-0.12.2)'
+  return None
 
 
 @pytest.mark.parametrize('field', sorted(CASES))
 def test_option_matches_native(field, tmp_path):
+  if field not in FIELDS:
+    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field} '
+                f'(releases {RELEASE_FIELDS[field]})')
+  if _v1_lacks(field):
+    pytest.skip(f'{_v1_lacks(field)}: see test_option_v1_lacks_is_refused')
   fn = _loop(CASES[field])
   native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
   shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
@@ -247,6 +275,8 @@ def test_bad_option_raises_like_native(name, tmp_path):
     'file_options', 'async_options', 'atomicity_options',
     'multiprocessing_options'])
 def test_bad_option_type_message_names_field(field, tmp_path):
+  if field not in FIELDS:
+    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field}')
   # v0 accepts a bad atomicity_options until its first save; the shim
   # refuses it at construction (v1 copies its options into a Context then).
   bad = BAD.get(field) or _bad(field, 'commit')
@@ -273,7 +303,106 @@ REFUSED = {
 
 @pytest.mark.parametrize('field', sorted(REFUSED))
 def test_impossible_option_is_refused_at_construction(field, tmp_path):
+  if field == 'temporary_path_class' and option_map.V1_TEMPORARY_PATH_CLASS:
+    pytest.skip('v1 of orbax-checkpoint 0.12.0 takes any temporary path class: '
+                'see test_custom_temporary_path_class_where_v1_takes_one')
   root = tmp_path / 'r'
   with pytest.raises(NotImplementedError, match=field.replace('.', r'\.')):
     orbax_compat.CheckpointManager(root, options=REFUSED[field]())
   assert not root.exists()
+
+
+def test_custom_temporary_path_class_where_v1_takes_one(tmp_path):
+  """0.12.0's v1 takes a TemporaryPath class: a custom one runs as in v0."""
+  if not option_map.V1_TEMPORARY_PATH_CLASS:
+    pytest.skip('v1 of this Orbax takes no temporary path class (0.12.0 only)')
+  fn = _loop(Case({'temporary_path_class': _MyTemporaryPath}))
+  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
+  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
+  assert native and native[0][0] != 'SCENARIO ABORTED', native
+  assert native == shim, describe_differences(native, shim)
+
+
+def test_option_v1_lacks_is_refused(tmp_path):
+  """An option this release's v0 has and its v1 cannot express is refused
+  at construction, naming the release that adds it, with nothing written."""
+  if not _v1_lacks('temporary_path_class'):
+    pytest.skip(f'v1 of orbax-checkpoint {ocp.__version__} expresses every '
+                'option of its v0')
+  root = tmp_path / 'r'
+  with pytest.raises(NotImplementedError,
+                     match=r'temporary_path_class.*orbax-checkpoint 0\.12\.3'):
+    orbax_compat.CheckpointManager(root, options=_options(CASES['temporary_path_class']))
+  assert not root.exists()
+
+
+# --- Item directories ---------------------------------------------------------
+
+
+def _tree_with_modes(root):
+  """Every path under the root with its mode (array chunk names collapsed)."""
+  out = []
+  for dirpath, dirnames, filenames in os.walk(root):
+    for name in dirnames + filenames:
+      path = os.path.join(dirpath, name)
+      rel = os.path.relpath(path, root)
+      if os.path.basename(dirpath) == 'd':  # Content-hashed chunk files.
+        rel = os.path.join(os.path.dirname(rel), '<chunk>')
+      out.append((rel, stat.S_IMODE(os.stat(path).st_mode)))
+  return sorted(set(out))
+
+
+ITEM_DIRECTORY_OPTIONS = {
+    'file_options': lambda: Options(
+        file_options=ocp.options.FileOptions(path_permission_mode=0o750)),
+    'file_options, sync': lambda: Options(
+        enable_async_checkpointing=False,
+        file_options=ocp.options.FileOptions(path_permission_mode=0o750)),
+    'temporary_path_class': lambda: Options(
+        temporary_path_class=ocp.path.atomicity.CommitFileTemporaryPath),
+    'atomicity_options': lambda: Options(
+        atomicity_options=ocp.options.AtomicityOptions(
+            mode=ocp.options.AtomicityMode.COMMIT_FILE)),
+}
+
+
+@pytest.mark.parametrize('form', ['args', 'item_handlers', 'handler_registry'])
+@pytest.mark.parametrize('name', sorted(ITEM_DIRECTORY_OPTIONS))
+def test_item_directories_match_native(name, form, tmp_path):
+  """Every file and mode under the root, as this release's v0 writes them.
+
+  v0 before 0.12.3 makes item directories without the manager's
+  temporary_path_class, and without its file_options unless given item
+  handlers; from 0.12.3 with both.
+  """
+  field = name.split(',')[0]
+  if field not in FIELDS:
+    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field}')
+  if _v1_lacks(field):
+    pytest.skip(_v1_lacks(field))
+
+  def scenario(cls, root):
+    kw = {}
+    if form == 'item_handlers':
+      kw['item_handlers'] = {'x': ocp.StandardCheckpointHandler(),
+                             'j': ocp.JsonCheckpointHandler()}
+    elif form == 'handler_registry':
+      registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+      registry.add('x', args.StandardSave, ocp.StandardCheckpointHandler())
+      registry.add('x', args.StandardRestore, ocp.StandardCheckpointHandler())
+      kw['handler_registry'] = registry
+    rec = Rec(root)
+    m = rec.manager('init', cls, options=ITEM_DIRECTORY_OPTIONS[name](), **kw)
+    for step in (0, 1):
+      items = {'x': args.StandardSave(make_tree(step))}
+      if form != 'handler_registry':
+        items['j'] = args.JsonSave({'step': step})
+      rec.call(f'save({step})', m.save, step, args=args.Composite(**items))
+    rec.call('close', m.close)
+    rec.value('files and modes', _tree_with_modes(root))
+    return rec.obs
+
+  native = run_scenario(scenario, NATIVE, tmp_path / 'a' / 'root')
+  shim = run_scenario(scenario, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
+  assert native and native[0][0] != 'SCENARIO ABORTED', native
+  assert native == shim, describe_differences(native, shim)

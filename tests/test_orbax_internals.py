@@ -1,13 +1,18 @@
 """The few Orbax internals the shim leans on (orbax_compat/_v1.py) still hold.
 
-Each failure names the Orbax version, so an upgrade shows what moved.
+Each failure names the Orbax version, so an upgrade shows what moved. Each
+test names the releases it was checked on: every orbax-checkpoint release
+from 0.12.0 to 0.12.8 (`tox -e orbax-oldest`, `tox -e orbax-latest`; the
+others by hand), unless its docstring says otherwise.
 """
 
 import json
+import re
 
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.experimental.v1 import training
+import pytest
 
 from orbax_compat import _v1
 from orbax_compat import bridges
@@ -15,11 +20,22 @@ from orbax_compat import bridges
 VERSION = f'orbax-checkpoint {_v1.ORBAX_VERSION}'
 
 
+def _release(text):
+  return tuple(int(x) for x in re.findall(r'\d+', text)[:3])
+
+
 def test_version_is_supported():
-  assert _v1.ORBAX_VERSION in _v1.SUPPORTED_ORBAX, VERSION
+  """The installed Orbax is in the declared range (setup.cfg's)."""
+  installed = _release(_v1.ORBAX_VERSION)
+  for bound in _v1.SUPPORTED_ORBAX.split(','):
+    op, version = re.match(r'([<>=!]+)(.*)', bound.strip()).groups()
+    assert {'>=': installed >= _release(version),
+            '<': installed < _release(version)}[op], (VERSION, bound)
 
 
 def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
+  """`_manager`, `_checkpoints`, `check_for_errors` and, before 0.12.8, the
+  inner manager's `delete` (`_v1.delete_step`): checked on 0.12.0-0.12.8."""
   with training.Checkpointer(tmp_path) as ckptr:
     for step in (1, 2, 3):
       ckptr.save(step, {'a': np.arange(2)}, force=True)
@@ -28,7 +44,9 @@ def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
     assert infos.latest().step == ckptr.latest.step, VERSION
     _v1.check_for_errors(ckptr)
     # The shim caches this object: v1 must update it in place.
-    ckptr.delete(1)
+    _v1.delete_step(ckptr, 1)
+    assert not (tmp_path / '1').exists(), VERSION
+    assert [i.step for i in infos] == [2, 3], VERSION
     ckptr.reload()
     assert _v1.checkpoint_infos(ckptr) is infos, VERSION
     assert [i.step for i in infos] == [2, 3], VERSION
@@ -36,12 +54,16 @@ def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
 
 
 def test_item_metadata_composite_is_v0s_base_composite():
+  """`args.Composite.__mro__[1]`: checked on 0.12.0-0.12.8."""
   assert issubclass(ocp.args.Composite, _v1.ItemMetadataComposite), VERSION
   assert _v1.ItemMetadataComposite.__module__.startswith('orbax.checkpoint'), VERSION
 
 
 def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
-  """v1 reads v0 handler names back; v0 imports them as its own handlers."""
+  """v1 reads v0 handler names back; v0 imports them as its own handlers.
+
+  v1's secondary typestrs of its global registry: checked on 0.12.0-0.12.8.
+  """
   registry = _v1.v1.handlers.global_registry()
   for handler, v1_base in (
       (bridges.StandardHandler, _v1.v1.handlers.PyTreeHandler),
@@ -66,7 +88,10 @@ def test_recorded_handler_names_resolve_in_v0_and_v1(tmp_path):
 
 
 def test_array_bridge_is_registered_under_v0s_name():
-  """v1 has no Array handler: the shim's bridge resolves v0's recorded name."""
+  """v1 has no Array handler: the shim's bridge resolves v0's recorded name.
+
+  v0's private handler module path: checked on 0.12.0-0.12.8.
+  """
   registered = [h for h, _ in _v1.v1.handlers.global_registry().get_all_entries()]
   assert bridges.ArrayHandler in registered, VERSION
   assert (f'{bridges.ArrayHandler.__module__}.{bridges.ArrayHandler.__qualname__}'
@@ -74,7 +99,10 @@ def test_array_bridge_is_registered_under_v0s_name():
 
 
 def test_pytree_structure_is_what_v0_reads_into(tmp_path):
-  """v0's internal structure: its containers, a ValueMetadataEntry per leaf."""
+  """v0's internal structure: its containers, a ValueMetadataEntry per leaf.
+
+  `PyTreeCheckpointHandler._get_internal_metadata`: checked on 0.12.0-0.12.8.
+  """
   from orbax.checkpoint.metadata.tree import ValueMetadataEntry
 
   tree = {'a': np.arange(3), 'b': (1, 'x'), 'e': {}}
@@ -92,7 +120,9 @@ def test_pytree_structure_is_what_v0_reads_into(tmp_path):
 
 def test_active_context_is_the_entered_one():
   """v1's handlers (and the shim's bridges) capture the Context active where
-  v1 constructs them; `v1.Context()` would be a new, default one."""
+  v1 constructs them; `v1.Context()` would be a new, default one.
+
+  v1's private `context.get_context`: checked on 0.12.0-0.12.8."""
   ctx = _v1.v1.Context()
   ctx.multiprocessing_options.primary_host = 3
   ctx.async_options.timeout_secs = 123
@@ -213,3 +243,52 @@ def test_delete_step_is_the_inner_v0_delete(tmp_path):
       pass
     else:
       raise AssertionError(f'{VERSION}: deleting a missing step did not raise')
+
+
+class _Entries(ocp.logging.AbstractLogger):
+  """A real logger keeping the entries it is given."""
+
+  def __init__(self):
+    self.entries = []
+
+  def log_entry(self, entry, *args, **kwargs):
+    self.entries.append(entry)
+
+
+def test_logger_reaches_the_manager_v1_runs_on(tmp_path):
+  """`logger=` (0.12.8) or, before, the inner manager's `_logger`: checked on
+  0.12.0-0.12.8. Each save logs what v0's manager logs for it."""
+  shim_logger, native_logger = _Entries(), _Entries()
+  ckptr = _v1.Checkpointer(tmp_path / 'v1', logger=shim_logger)
+  with ckptr:
+    ckptr.save(0, {'a': np.arange(2)}, force=True)
+  with ocp.CheckpointManager(tmp_path / 'v0', logger=native_logger) as mngr:
+    mngr.save(0, args=ocp.args.StandardSave({'a': np.arange(2)}))
+  def saves(logger):
+    return [sorted(e) for e in logger.entries if e.get('event_type') == 'save']
+
+  assert saves(native_logger), VERSION
+  assert saves(shim_logger) == saves(native_logger), VERSION
+
+
+def test_item_directory_options_sit_on_v1s_composite_handler(tmp_path):
+  """`_checkpointer.handler._file_options`/`_temporary_path_class` of the
+  manager v1 runs on (cleared before 0.12.3 by `_v1.v0_item_directories`):
+  checked on 0.12.0-0.12.8."""
+  ckptr = training.Checkpointer(tmp_path)
+  with ckptr:
+    _v1.v0_item_directories(ckptr, file_options=False)
+    ckptr.save(0, {'a': np.arange(2)}, force=True)
+    handler = _v1.inner_manager(ckptr)._checkpointer.handler
+    assert handler._file_options is None, VERSION
+    assert handler._temporary_path_class is None, VERSION
+  assert (tmp_path / '0').exists(), VERSION
+
+
+@pytest.mark.skipif(_v1.V1_DELETES, reason='v1 deletes (0.12.8+)')
+def test_v1_checkpointer_cannot_delete_before_0_12_8(tmp_path):
+  """`_v1.V1_DELETES` is False where v1 cannot delete: checked on 0.12.0-0.12.7."""
+  with training.Checkpointer(tmp_path) as ckptr:
+    ckptr.save(0, {'a': np.arange(2)}, force=True)
+    with pytest.raises((AttributeError, NotImplementedError)):
+      ckptr.delete(0)

@@ -16,6 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from test_options import CASES
+from test_options import FIELDS
 from test_options import LOSS
 from test_options import _init_kw
 from test_options import _options
@@ -57,6 +58,8 @@ NO_V1_FORM = {'create', 'read_only', 'enable_async_checkpointing', 'todelete_sub
 
 @pytest.mark.parametrize('field', sorted(CASES))
 def test_generated_constructor_decides_like_v0(field, tmp_path, quiet_shim):
+  if field not in FIELDS:
+    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field}')
   case = CASES[field]
   init_kw = _init_kw(case, ocp.CheckpointManager)
   for root in (tmp_path / 'v0', tmp_path / 'v1'):
