@@ -334,6 +334,10 @@ def test_option_v1_lacks_is_refused(tmp_path):
                      match=r'temporary_path_class.*orbax-checkpoint 0\.12\.3'):
     orbax_compat.CheckpointManager(root, options=_options(CASES['temporary_path_class']))
   assert not root.exists()
+  # v0 of the release saves with the class.
+  with NATIVE(tmp_path / 'v0', options=_options(CASES['temporary_path_class'])) as m:
+    assert m.save(0, args=args.StandardSave(make_tree(0)))
+  assert (tmp_path / 'v0' / '0' / 'commit_success.txt').exists()
 
 
 # --- Item directories ---------------------------------------------------------
