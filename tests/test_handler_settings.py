@@ -355,7 +355,13 @@ def args_classes(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls)
   rec.call('save(0) unregistered subclass', m.save, 0, args=SubclassedSave(state()))
-  rec.value('files after refused save', files(root))
+  leftover = files(root)
+  if cls is NATIVE:  # v0 leaves the refused step's temporary directory, with
+    # or without its _CHECKPOINT_METADATA (a background write races the
+    # refusal, on every release); the shim writes nothing (README, Known
+    # differences).
+    leftover = [f for f in leftover if '.orbax-checkpoint-tmp' not in f.split('/')[0]]
+  rec.value('files after refused save', leftover)
   # (v0 leaves a temporary step 0 behind after the refused save.)
   rec.call('save(1) StandardSave', m.save, 1, args=args.StandardSave(state()))
   rec.call('wait', m.wait_until_finished)
