@@ -119,7 +119,7 @@ HOOKS = (
          'v1 waits for the items to commit before finalizing, itself'),
     Hook('_maybe_await_cleanup_tmp_directory', WARNED,
          'v1 awaits its own cleanup of temporary directories'),
-    Hook('_is_continuous_checkpointing_enabled', WARNED,
+    Hook('_is_continuous_checkpointing_enabled', WARNED,  # v0 0.12.2+
          'only labels v0\'s monitoring metrics'),
 )
 BY_NAME = {hook.name: hook for hook in HOOKS}
