@@ -41,6 +41,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 import orbax.checkpoint as ocp
+import recorder
+from recorder import has as _has
+from recorder import tname as _tname
 
 UNAVAILABLE = 77  # Multi-process JAX cannot start here.
 SCENARIO_TIMEOUT_SECS = 45  # Watchdog per scenario (each takes a few seconds).
@@ -60,23 +63,11 @@ Options = ocp.CheckpointManagerOptions
 # --------------------------------------------------------------------------
 
 
-def _tname(x: Any) -> str:
-  return f'{type(x).__module__}.{type(x).__qualname__}'
-
-
 def _sharding(s: Any) -> Any:
   if isinstance(s, NamedSharding):
     return ('NamedSharding', dict(s.mesh.shape),
             [d.id for d in s.mesh.devices.flat], str(s.spec))
   return (type(s).__name__, sorted(d.id for d in s.device_set))
-
-
-def _has(x: Any, name: str) -> bool:
-  try:
-    getattr(x, name)
-  except Exception:  # pylint: disable=broad-except
-    return False
-  return True
 
 
 def describe(x: Any) -> Any:
@@ -159,44 +150,17 @@ def read_json(path: pathlib.Path) -> Any:
     return 'MISSING'
 
 
-class Rec:
+class Rec(recorder.Recorder):
   """Collects one process's observations of one scenario."""
 
-  def __init__(self, root: pathlib.Path):
-    self.root = pathlib.Path(root)
-    self.obs: list[tuple[Any, ...]] = []
+  describe = staticmethod(describe)
+  listing = staticmethod(listing)
 
-  def call(self, label: str, fn: Callable[..., Any], *a,
-           post: Callable[[Any], Any] = describe, **kw) -> Any:
-    try:
-      result = fn(*a, **kw)
-    except Exception as e:  # pylint: disable=broad-except
-      self.obs.append((label, 'raises', _tname(e), bool(str(e).strip())))
-      # Stderr of the failing process, for the test's failure message.
-      print(f'[process {jax.process_index()}] {label} raised:',
-            file=sys.stderr)
-      traceback.print_exc()
-      return None
-    self.obs.append((label, 'returns', post(result)))
-    return result
-
-  def value(self, label: str, value: Any) -> None:
-    self.obs.append((label, 'value', value))
-
-  def layout(self, label: str) -> None:
-    self.obs.append((label, 'layout', listing(self.root)))
-
-  def manager(self, label: str, cls, **kw) -> Any:
-    try:
-      m = cls(self.root, **kw)
-    except Exception as e:  # pylint: disable=broad-except
-      self.obs.append((label, 'raises', _tname(e), bool(str(e).strip())))
-      print(f'[process {jax.process_index()}] {label} raised:',
-            file=sys.stderr)
-      traceback.print_exc()
-      return None
-    self.obs.append((label, 'constructed'))
-    return m
+  def raised(self, label: str, error: Exception) -> Any:
+    # Stderr of the failing process, for the test's failure message.
+    print(f'[process {jax.process_index()}] {label} raised:', file=sys.stderr)
+    traceback.print_exception(error)
+    return None
 
 
 # --------------------------------------------------------------------------

@@ -40,6 +40,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint._src.composite import Composite as _Composite
 import pytest
+import recorder
+from recorder import has as _has
+from recorder import tname as _tname
 
 import orbax_compat
 
@@ -51,19 +54,6 @@ args = ocp.args
 # --------------------------------------------------------------------------
 # Harness
 # --------------------------------------------------------------------------
-
-
-def _tname(x: Any) -> str:
-  t = type(x)
-  return f'{t.__module__}.{t.__qualname__}'
-
-
-def _has(x: Any, name: str) -> bool:
-  try:
-    getattr(x, name)
-  except Exception:  # pylint: disable=broad-except
-    return False
-  return True
 
 
 _BASE: list[str] = []  # The running scenario's base directory.
@@ -151,41 +141,15 @@ def disk_layout(root: pathlib.Path) -> Any:
   return out
 
 
-class Rec:
-  """Collects one scenario's observations."""
+class Rec(recorder.Recorder):
+  """Collects one scenario's observations; a failed call returns `_Raised`."""
 
-  def __init__(self, root: pathlib.Path):
-    self.root = pathlib.Path(root)
-    self.obs: list[tuple[Any, ...]] = []
+  describe = staticmethod(norm)
+  listing = staticmethod(disk_layout)
 
-  def call(self, label: str, fn: Callable[..., Any], *a,
-           post: Callable[[Any], Any] = norm, **kw) -> Any:
-    """Calls fn, records post(result) (default: norm) or the error class."""
-    try:
-      result = fn(*a, **kw)
-    except Exception as e:  # pylint: disable=broad-except
-      self.obs.append((label, 'raises', _tname(e), bool(str(e).strip())))
-      return _Raised(e)
-    self.obs.append((label, 'returns', post(result)))
-    return result
-
-  def value(self, label: str, value: Any) -> None:
-    self.obs.append((label, 'value', value))
-
-  def layout(self, label: str, root: pathlib.Path | None = None) -> Any:
-    lay = disk_layout(self.root if root is None else root)
-    self.obs.append((label, 'layout', lay))
-    return lay
-
-  def manager(self, label: str, cls, root=None, **kw) -> Any:
-    """Constructs a manager; None (and a recorded error) if it raises."""
-    try:
-      m = cls(self.root if root is None else root, **kw)
-    except Exception as e:  # pylint: disable=broad-except
-      self.obs.append((label, 'raises', _tname(e), bool(str(e).strip())))
-      return None
-    self.obs.append((label, 'constructed'))
-    return m
+  def raised(self, label: str, error: Exception) -> Any:
+    del label
+    return _Raised(error)
 
 
 @dataclasses.dataclass
