@@ -29,6 +29,29 @@ if __package__ in (None, ''):  # `python bench/scan.py`: import as the package.
 from bench import stats  # noqa: E402
 from orbax_compat import scan  # noqa: E402
 
+# Plain code both kinds of module share (the scanner reads it all).
+COMMON = '''def filler_{i}(values):
+  total = 0
+  for v in values:
+    if v % 3 == 0:
+      total += v * {i}
+    elif v % 3 == 1:
+      total -= v
+    else:
+      total ^= v
+  return total
+
+
+@functools.lru_cache(maxsize=None)
+def table_{i}(n):
+  return [[(r * c) % (n + 1) for c in range(n)] for r in range(n)]
+
+
+def train(workdir, steps=10):
+  rng = np.random.default_rng({i})
+  params = {{'w': np.zeros((4, 1), np.float32)}}
+'''
+
 TEMPLATE = '''"""Generated legacy training module {i}."""
 import functools
 import os
@@ -86,27 +109,7 @@ def evaluate(mngr: Optional[ocp.CheckpointManager], params):
   return mngr.metrics(step) if step is not None else None
 
 
-def filler_{i}(values):
-  total = 0
-  for v in values:
-    if v % 3 == 0:
-      total += v * {i}
-    elif v % 3 == 1:
-      total -= v
-    else:
-      total ^= v
-  return total
-
-
-@functools.lru_cache(maxsize=None)
-def table_{i}(n):
-  return [[(r * c) % (n + 1) for c in range(n)] for r in range(n)]
-
-
-def train(workdir, steps=10):
-  rng = np.random.default_rng({i})
-  params = {{'w': np.zeros((4, 1), np.float32)}}
-  with ocp.CheckpointManager(workdir, options=make_options(2)) as mngr:
+{common}  with ocp.CheckpointManager(workdir, options=make_options(2)) as mngr:
     for step in range(steps):
       batch = (rng.normal(size=(8, 4)), rng.normal(size=(8, 1)))
       loss = loss_fn(params, batch)
@@ -158,27 +161,7 @@ def loss_fn(params, batch):
   return np.mean((x @ params['w'] - y) ** 2)
 
 
-def filler_{i}(values):
-  total = 0
-  for v in values:
-    if v % 3 == 0:
-      total += v * {i}
-    elif v % 3 == 1:
-      total -= v
-    else:
-      total ^= v
-  return total
-
-
-@functools.lru_cache(maxsize=None)
-def table_{i}(n):
-  return [[(r * c) % (n + 1) for c in range(n)] for r in range(n)]
-
-
-def train(workdir, steps=10):
-  rng = np.random.default_rng({i})
-  params = {{'w': np.zeros((4, 1), np.float32)}}
-  store = Store{i}(workdir)
+{common}  store = Store{i}(workdir)
   for step in range(steps):
     batch = (rng.normal(size=(8, 4)), rng.normal(size=(8, 1)))
     loss = loss_fn(params, batch)
@@ -223,9 +206,9 @@ def generate(directory: str, n_files: int, v0_every: int = 1) -> int:
     package = os.path.join(directory, f'pkg{i // 10:03d}')
     os.makedirs(package, exist_ok=True)
     if i % v0_every:
-      text = PLAIN.format(i=i)
+      text = PLAIN.format(i=i, common=COMMON.format(i=i))
     else:
-      text = TEMPLATE.format(i=i, alias='' if i % 2 else '  # v0')
+      text = TEMPLATE.format(i=i, common=COMMON.format(i=i), alias='' if i % 2 else '  # v0')
     lines += text.count('\n')
     with open(os.path.join(package, f'module{i:04d}.py'), 'w') as f:
       f.write(text)
