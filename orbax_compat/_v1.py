@@ -132,6 +132,23 @@ through the inner manager: `delete_step`.)
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class Capability:
+  """A v1 surface that v1 code in the table needs and older releases lack."""
+
+  what: str  # The v1 call, as the table's code spells it.
+  release: str  # The orbax-checkpoint release that brings it.
+  present: bool  # Whether the installed Orbax has it.
+
+  def missing(self) -> str:
+    """Why the v1 code does not run on the installed Orbax."""
+    return (f'{self.what} needs orbax-checkpoint {self.release}; the installed '
+            f'{ORBAX_VERSION} has none: keep the v0 call until you upgrade')
+
+
+V1_DELETE = Capability('ckptr.delete', '0.12.8', V1_DELETES)
+
+
 def Checkpointer(directory: Any, *, logger: Any = None, **kwargs: Any) -> Any:  # pylint: disable=invalid-name
   """v1's `training.Checkpointer(directory, logger=logger, **kwargs)`.
 

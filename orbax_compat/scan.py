@@ -1410,6 +1410,8 @@ class _FileScanner:
       return False, 'the attribute is assigned or deleted here, not read', ()
     if not form.mechanical:
       return False, 'the table has no mechanical rewrite for this form', ()
+    if not form.runs_here:
+      return False, form.needs.missing(), ()
     info = _code_info(form.v1)
     if not info.expression:
       return False, 'the v1 code has several lines', ()

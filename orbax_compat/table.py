@@ -30,6 +30,7 @@ from typing import Any
 from orbax.checkpoint import args as _v0_args
 from orbax.checkpoint import checkpoint_manager as _v0_manager
 
+from orbax_compat import _v1
 from orbax_compat import adapters as a
 from orbax_compat import option_map as options_lib
 
@@ -83,7 +84,8 @@ class Form:
   (same effect; only where the call is a statement of its own) or '' (never:
   the v1 code needs a decision the call alone does not show). `when`, if set,
   picks the form at run time from the manager (static tools skip such forms);
-  `unless` names options under which the rewrite would change behaviour.
+  `unless` names options under which the rewrite would change behaviour;
+  `needs`, a v1 surface only some supported releases have.
   """
 
   v0: str
@@ -94,6 +96,14 @@ class Form:
   # CheckpointManagerOptions fields whose non-default value makes the v1 code
   # differ from the v0 call: a tool rewrites only where it sees them unset.
   unless: tuple[str, ...] = ()
+  # The v1 surface the v1 code needs, where some supported releases lack it:
+  # then the notice says so and no tool rewrites the call there.
+  needs: _v1.Capability | None = None
+
+  @property
+  def runs_here(self) -> bool:
+    """Whether the v1 code runs on the installed Orbax."""
+    return self.needs is None or self.needs.present
 
   def __post_init__(self):
     assert self.mechanical in ('', 'expression', 'statement'), self.mechanical
@@ -217,6 +227,8 @@ class Row:
                'your options in v1: orbax_compat.v1_source(mngr))')
     elif 'ocp_v1' in names_in(form.v1):
       text += f'\n    ({V1_IMPORT})'
+    if not form.runs_here:
+      text += f'\n    ({form.needs.missing()})'
     return text
 
 
@@ -353,7 +365,8 @@ ROWS = (
     )),
     Row('delete', a.delete, 'direct', forms=(
         Form('mngr.delete(step)', 'ckptr.delete(step)', mechanical='statement',
-             unless=('read_only',), note='v1 has no read-only mode: v0 skips it when read_only'),
+             unless=('read_only',), needs=_v1.V1_DELETE,
+             note='v1 has no read-only mode: v0 skips it when read_only'),
     )),
     Row('save', a.save, 'adapted',
         note='v0 args become checkpointables; a single item is stored under '
@@ -579,6 +592,9 @@ def render_markdown() -> str:
     ]
     for form in row.forms:
       note = form.note + (' (chosen at run time)' if form.when else '')
+      if form.needs:
+        note += f' (needs orbax-checkpoint {form.needs.release})'
+
       lines.append(
           f'| {_code(form.v0)} | {_code(form.v1)} | {form.mechanical or "no"} | '
           f'{_md_cell(note)} |'

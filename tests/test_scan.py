@@ -20,6 +20,7 @@ import textwrap
 
 import pytest
 
+from orbax_compat import _v1
 from orbax_compat import option_map
 from orbax_compat import scan
 from orbax_compat import table
@@ -35,6 +36,8 @@ INIT = 'mngr = ocp.CheckpointManager(directory, options=options, metadata=metada
 INIT_ITEMS = ('mngr = ocp.CheckpointManager(directory, options=options, item_names=item_names, '
               'item_handlers=item_handlers)')
 SAVE = 'mngr.save(step, args=ocp.args.StandardSave(tree))'
+# `ckptr.delete` runs from orbax-checkpoint 0.12.8: --to-v1 rewrites delete there only.
+DELETES = _v1.V1_DELETE.present
 SAVE_PYTREE = 'mngr.save(step, args=ocp.args.PyTreeSave(tree))'
 SAVE_MORE = ('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, force=force, '
              'custom_metadata=custom_metadata)')
@@ -106,7 +109,7 @@ EXPECTED = [
     ('eval_loop.py', 53, 13, 'save', SAVE, True),  # Multi-line, with a comment.
     ('eval_loop.py', 57, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
     ('eval_loop.py', 58, 12, 'is_saving_in_progress', 'mngr.is_saving_in_progress()', True),
-    ('eval_loop.py', 59, 5, 'delete', 'mngr.delete(step)', True),
+    ('eval_loop.py', 59, 5, 'delete', 'mngr.delete(step)', DELETES),
     ('eval_loop.py', 60, 5, 'reload', 'mngr.reload()', True),
     ('eval_loop.py', 61, 13, 'all_steps', 'mngr.all_steps()', True),
     ('eval_loop.py', 62, 24, 'metrics', 'mngr.metrics(step)', True),  # In a comprehension.
@@ -152,7 +155,7 @@ EXPECTED = [
     ('never_runs.py', 7, 1, 'import', True),
     ('never_runs.py', 10, 8, 'CheckpointManager', INIT, False),
     ('never_runs.py', 10, 89, 'options.create'),
-    ('never_runs.py', 11, 1, 'delete', 'mngr.delete(step)', True),
+    ('never_runs.py', 11, 1, 'delete', 'mngr.delete(step)', DELETES),
     ('trainer_class.py', 11, 1, 'import', True),
     ('trainer_class.py', 18, 21, 'CheckpointManager', INIT_ITEMS, False),
     ('trainer_class.py', 21, 17, 'options.max_to_keep'),
@@ -624,7 +627,8 @@ def test_json_output(corpus, capsys):
   }
   delete = next(f for f in out['findings'] if f['label'] == 'delete')
   assert (delete['form'], delete['v1'], delete['mechanical'], delete['to_v1'], delete['reason']) == (
-      'mngr.delete(step)', 'ckptr.delete(step)', 'statement', True, '')
+      'mngr.delete(step)', 'ckptr.delete(step)', 'statement', DELETES,
+      '' if DELETES else _v1.V1_DELETE.missing())
   summary = out['summary']
   assert summary['findings'] == summary['remaining'] == len(EXPECTED)
   assert (summary['files_scanned'], summary['files_with_findings'], summary['errors']) == (7, 7, 2)
@@ -643,7 +647,8 @@ def test_text_output(corpus, capsys):
   row = table.BY_MEMBER['delete']
   create = next(r for r in option_map.OPTION_ROWS if r.field == 'create')
   note = f'{row.forms[0].note}; {row.note}' if row.note else row.forms[0].note
-  assert f'{path}:11:1: delete: {row.v1}  ({note})  [--to-v1]\n' in out
+  mark = '[--to-v1]' if DELETES else f'[kept: {_v1.V1_DELETE.missing()}]'
+  assert f'{path}:11:1: delete: {row.v1}  ({note})  {mark}\n' in out
   assert f'{path}:10:89: options.create: {create.v1}  ({create.note})\n' in out
   assert '4 v0 uses in 1 files (1 scanned)' in out
   assert 'by member:' in out and 'by file:' in out and err == ''
@@ -868,7 +873,8 @@ MECHANICAL = {
 def test_every_mechanical_form_is_rewritten_in_the_corpus():
   assert {f.v0 for row in table.ROWS for f in row.forms if f.mechanical} == MECHANICAL
   runnable = [e for e in EXPECTED if len(e) == 6 and e[5] and e[0] in RUNNABLE]
-  assert {e[4] for e in runnable} == MECHANICAL
+  runs_here = {f.v0 for row in table.ROWS for f in row.forms if f.mechanical and f.runs_here}
+  assert {e[4] for e in runnable} == runs_here
 
 
 def test_to_v1_programs_match_native_v0(corpus, tmp_path):
@@ -973,7 +979,49 @@ def test_to_v1_keeps_calls_whose_v1_code_depends_on_unseen_or_set_options(tmp_pa
   found = json.loads(capsys.readouterr().out)['findings']
   rewritten = {(f['line'], f['member']): f['to_v1'] for f in found if f['kind'] == 'method'}
   assert rewritten == {(5, 'should_save'): False, (6, 'latest_step'): True,
-                       (11, 'should_save'): True, (12, 'delete'): True, (16, 'save'): False}
+                       (11, 'should_save'): True, (12, 'delete'): DELETES, (16, 'save'): False}
   reasons = {f['line']: f['reason'] for f in found if f['kind'] == 'method'}
   assert 'may set read_only' in reasons[5]
   assert 'options this file does not show' in reasons[16]
+
+
+@pytest.fixture
+def delete_needs_a_later_release():
+  """The delete form as on a release whose v1 cannot delete (before 0.12.8)."""
+  form = table.BY_MEMBER['delete'].forms[0]
+  missing = dataclasses.replace(form.needs, release='99.0', present=False)
+  object.__setattr__(form, 'needs', missing)  # Forms are frozen; restored below.
+  try:
+    yield missing
+  finally:
+    object.__setattr__(form, 'needs', _v1.V1_DELETE)
+
+
+def test_v1_code_the_installed_orbax_lacks_is_never_rewritten(
+    delete_needs_a_later_release, tmp_path, capsys):
+  """`Form.needs`: where v1 lacks the call, --to-v1 keeps it and says why, and
+  the notice says to keep the v0 call; MIGRATION_TABLE.md names the release."""
+  source = tmp_path / 'd.py'
+  source.write_text('import orbax.checkpoint as ocp\nmngr = ocp.CheckpointManager("/d")\n'
+                    'mngr.delete(1)\nmngr.latest_step()\n')
+  scan.main([str(source), '--format', 'json'])
+  found = {f['member']: f for f in json.loads(capsys.readouterr().out)['findings']}
+  assert (found['delete']['to_v1'], found['latest_step']['to_v1']) == (False, True)
+  assert found['delete']['reason'] == delete_needs_a_later_release.missing()
+  assert 'ckptr.delete needs orbax-checkpoint 99.0; the installed' in found['delete']['reason']
+  assert scan.main([str(source), '--to-v1']) == 1
+  rewritten = source.read_text()
+  assert 'mngr.delete(1)' in rewritten and 'v1_checkpointer.delete' not in rewritten
+  assert 'mngr.v1_checkpointer.latest' in rewritten
+  row = table.BY_MEMBER['delete']
+  assert row.deprecation_message(row.forms[0]).endswith(
+      f'\n    ({delete_needs_a_later_release.missing()})')
+  assert '(needs orbax-checkpoint 99.0)' in table.render_markdown()
+
+
+def test_migration_table_names_the_release_v1_delete_needs():
+  text = (pathlib.Path(__file__).parent.parent / 'MIGRATION_TABLE.md').read_text()
+  assert ('| `mngr.delete(step)` | `ckptr.delete(step)` | statement | v1 has no read-only mode: '
+          'v0 skips it when read_only (needs orbax-checkpoint 0.12.8) |') in text
+  row = table.BY_MEMBER['delete']
+  assert (_v1.V1_DELETE.missing() in row.deprecation_message()) is not DELETES

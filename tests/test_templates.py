@@ -22,7 +22,6 @@ import orbax.checkpoint as ocp
 import pytest
 
 import orbax_compat
-from orbax_compat import _v1
 from orbax_compat import table
 from orbax_compat._v1 import v1
 
@@ -436,9 +435,8 @@ def test_every_form_has_a_scenario():
 @pytest.mark.parametrize('member,index', [(m, i) for m, i, _ in FORMS])
 def test_form_runs_and_matches_v0(written, writer, member, index, tmp_path, quiet_shim):
   form = table.BY_MEMBER[member].forms[index]
-  if 'ckptr.delete(' in form.v1 and not _v1.V1_DELETES:
-    pytest.skip(f'v1 of orbax-checkpoint {_v1.ORBAX_VERSION} has no working '
-                'training.Checkpointer.delete (0.12.8)')
+  if not form.runs_here:
+    pytest.skip(form.needs.missing())
   kind, run = SCENARIOS[(member, form.v0)]
   if form.when is table._composite:  # pylint: disable=protected-access
     kind = 'composite'
