@@ -62,7 +62,7 @@ def _member(row: Any) -> tuple[list[str], set[str]]:
   if returns is inspect.Signature.empty:
     returns = 'None'
   names |= _names(returns)
-  decorators = [f'@deprecated({row.deprecation_message()!r})']
+  decorators = [f'@deprecated({row.deprecation_message(here=False)!r})']
   if row.kind == 'property':
     decorators.insert(0, '@property')
   lines = [*decorators, f'def {row.member}({params}) -> {returns}: ...']
@@ -115,7 +115,7 @@ def render(rows: Any) -> str:
       '',
       '',
       # mypy reports a deprecated class where the class is constructed.
-      f'@deprecated({init.deprecation_message()!r})',
+      f'@deprecated({init.deprecation_message(here=False)!r})',
       'class CheckpointManager:',
       '    """Orbax v0 `CheckpointManager`, running on v1 `training.Checkpointer`."""',
       '',

@@ -213,8 +213,13 @@ class Row:
         return form
     return self.forms[0]
 
-  def deprecation_message(self, form: Form | None = None) -> str:
-    """A notice: the v0 call, its v1 code, and the table row (short lines)."""
+  def deprecation_message(self, form: Form | None = None, *, here: bool = True) -> str:
+    """A notice: the v0 call, its v1 code, and the table row (short lines).
+
+    Where the v1 code needs a later release: with `here`, a word only if the
+    installed Orbax lacks it; without (the type stub, the same everywhere),
+    the release it needs.
+    """
     form = form or self.forms[0]
     head = f'{form.v0} is Orbax v0 API'
     lines = form.v1.strip().splitlines()
@@ -227,8 +232,10 @@ class Row:
                'your options in v1: orbax_compat.v1_source(mngr))')
     elif 'ocp_v1' in names_in(form.v1):
       text += f'\n    ({V1_IMPORT})'
-    if not form.runs_here:
+    if here and not form.runs_here:
       text += f'\n    ({form.needs.missing()})'
+    elif not here and form.needs:
+      text += f'\n    ({form.needs.what} needs orbax-checkpoint {form.needs.release})'
     return text
 
 
