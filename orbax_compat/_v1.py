@@ -681,3 +681,103 @@ if _missing_private_names():
   raise ImportError(unsupported_orbax(
       'lacks Orbax internals orbax_compat relies on '
       f'({", ".join(_missing_private_names())})'))
+
+
+def global_type_handler_registry() -> Any:
+  """v0's global TypeHandlerRegistry (what `register_type_handler` adds to).
+
+  Why: it lives in a private module, and its class (which the public
+  `TypeHandlerRegistry` Protocol cannot check at run time) tells a registry
+  from other settings.
+  """
+  from orbax.checkpoint._src.serialization import type_handler_registry  # pylint: disable=g-import-not-at-top
+
+  return type_handler_registry.GLOBAL_TYPE_HANDLER_REGISTRY
+
+
+def v0_type_handler_entries(registry: Any) -> list[tuple[Any, Any]]:
+  """The (type predicate, TypeHandler) entries of a v0 TypeHandlerRegistry, in order.
+
+  `registry` None is v0's global one (`register_type_handler`). Why: v0's
+  registry keeps what `register_type_handler` adds only in its private
+  `_type_registry` (predicates, not types) and has no listing, and the global
+  one lives in a private module; the shim runs the user's own TypeHandlers
+  for the types v1 has no LeafHandler for (`add_v0_type_handlers`).
+  """
+  if registry is None:
+    registry = global_type_handler_registry()
+  entries = getattr(registry, '_type_registry', None)
+  if entries is None:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: the v0 TypeHandlerRegistry has no `_type_registry`; '
+        f'update orbax_compat._v1 for {orbax_version_note()}.'
+    )
+  return list(entries)
+
+
+def v0_standard_type_handler_classes() -> tuple[type, ...]:
+  """The classes of v0's own TypeHandlers (its default registry's).
+
+  Why: the default registry (`_DEFAULT_TYPE_HANDLERS`) is private; the shim
+  tells the user's TypeHandlers from v0's own, which v1 replaces.
+  """
+  from orbax.checkpoint._src.serialization import type_handler_registry  # pylint: disable=g-import-not-at-top
+
+  return tuple({type(h) for _, h in type_handler_registry._DEFAULT_TYPE_HANDLERS})  # pylint: disable=protected-access
+
+
+class _LeafTypes:
+  """v1's LeafHandlerRegistry for validation, plus the types of added TypeHandlers."""
+
+  def __init__(self, registry: Any, predicates: list[Any]):
+    self._registry = registry
+    self._predicates = predicates
+
+  def _added(self, ty: Any) -> bool:
+    return isinstance(ty, type) and any(matches(p, ty) for p in self._predicates)
+
+  def is_handleable(self, ty: Any) -> bool:
+    return self._added(ty) or self._registry.is_handleable(ty)
+
+  def is_abstract_handleable(self, ty: Any) -> bool:
+    return self._added(ty) or self._registry.is_abstract_handleable(ty)
+
+  def __getattr__(self, name: str) -> Any:
+    return getattr(self._registry, name)
+
+
+def matches(predicate: Any, ty: type) -> bool:
+  """Whether a v0 registry entry's predicate takes type `ty` (False if it raises)."""
+  try:
+    return bool(predicate(ty))
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+def add_v0_type_handlers(handler: Any, entries: list[tuple[Any, Any]]) -> None:
+  """Makes v1's PyTreeHandler `handler` serialize some leaf types with v0 TypeHandlers.
+
+  Why: v1's PyTreeHandler runs v0's BasePyTreeCheckpointHandler on a v0
+  TypeHandlerRegistry it builds from v1's LeafHandlers (`_handler_impl.
+  _type_handler_registry`), and checks each leaf type against its
+  LeafHandlerRegistry first (`_leaf_handler_registry`). A v0 user's
+  `register_type_handler(T, MyHandler())` has no place in either, so the
+  shim appends the user's entries to the first (as v0's registry holds them:
+  after the standard ones, found by type or by typestr) and lets the second
+  accept their types.
+  """
+  # pylint: disable=protected-access
+  try:
+    registry = handler._handler_impl._type_handler_registry
+    leaf_registry = handler._leaf_handler_registry
+    type_entries, typestr_entries = registry._type_registry, registry._typestr_registry
+  except AttributeError as e:  # pragma: no cover - only on an Orbax change.
+    raise RuntimeError(
+        'orbax_compat: v1\'s PyTreeHandler no longer keeps its v0 TypeHandler '
+        f'registry where it did; update orbax_compat._v1 for {orbax_version_note()}.'
+    ) from e
+  for predicate, type_handler in entries:
+    type_entries.append((predicate, type_handler))
+    typestr_entries[type_handler.typestr()] = type_handler
+  handler._leaf_handler_registry = _LeafTypes(leaf_registry, [p for p, _ in entries])
+  # pylint: enable=protected-access

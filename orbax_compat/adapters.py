@@ -408,6 +408,7 @@ def save(
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (args_lib.save_context(m._context, named, checkpointables),
         step_logging.holding(m._step_logger) as statistics):
+    args_lib.check_leaf_types(checkpointables, m._known_items)
     response = m._ckptr.save_checkpointables_async(
         step,
         checkpointables,

@@ -22,6 +22,7 @@ from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
 from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import multihost
+from orbax.checkpoint import type_handlers
 
 from orbax_compat import _v1
 from orbax_compat._v1 import v1
@@ -173,6 +174,8 @@ def _same(a: Any, b: Any) -> bool:
     return True
   if type(a) is not type(b):
     return False
+  if type(a) is type(_v1.global_type_handler_registry()):
+    return False  # Another registry than v0's global one holds other handlers.
   try:
     if a == b:
       return True
@@ -195,8 +198,6 @@ def _reference_array_handler() -> dict[str, Any]:
   """v0's default jax.Array TypeHandler (`type_handler_registry`'s default)."""
   global _REFERENCE_ARRAY_HANDLER
   if _REFERENCE_ARRAY_HANDLER is None:
-    from orbax.checkpoint import type_handlers  # pylint: disable=g-import-not-at-top
-
     _REFERENCE_ARRAY_HANDLER = _v1.array_type_handler_settings(
         type_handlers.ArrayHandler(array_metadata_store=_v1.array_metadata_store())
     )
@@ -216,12 +217,13 @@ def array_type_handler_options(registry: Any, primary_host: Any) -> dict[str, An
   `registry` None is v0's global registry (`register_type_handler`). Raises
   NotImplementedError naming what v1 cannot express.
   """
-  from orbax.checkpoint import type_handlers  # pylint: disable=g-import-not-at-top
 
   if registry is None:
     handler = type_handlers.get_type_handler(jax.Array)
-  else:
+  elif registry.has(jax.Array):
     handler = registry.get(jax.Array)
+  else:  # No jax.Array leaves to save there (v0 would refuse them).
+    return {}
   if type(handler) is not type_handlers.ArrayHandler:
     raise NotImplementedError(
         f'orbax_compat cannot run the jax.Array TypeHandler '
@@ -249,6 +251,38 @@ def array_type_handler_options(registry: Any, primary_host: Any) -> dict[str, An
           f'the item\'s primary host ({primary_host!r}) as {derived}.'
       )
   return options
+
+
+def user_type_handlers(registry: Any) -> list[tuple[Any, Any]]:
+  """The user's own TypeHandlers in a v0 registry (None: the global one), in order.
+
+  Entries of v0's standard TypeHandler classes are v1's (the jax.Array one
+  through `array_type_handler_options`); any other runs as itself inside v1
+  (`_v1.add_v0_type_handlers`). One registered for a type v1 serializes itself
+  (int, float, bytes, numpy, jax.Array, str) is refused: v1 would not use it.
+  """
+
+  standard = _v1.v0_standard_type_handler_classes()
+  custom = []
+  for predicate, handler in _v1.v0_type_handler_entries(registry):
+    if type(handler) in standard:
+      continue
+    shadowed = [t for t in type_handlers.supported_types() if _v1.matches(predicate, t)]
+    if shadowed:
+      raise NotImplementedError(
+          f'orbax_compat cannot run the TypeHandler {type(handler).__qualname__} '
+          f'registered for {shadowed[0].__qualname__} on Orbax v1: v1 serializes '
+          f'{shadowed[0].__qualname__} leaves with its own LeafHandler. Register it '
+          'for a type of your own instead.'
+      )
+    custom.append((predicate, handler))
+  return custom
+
+
+def has_user_type_handler(ty: Any) -> bool:
+  """Whether v0's global registry holds a user's TypeHandler for type `ty`."""
+  return isinstance(ty, type) and any(
+      _v1.matches(p, ty) for p, _ in user_type_handlers(None))
 
 
 def item_settings(handler: Any, argument: str) -> dict[str, Any]:
@@ -326,6 +360,9 @@ def _pytree_recorded_as(v0_handler: type) -> type:
     if 'array_metadata_validator' in settings:
       kwargs['array_metadata_validator'] = settings['array_metadata_validator']
     _handlers.PyTreeHandler.__init__(self, context=context, **kwargs)
+    custom = user_type_handlers(settings.get('type_handler_registry'))
+    if custom:
+      _v1.add_v0_type_handlers(self, custom)
 
   cls = _recorded_as(_handlers.PyTreeHandler, v0_handler)
   cls.__init__ = __init__

@@ -209,6 +209,43 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
   return checkpointables
 
 
+# Leaf types v1's own LeafHandlers save (others need a user's TypeHandler).
+_V1_LEAF_TYPES = (np.ndarray, jax.Array, np.number, int, float, str, bytes)
+
+
+def check_leaf_types(checkpointables: Mapping[str, Any],
+                     handler_types: Mapping[str, Any]) -> None:
+  """Leaves no handler saves: v0's ValueError, before v1 starts the save
+  (and TypeHandlers v1 would not run: NotImplementedError).
+
+  v1 refuses such a leaf inside its save, after starting the step's
+  directory signalling, whose thread then waits 300 s (also at interpreter
+  exit); v0 raises ValueError from `save`. Run in the save's Context (an
+  item's handler reads it).
+  """
+  for name, item in checkpointables.items():
+    handler_type = handler_types.get(name)
+    if not (isinstance(handler_type, type)
+            and issubclass(handler_type, v1.handlers.PyTreeHandler)):
+      continue
+    # Refuses a user's TypeHandler v1 would not run, before v1 starts.
+    settings = getattr(handler_type, '_item_settings', {})
+    bridges.user_type_handlers(settings.get('type_handler_registry'))
+    odd = [(p, x) for p, x in jax.tree_util.tree_flatten_with_path(item)[0]
+           if not isinstance(x, _V1_LEAF_TYPES) and x is not PLACEHOLDER]
+    if not odd:
+      continue
+    handler = handler_type()
+    for path, leaf in odd:
+      if not handler.is_handleable(leaf):
+        raise ValueError(
+            f'TypeHandler lookup failed for: type={type(leaf)}, keypath='
+            f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: no '
+            'TypeHandler saves it; register one '
+            '(orbax.checkpoint.type_handlers.register_type_handler).'
+        )
+
+
 def _check_pytree_save(arg: Any, argument: str) -> None:
   """v0's checks of a Standard/PyTree save, before v1 creates the step directory.
 
@@ -559,7 +596,13 @@ def _restore_args_abstract(
     meta = flat_metadata.get(key)
     if meta is None and arg.item is not None:
       return int  # Not in the checkpoint: v1 raises v0's error, or omits it.
-    return _leaf_abstract(path, ra if isinstance(ra, RestoreArgs) else None, meta)
+    ra = ra if isinstance(ra, RestoreArgs) else None
+    if ra is not None and ra.restore_type is not None:
+      if bridges.has_user_type_handler(ra.restore_type):
+        return ra.restore_type  # The user's TypeHandler for it restores it.
+    elif arg.item is not None and bridges.has_user_type_handler(type(leaf)):
+      return leaf  # Restored by its recorded type, through the user's TypeHandler.
+    return _leaf_abstract(path, ra, meta)
 
   leaves = [
       abstract_leaf(p, leaf, ra, k)

@@ -292,3 +292,43 @@ def test_v1_checkpointer_cannot_delete_before_0_12_8(tmp_path):
     ckptr.save(0, {'a': np.arange(2)}, force=True)
     with pytest.raises((AttributeError, NotImplementedError)):
       ckptr.delete(0)
+
+
+def test_v0_type_handler_registry_and_v1s_pytree_handler_take_user_handlers():
+  """`global_type_handler_registry`, `v0_type_handler_entries`,
+  `v0_standard_type_handler_classes` and `add_v0_type_handlers` (v1's
+  PyTreeHandler `_handler_impl._type_handler_registry` and
+  `_leaf_handler_registry`): checked on 0.12.0, 0.12.4 and 0.12.8."""
+  from orbax.checkpoint import type_handlers  # pylint: disable=g-import-not-at-top
+
+  registry = _v1.global_type_handler_registry()
+  assert registry.get(np.ndarray) is type_handlers.get_type_handler(np.ndarray), VERSION
+  entries = _v1.v0_type_handler_entries(None)
+  standard = _v1.v0_standard_type_handler_classes()
+  assert len(entries) >= len(type_handlers.supported_types()), VERSION
+  assert all(type(h) in standard for _, h in entries[:len(type_handlers.supported_types())])
+
+  class Tagged:
+
+    def __init__(self, value):
+      self.value = value
+
+  class TaggedHandler(type_handlers.NumpyHandler):
+
+    def typestr(self):
+      return 'Tagged'
+
+    async def serialize(self, values, infos, args=None):
+      return await super().serialize([v.value for v in values], infos, args)
+
+    async def deserialize(self, infos, args=None):
+      return [Tagged(v) for v in await super().deserialize(infos, args)]
+
+  handler = _v1.v1.handlers.PyTreeHandler()
+  assert not handler.is_handleable(Tagged(np.ones(2))), VERSION
+  _v1.add_v0_type_handlers(handler, [(lambda t: issubclass(t, Tagged), TaggedHandler())])
+  assert handler.is_handleable(Tagged(np.ones(2))) and handler.is_handleable(np.ones(2)), VERSION
+  impl = handler._handler_impl  # pylint: disable=protected-access
+  registry = impl._type_handler_registry  # pylint: disable=protected-access
+  assert registry.get('Tagged').typestr() == 'Tagged', VERSION  # By typestr (restore).
+  assert isinstance(registry.get(Tagged), TaggedHandler), VERSION  # By type (save).
