@@ -726,6 +726,18 @@ def v0_standard_type_handler_classes() -> tuple[type, ...]:
   return tuple({type(h) for _, h in type_handler_registry._DEFAULT_TYPE_HANDLERS})  # pylint: disable=protected-access
 
 
+class RecordedType:
+  """An abstract leaf v1 restores by the typestr the checkpoint records.
+
+  v1 derives a leaf's v0 `restore_type` from its abstract leaf, and leaves it
+  None (v0 then picks the TypeHandler by the recorded typestr) only for
+  leaves that look like neither arrays nor scalars: this one.
+  """
+
+
+RECORDED_TYPE = RecordedType()
+
+
 class _LeafTypes:
   """v1's LeafHandlerRegistry for validation, plus the types of added TypeHandlers."""
 
@@ -734,7 +746,8 @@ class _LeafTypes:
     self._predicates = predicates
 
   def _added(self, ty: Any) -> bool:
-    return isinstance(ty, type) and any(matches(p, ty) for p in self._predicates)
+    return isinstance(ty, type) and (
+        issubclass(ty, RecordedType) or any(matches(p, ty) for p in self._predicates))
 
   def is_handleable(self, ty: Any) -> bool:
     return self._added(ty) or self._registry.is_handleable(ty)

@@ -26,6 +26,7 @@ from orbax.checkpoint import checkpoint_utils as v0_checkpoint_utils
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
+from orbax_compat import _v1
 from orbax_compat import bridges
 from orbax_compat._v1 import v1
 
@@ -237,13 +238,15 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
       continue
     handler = handler_type()
     for path, leaf in odd:
-      if not handler.is_handleable(leaf):
+      try:
+        handler.validate_leaves_handleable([leaf])
+      except ValueError:  # v1's UnregisteredTypeError.
         raise ValueError(
             f'TypeHandler lookup failed for: type={type(leaf)}, keypath='
             f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: no '
             'TypeHandler saves it; register one '
             '(orbax.checkpoint.type_handlers.register_type_handler).'
-        )
+        ) from None
 
 
 def _check_pytree_save(arg: Any, argument: str) -> None:
@@ -599,9 +602,9 @@ def _restore_args_abstract(
     ra = ra if isinstance(ra, RestoreArgs) else None
     if ra is not None and ra.restore_type is not None:
       if bridges.has_user_type_handler(ra.restore_type):
-        return ra.restore_type  # The user's TypeHandler for it restores it.
+        return _v1.RECORDED_TYPE  # The user's TypeHandler restores it.
     elif arg.item is not None and bridges.has_user_type_handler(type(leaf)):
-      return leaf  # Restored by its recorded type, through the user's TypeHandler.
+      return _v1.RECORDED_TYPE  # As v0: by the recorded type's TypeHandler.
     return _leaf_abstract(path, ra, meta)
 
   leaves = [

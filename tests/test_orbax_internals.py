@@ -325,9 +325,10 @@ def test_v0_type_handler_registry_and_v1s_pytree_handler_take_user_handlers():
       return [Tagged(v) for v in await super().deserialize(infos, args)]
 
   handler = _v1.v1.handlers.PyTreeHandler()
-  assert not handler.is_handleable(Tagged(np.ones(2))), VERSION
+  with pytest.raises(ValueError):  # v1's UnregisteredTypeError.
+    handler.validate_leaves_handleable([Tagged(np.ones(2))])
   _v1.add_v0_type_handlers(handler, [(lambda t: issubclass(t, Tagged), TaggedHandler())])
-  assert handler.is_handleable(Tagged(np.ones(2))) and handler.is_handleable(np.ones(2)), VERSION
+  handler.validate_leaves_handleable([Tagged(np.ones(2)), np.ones(2)])
   impl = handler._handler_impl  # pylint: disable=protected-access
   registry = impl._type_handler_registry  # pylint: disable=protected-access
   assert registry.get('Tagged').typestr() == 'Tagged', VERSION  # By typestr (restore).

@@ -36,6 +36,12 @@ class Box:
 
   value: np.ndarray
 
+  # What v0's NumpyHandler reads of a value before serializing it (0.12.0).
+  shape = property(lambda self: self.value.shape)
+  dtype = property(lambda self: self.value.dtype)
+  size = property(lambda self: self.value.size)
+  nbytes = property(lambda self: self.value.nbytes)
+
 
 class BoxHandler(type_handlers.NumpyHandler):
   """Saves a Box's array as NumpyHandler does, under the typestr 'Box'."""
