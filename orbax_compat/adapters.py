@@ -527,7 +527,11 @@ def restore(
     plans = transforms_lib.plan(wanted, step_dir)
     wanted = transforms_lib.loads(wanted, plans)
     abstract = args_lib.restore_abstract(
-        wanted, lambda name: recovery.pytree_metadata(step_dir / name).tree
+        wanted,
+        lambda name: recovery.pytree_metadata(
+            step_dir / name,
+            bridges.item_type_handler_registry(m._known_items.get(name))).tree,
+        m._known_items,
     )
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract

@@ -279,10 +279,19 @@ def user_type_handlers(registry: Any) -> list[tuple[Any, Any]]:
   return custom
 
 
-def has_user_type_handler(ty: Any) -> bool:
-  """Whether v0's global registry holds a user's TypeHandler for type `ty`."""
+def item_type_handler_registry(handler_type: Any) -> Any:
+  """The `type_handler_registry` an item's handler was configured with, or None
+  (v0's global one)."""
+  settings = getattr(handler_type, '_item_settings', None) or {}
+  return settings.get('type_handler_registry')
+
+
+def has_user_type_handler(ty: Any, handler_type: Any = None) -> bool:
+  """Whether a user's TypeHandler saves type `ty`: in the item's registry
+  (its handler's `type_handler_registry`), else in v0's global one."""
+  registry = item_type_handler_registry(handler_type)
   return isinstance(ty, type) and any(
-      _v1.matches(p, ty) for p, _ in user_type_handlers(None))
+      _v1.matches(p, ty) for p, _ in user_type_handlers(registry))
 
 
 def item_settings(handler: Any, argument: str) -> dict[str, Any]:

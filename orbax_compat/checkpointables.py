@@ -544,7 +544,7 @@ def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...],
 
 
 def _restore_args_abstract(
-    arg: Any, tree_metadata: Callable[[], Any]
+    arg: Any, tree_metadata: Callable[[], Any], handler_type: Any = None
 ) -> Any:
   """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree.
 
@@ -601,9 +601,9 @@ def _restore_args_abstract(
       return int  # Not in the checkpoint: v1 raises v0's error, or omits it.
     ra = ra if isinstance(ra, RestoreArgs) else None
     if ra is not None and ra.restore_type is not None:
-      if bridges.has_user_type_handler(ra.restore_type):
+      if bridges.has_user_type_handler(ra.restore_type, handler_type):
         return _v1.RECORDED_TYPE  # The user's TypeHandler restores it.
-    elif arg.item is not None and bridges.has_user_type_handler(type(leaf)):
+    elif arg.item is not None and bridges.has_user_type_handler(type(leaf), handler_type):
       return _v1.RECORDED_TYPE  # As v0: by the recorded type's TypeHandler.
     return _leaf_abstract(path, ra, meta)
 
@@ -615,9 +615,11 @@ def _restore_args_abstract(
 
 
 def restore_abstract(
-    items: Mapping[str, Any], tree_metadata: Callable[[str], Any]
+    items: Mapping[str, Any], tree_metadata: Callable[[str], Any],
+    handler_types: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-  """v1 abstract checkpointables for `{item name: v0 restore args or None}`."""
+  """v1 abstract checkpointables for `{item name: v0 restore args or None}`
+  (`handler_types`: each item's v1 handler type, for its own settings)."""
   abstract = {}
   for name, arg in items.items():
     if arg is None:
@@ -638,7 +640,8 @@ def restore_abstract(
     ):
       # v0's PyTree handler types leaves by RestoreArgs or the checkpoint;
       # `item` gives only the structure (StandardRestore: see abstract_tree).
-      abstract[name] = _restore_args_abstract(arg, metadata)
+      abstract[name] = _restore_args_abstract(
+          arg, metadata, (handler_types or {}).get(name))
     else:
       abstract[name] = abstract_tree(
           arg.item, metadata, getattr(arg, 'fallback_sharding', None)

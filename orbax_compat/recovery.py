@@ -39,9 +39,13 @@ def _is_pytree_dir(item_dir: epath.Path) -> bool:
   )
 
 
-def pytree_metadata(item_dir: epath.Path) -> Any:
-  """A pytree item's v0 TreeMetadata (v0's types, which v1 does not return)."""
-  return v0_handlers.PyTreeCheckpointHandler().metadata(item_dir)
+def pytree_metadata(item_dir: epath.Path, type_handler_registry: Any = None) -> Any:
+  """A pytree item's v0 TreeMetadata (v0's types, which v1 does not return),
+  read through the item's TypeHandlers (None: v0's global registry)."""
+  if type_handler_registry is None:
+    return v0_handlers.PyTreeCheckpointHandler().metadata(item_dir)
+  return v0_handlers.PyTreeCheckpointHandler(
+      type_handler_registry=type_handler_registry).metadata(item_dir)
 
 
 def recorded_items(step_dir: epath.Path) -> dict[str, str] | None:

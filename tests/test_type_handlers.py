@@ -115,7 +115,6 @@ def pytree_save_and_restores(cls, root):
   return rec.obs
 
 
-@scenario
 def item_registry_on_a_configured_handler(cls, root):
   """The TypeHandler in one item's handler (`type_handler_registry=`) only."""
   registry = type_handlers.create_type_handler_registry(
@@ -127,6 +126,8 @@ def item_registry_on_a_configured_handler(cls, root):
   m = rec.manager('init', cls, item_names=('state',), item_handlers={'state': handler})
   rec.call('save', m.save, 0, args=args.Composite(state=args.PyTreeSave(tree())))
   rec.call('restore()', m.restore, 0, post=lambda r: describe(dict(r)))
+  rec.call('restore(item)', m.restore, 0, args=args.Composite(
+      state=args.PyTreeRestore(tree(5))), post=lambda r: describe(dict(r)))
   rec.call('close', m.close)
   rec.layout('end')
   return rec.obs
@@ -145,6 +146,16 @@ def test_shim_matches_native(name, tmp_path, box_registered):
   shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
   assert native and native[0][0] != 'SCENARIO ABORTED', native
   assert not [o for o in native if o[1] == 'raises'], native
+  assert native == shim, describe_differences(native, shim)
+
+
+def test_item_registry_alone(tmp_path):
+  """Box only in the item's handler's registry, not registered globally."""
+  assert not type_handlers.has_type_handler(Box)
+  fn = item_registry_on_a_configured_handler
+  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
+  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
+  assert not [o for o in native if o[1] == 'raises' or o[0] == 'SCENARIO ABORTED'], native
   assert native == shim, describe_differences(native, shim)
 
 
