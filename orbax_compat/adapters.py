@@ -719,7 +719,8 @@ def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
       return handler_type.v0_handler.metadata(step_dir / name)
     if handler_type is not None:
       if issubclass(handler_type, v1.handlers.PyTreeHandler):
-        return recovery.pytree_metadata(step_dir / name)
+        return recovery.pytree_metadata(
+            step_dir / name, bridges.item_type_handler_registry(handler_type))
       return None  # v0's JSON, Array and Proto handlers have no item metadata.
   except FileNotFoundError:
     pass

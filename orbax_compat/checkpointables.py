@@ -230,8 +230,7 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
             and issubclass(handler_type, v1.handlers.PyTreeHandler)):
       continue
     # Refuses a user's TypeHandler v1 would not run, before v1 starts.
-    settings = getattr(handler_type, '_item_settings', {})
-    bridges.user_type_handlers(settings.get('type_handler_registry'))
+    bridges.user_type_handlers(bridges.item_type_handler_registry(handler_type))
     odd = [(p, x) for p, x in jax.tree_util.tree_flatten_with_path(item)[0]
            if not isinstance(x, _V1_LEAF_TYPES) and x is not PLACEHOLDER]
     if not odd:

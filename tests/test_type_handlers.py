@@ -128,6 +128,7 @@ def item_registry_on_a_configured_handler(cls, root):
   rec.call('restore()', m.restore, 0, post=lambda r: describe(dict(r)))
   rec.call('restore(item)', m.restore, 0, args=args.Composite(
       state=args.PyTreeRestore(tree(5))), post=lambda r: describe(dict(r)))
+  rec.call('item_metadata', m.item_metadata, 0)
   rec.call('close', m.close)
   rec.layout('end')
   return rec.obs
