@@ -63,6 +63,7 @@ class InjectedError(Exception):
 
 
 GATES: dict[str, threading.Event] = {}  # Background writes wait for these.
+STARTED: dict[str, threading.Event] = {}  # Set when a gated write begins.
 
 
 class FlakyHandler(ocp.AsyncCheckpointHandler):
@@ -71,6 +72,8 @@ class FlakyHandler(ocp.AsyncCheckpointHandler):
   async def async_save(self, directory, args):
     async def write():
       if args.gate:
+        if args.gate in STARTED:
+          STARTED[args.gate].set()
         await asyncio.to_thread(GATES[args.gate].wait, 60)
       if args.fail:
         raise InjectedError(f'background write of {args.value} failed')
@@ -631,9 +634,12 @@ def test_delete_of_the_step_being_saved(tmp_path):
     rec = Rec(root)
     m = rec.manager('init', cls, item_handlers={'x': FlakyHandler()})
     gate = f'self-delete-{cls.__module__}'
-    GATES[gate] = threading.Event()
+    GATES[gate], STARTED[gate] = threading.Event(), threading.Event()
     save(rec, m, 0)
     save(rec, m, 1, gate=gate)
+    # The step's directories exist once its write has begun (on a loaded
+    # machine v0's may not yet exist when save returns).
+    STARTED[gate].wait(60)
     threading.Timer(0.5, GATES[gate].set).start()  # Opens the gate for the shim.
     rec.call('delete(1) during its save', m.delete, 1)
     GATES[gate].set()
