@@ -221,31 +221,44 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
 
   v1 refuses such a leaf inside its save, after starting the step's
   directory signalling, whose thread then waits 300 s (also at interpreter
-  exit); v0 raises ValueError from `save`. Run in the save's Context (an
-  item's handler reads it).
+  exit); v0 raises ValueError from `save`. An item configured with its own
+  `type_handler_registry` saves only the types that registry handles (v0
+  looks every leaf up in it; v1 would save the others with its defaults).
+  Run in the save's Context (an item's handler reads it).
   """
   for name, item in checkpointables.items():
     handler_type = handler_types.get(name)
     if not (isinstance(handler_type, type)
             and issubclass(handler_type, v1.handlers.PyTreeHandler)):
       continue
+    registry = bridges.item_type_handler_registry(handler_type)
     # Refuses a user's TypeHandler v1 would not run, before v1 starts.
-    bridges.user_type_handlers(bridges.item_type_handler_registry(handler_type))
-    odd = [(p, x) for p, x in jax.tree_util.tree_flatten_with_path(item)[0]
-           if not isinstance(x, _V1_LEAF_TYPES) and x is not PLACEHOLDER]
-    if not odd:
-      continue
-    handler = handler_type()
-    for path, leaf in odd:
-      try:
-        handler.validate_leaves_handleable([leaf])
-      except ValueError:  # v1's UnregisteredTypeError.
+    bridges.user_type_handlers(registry)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(item)[0]:
+      if leaf is not PLACEHOLDER and not _handled(leaf, registry, handler_type):
         raise ValueError(
             f'TypeHandler lookup failed for: type={type(leaf)}, keypath='
-            f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: no '
-            'TypeHandler saves it; register one '
-            '(orbax.checkpoint.type_handlers.register_type_handler).'
-        ) from None
+            f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: '
+            + ('the item\'s type_handler_registry has no TypeHandler for it; add one '
+               '(type_handler_registry.add(type, handler)).' if registry is not None
+               else 'no TypeHandler saves it; register one '
+               '(orbax.checkpoint.type_handlers.register_type_handler).')
+        )
+
+
+def _handled(leaf: Any, registry: Any, handler_type: type) -> bool:
+  """Whether `leaf` has a TypeHandler: in the item's own `registry` (v0's
+  lookup, TypeHandlerRegistry.get), else in v1 (or a user's v0 one)."""
+  if registry is None and isinstance(leaf, _V1_LEAF_TYPES):
+    return True
+  try:
+    if registry is not None:
+      registry.get(type(leaf))
+    else:
+      handler_type().validate_leaves_handleable([leaf])
+  except ValueError:  # Not found (v1's UnregisteredTypeError is one).
+    return False
+  return True
 
 
 def _check_pytree_save(arg: Any, argument: str) -> None:

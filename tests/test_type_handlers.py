@@ -228,3 +228,27 @@ def test_a_leaf_no_handler_saves_is_refused_at_save(tmp_path):
       env=dict(os.environ, ORBAX_COMPAT_WARNINGS='off'))
   assert proc.returncode == 0 and proc.stdout.split() == ['ValueError', 'True'], proc.stderr[-3000:]
   assert sorted(p.name for p in (tmp_path / 'r').iterdir()) == []
+
+
+def test_a_leaf_the_items_registry_lacks_is_refused_at_save(tmp_path):
+  """An item's own `type_handler_registry` saves only the types it has a
+  TypeHandler for: v0 looks every leaf up in it and raises ValueError
+  ("TypeHandler lookup failed for ...") from save (then holds the process at
+  exit, as above: native is not run). v1 would save a jax.Array or an int
+  with its own defaults; the shim refuses it before anything is written."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  registry = type_handlers.create_type_handler_registry(
+      (np.ndarray, type_handlers.NumpyHandler()))
+  handler = v0_handlers.PyTreeCheckpointHandler(type_handler_registry=registry)
+  with orbax_compat.CheckpointManager(tmp_path, item_names=('state',),
+                                      item_handlers={'state': handler}) as m:
+    assert m.save(0, args=args.Composite(state=args.PyTreeSave({'a': np.arange(3)})))
+    m.wait_until_finished()
+    for step, leaf in ((1, jnp.arange(2)), (2, 7)):
+      with pytest.raises(ValueError, match=r"TypeHandler lookup failed for: type=.*keypath=\['b'\]"
+                         r".*type_handler_registry has no TypeHandler"):
+        m.save(step, args=args.Composite(state=args.PyTreeSave({'a': np.arange(3), 'b': leaf})))
+    assert m.all_steps() == [0]
+    assert describe(dict(m.restore(0))) == {'state': {'a': norm(np.arange(3))}}
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['0']
