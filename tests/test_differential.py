@@ -1344,7 +1344,7 @@ def _threads_left_by(fn, cls, root: pathlib.Path) -> list[str]:
   """Names (digits dropped) of threads a scenario leaves running."""
   before = set(threading.enumerate())
   run_scenario(fn, cls, root)
-  deadline = time.monotonic() + 2.0
+  deadline = time.monotonic() + 10.0  # Generous: a loaded machine; joins end early.
   left = []
   for t in threading.enumerate():
     if t in before:
