@@ -252,3 +252,23 @@ def test_a_leaf_the_items_registry_lacks_is_refused_at_save(tmp_path):
     assert m.all_steps() == [0]
     assert describe(dict(m.restore(0))) == {'state': {'a': norm(np.arange(3))}}
   assert sorted(p.name for p in tmp_path.iterdir()) == ['0']
+
+
+def test_restore_type_of_a_user_type_for_another_saved_type(tmp_path, box_registered):
+  """README, known differences: `RestoreArgs(restore_type=Box)` for a leaf
+  saved as a numpy array. v0 deserializes it with BoxHandler (a Box); the
+  shim restores user-typed leaves by their recorded type, and v1 fails."""
+  box_args = {'a': type_handlers.RestoreArgs(restore_type=Box)}
+  results = {}
+  for cls in (NATIVE, orbax_compat.CheckpointManager):
+    with cls(tmp_path / cls.__module__) as m:
+      m.save(0, args=args.PyTreeSave({'a': np.arange(3.0)}))
+      m.wait_until_finished()
+      try:
+        results[cls] = describe(m.restore(0, args=args.PyTreeRestore(restore_args=box_args)))
+      except Exception as e:  # pylint: disable=broad-except
+        results[cls] = type(e)
+      # Saved as numpy, restored as numpy: the same on both.
+      assert describe(m.restore(0)) == {'a': norm(np.arange(3.0))}
+  assert results[NATIVE] == {'a': ('Box', norm(np.arange(3.0)))}
+  assert results[orbax_compat.CheckpointManager] is AttributeError
