@@ -1,8 +1,14 @@
-"""Shared fixtures."""
+"""Shared fixtures, and a run that ends without v0's stranded threads."""
+
+import os
+import sys
+import threading
 
 import pytest
 
 import orbax_compat
+
+_EXIT_STATUS = [0]
 
 
 @pytest.fixture
@@ -12,3 +18,30 @@ def quiet_shim(monkeypatch):
   previous = orbax_compat.set_warning_policy('off')
   yield
   orbax_compat.set_warning_policy(previous)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session
+  _EXIT_STATUS[0] = int(exitstatus)
+
+
+def _stranded_orbax_threads() -> list[threading.Thread]:
+  """Orbax's signal-waiting future threads still alive (named after their
+  target, `_target_setting_result`, on every supported release)."""
+  return [t for t in threading.enumerate()
+          if t.is_alive() and not t.daemon and '_target_setting_result' in t.name]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+  """Native v0 refusing a save (which the differential tests compare the
+  shim with) leaves a thread waiting 300 s for a step-directory signal that
+  never comes, and Python waits for it at exit (README, known differences).
+  After the report, a serial run ends without waiting, as pytest-xdist's
+  workers do; the shim's own threads are checked by
+  test_shim_leaves_no_threads_after_close."""
+  if hasattr(config, 'workerinput') or not _stranded_orbax_threads():
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(_EXIT_STATUS[0])  # pylint: disable=protected-access
