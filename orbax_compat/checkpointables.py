@@ -234,8 +234,9 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
     registry = bridges.item_type_handler_registry(handler_type)
     # Refuses a user's TypeHandler v1 would not run, before v1 starts.
     bridges.user_type_handlers(registry)
+    handled = _handled_by(registry, handler_type)
     for path, leaf in jax.tree_util.tree_flatten_with_path(item)[0]:
-      if leaf is not PLACEHOLDER and not _handled(leaf, registry, handler_type):
+      if leaf is not PLACEHOLDER and not handled(leaf):
         raise ValueError(
             f'TypeHandler lookup failed for: type={type(leaf)}, keypath='
             f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: '
@@ -246,19 +247,27 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
         )
 
 
-def _handled(leaf: Any, registry: Any, handler_type: type) -> bool:
-  """Whether `leaf` has a TypeHandler: in the item's own `registry` (v0's
-  lookup, TypeHandlerRegistry.get), else in v1 (or a user's v0 one)."""
-  if registry is None and isinstance(leaf, _V1_LEAF_TYPES):
-    return True
-  try:
+def _handled_by(registry: Any, handler_type: type) -> Callable[[Any], bool]:
+  """Whether a leaf has a TypeHandler: in the item's own `registry` (v0's
+  lookup, TypeHandlerRegistry.get), else in v1 (or a user's v0 one; the
+  handler is built once, for the first leaf of a type v1 does not save)."""
+  handler = []
+
+  def lookup(leaf: Any) -> None:
     if registry is not None:
       registry.get(type(leaf))
-    else:
-      handler_type().validate_leaves_handleable([leaf])
-  except ValueError:  # Not found (v1's UnregisteredTypeError is one).
-    return False
-  return True
+    elif not isinstance(leaf, _V1_LEAF_TYPES):
+      handler[:] = handler or [handler_type()]
+      handler[0].validate_leaves_handleable([leaf])
+
+  def handled(leaf: Any) -> bool:
+    try:
+      lookup(leaf)
+    except ValueError:  # Not found (v1's UnregisteredTypeError is one).
+      return False
+    return True
+
+  return handled
 
 
 def _check_pytree_save(arg: Any, argument: str) -> None:
