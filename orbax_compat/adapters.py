@@ -522,15 +522,14 @@ def restore(
         )
       _register(m, name, arg, _handler_for(m, name, arg))
       args_lib.check_restore_arg(arg, name)
+      recovery.check_restorable_types(step_dir / name, arg, m._known_items.get(name))
       if isinstance(arg, v0_args.JsonRestore):
         _require_v0_json_file(step_dir / name, m._known_items.get(name))
     plans = transforms_lib.plan(wanted, step_dir)
     wanted = transforms_lib.loads(wanted, plans)
     abstract = args_lib.restore_abstract(
         wanted,
-        lambda name: recovery.pytree_metadata(
-            step_dir / name,
-            bridges.item_type_handler_registry(m._known_items.get(name))).tree,
+        lambda name: recovery.restore_metadata(step_dir / name, m._known_items.get(name)),
         m._known_items,
     )
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.

@@ -48,6 +48,62 @@ def pytree_metadata(item_dir: epath.Path, type_handler_registry: Any = None) -> 
       type_handler_registry=type_handler_registry).metadata(item_dir)
 
 
+class _WithGlobalFallback:
+  """A v0 TypeHandlerRegistry: an item's own, then v0's global one."""
+
+  def __init__(self, registry: Any):
+    self._registry = registry
+
+  def get(self, ty: Any) -> Any:
+    try:
+      return self._registry.get(ty)
+    except ValueError:
+      return v0_type_handlers.get_type_handler(ty)
+
+  def has(self, ty: Any) -> bool:
+    return self._registry.has(ty) or v0_type_handlers.has_type_handler(ty)
+
+  def add(self, *args: Any, **kwargs: Any) -> None:
+    self._registry.add(*args, **kwargs)
+
+
+def restore_metadata(item_dir: epath.Path, handler_type: Any) -> Any:
+  """The tree metadata a restore reads for its leaves' shapes and dtypes:
+  through the item's own registry, and v0's global one for the types it lacks
+  (which `check_restorable_types` refused where v0 restores them)."""
+  registry = bridges.item_type_handler_registry(handler_type)
+  return pytree_metadata(
+      item_dir, None if registry is None else _WithGlobalFallback(registry)).tree
+
+
+def check_restorable_types(item_dir: epath.Path, arg: Any, handler_type: Any) -> None:
+  """An item whose handler has its own `type_handler_registry` restores only
+  types that registry has a TypeHandler for, as in v0: each `restore_type` of
+  `restore_args`, else every type the checkpoint records (v0 looks each up
+  and raises ValueError; v1 would restore the others with its own).
+
+  Not checked (README, known differences): the recorded types of leaves
+  whose RestoreArgs leave `restore_type` None.
+  """
+  registry = bridges.item_type_handler_registry(handler_type)
+  if registry is None or not (item_dir / PYTREE_METADATA).exists():
+    return
+  restore_args = getattr(arg, 'restore_args', None)
+  try:
+    if restore_args is None:
+      pytree_metadata(item_dir, registry)  # Looks up every recorded typestr.
+      return
+    for ra in jax.tree.leaves(restore_args):
+      if getattr(ra, 'restore_type', None) is not None:
+        registry.get(ra.restore_type)
+  except ValueError as e:
+    raise ValueError(
+        f'TypeHandler lookup failed restoring item {item_dir.name!r}: the '
+        'item\'s type_handler_registry has no TypeHandler for a type it '
+        f'restores; add one (type_handler_registry.add(type, handler)). {e}'
+    ) from e
+
+
 def recorded_items(step_dir: epath.Path) -> dict[str, str] | None:
   """Item name -> recorded handler type name, or None without that record."""
   try:

@@ -91,6 +91,8 @@ PINNED = {
         'test_faults::test_metrics_without_a_separate_truth_value',
     '`RestoreArgs(restore_type=MyType)`, where `MyType` has a user\'s own TypeHandler':
         'test_type_handlers::test_restore_type_of_a_user_type_for_another_saved_type',
+    "A handler's own `type_handler_registry` restores only":
+        'test_type_handlers::test_restore_with_a_registry_that_lacks_a_recorded_type',
     'On orbax-checkpoint 0.12.1 and 0.12.2, `temporary_path_class`':
         'test_options::test_option_v1_lacks_is_refused',
 }
