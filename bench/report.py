@@ -423,7 +423,7 @@ step's metrics file.
 ## 3. Shim overhead per call
 
 `latest_step()` on the 10-step root: through the shim (`notify` + adapter) vs the adapter
-`orbax_compat.adapters.latest_step(mngr)` called directly; {c['overhead_repeats']} loops of
+`orbax_compat.runtime.adapters.latest_step(mngr)` called directly; {c['overhead_repeats']} loops of
 ~{c['overhead_budget_s'] * 1e3:.0f} ms each. With 'once', the call site has already reported.
 
 {pick('Shim overhead')}
@@ -452,7 +452,7 @@ context=ctx)`), {c['settings_trials']} trials, same method as section 1:
 
 ## 6. Scanning a codebase
 
-`orbax_compat.scan.run(tree, jobs=nproc)` over {c.get('scan_files', '?')} generated modules of ~110
+`orbax_compat.tools.scan.run(tree, jobs=nproc)` over {c.get('scan_files', '?')} generated modules of ~110
 lines ({c.get('scan_trials', '?')} trials after a warm-up; bench/scan.py). *mixed*: one module in ten
 uses v0 (a train loop, a trainer class holding a manager, options); *all v0*: every module does, the
 worst case, since each is analysed in full (Python's own parser and the scanner's name resolution),

@@ -5,7 +5,7 @@ the `scan` section of `python -m bench`). Two trees of N generated modules of
 ~110 lines each: *mixed*, where one module in ten uses v0 Orbax (a train loop,
 a trainer class holding a manager, options, helpers) and the others are
 ordinary code of the same size, and *all v0*, every module a v0 user (the worst
-case: each is analysed in full). Times `orbax_compat.scan.run(dir, jobs=N)` in
+case: each is analysed in full). Times `orbax_compat.tools.scan.run(dir, jobs=N)` in
 this process after one warm-up, one fresh `python -m orbax_compat scan` process
 per tree (which includes importing Orbax), and one `--to-v1 --diff` run (each
 v0 file parsed again with libcst and rewritten in memory, nothing written).
@@ -27,7 +27,7 @@ if __package__ in (None, ''):  # `python bench/scan.py`: import as the package.
   sys.path[0] = str(pathlib.Path(__file__).resolve().parent.parent)
 
 from bench import stats  # noqa: E402
-from orbax_compat import scan  # noqa: E402
+from orbax_compat.tools import scan  # noqa: E402
 
 # Plain code both kinds of module share (the scanner reads it all).
 COMMON = '''def filler_{i}(values):

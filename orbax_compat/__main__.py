@@ -10,10 +10,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    'demo': ('demo', 'run a legacy v0 training loop through each stage of a migration'),
-    'table': ('table', 'print, --write or --check MIGRATION_TABLE.md'),
-    'v1-config': ('v1_config', 'print the v1 Checkpointer for v0 CheckpointManagerOptions'),
-    'scan': ('scan', 'find v0 usage in code; --fix swaps imports to orbax_compat, '
+    'demo': ('tools.demo', 'run a legacy v0 training loop through each stage of a migration'),
+    'table': ('tools.migration_table', 'print, --write or --check MIGRATION_TABLE.md'),
+    'v1-config': ('tools.v1_config', 'print the v1 Checkpointer for v0 CheckpointManagerOptions'),
+    'scan': ('tools.scan', 'find v0 usage in code; --fix swaps imports to orbax_compat, '
                      '--to-v1 rewrites mechanical calls'),
 }
 

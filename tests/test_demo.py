@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 
 from orbax_compat import v1_source
 
-DEMO = pathlib.Path(__file__).resolve().parent.parent / 'orbax_compat' / 'demo'
+DEMO = pathlib.Path(__file__).resolve().parent.parent / 'orbax_compat' / 'tools' / 'demo'
 
 
 def test_demo_runs_every_stage_each_resuming_from_the_last():

@@ -47,7 +47,7 @@ from test_differential import make_tree
 from test_differential import run_scenario
 
 import orbax_compat
-from orbax_compat import _v1
+from orbax_compat.compat import orbax as _v1
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 pp = ocp.checkpoint_managers  # v0's preservation policies.

@@ -30,7 +30,7 @@ from test_differential import args
 from test_differential import json_doc
 
 import orbax_compat
-from orbax_compat import subclassing
+from orbax_compat.compat import subclassing
 
 SHIM = orbax_compat.CheckpointManager
 README = pathlib.Path(__file__).resolve().parent.parent / 'README.md'

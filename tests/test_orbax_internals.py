@@ -14,8 +14,8 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.experimental.v1 import training
 import pytest
 
-from orbax_compat import _v1
-from orbax_compat import bridges
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.handlers import bridges
 
 VERSION = f'orbax-checkpoint {_v1.ORBAX_VERSION}'
 

@@ -8,7 +8,7 @@ from orbax.checkpoint.experimental import v1
 import pytest
 
 import orbax_compat
-from orbax_compat import profiles
+from orbax_compat.compat import profiles
 
 TREE = {'w': np.random.default_rng(0).normal(size=(64, 1024)).astype(np.float32),
         'b': np.arange(5, dtype=np.int64)}

@@ -12,7 +12,7 @@ import pathlib
 import subprocess
 import sys
 
-from orbax_compat import _v1
+from orbax_compat.compat import orbax as _v1
 
 MOVED_V1 = r'''
 import json, sys, tempfile, warnings
@@ -24,7 +24,7 @@ sys.modules['orbax.checkpoint.v1'] = orbax.checkpoint.v1 = v1
 with warnings.catch_warnings(record=True) as caught:
   warnings.simplefilter('always')
   import orbax_compat as ocp
-  from orbax_compat import _v1
+  from orbax_compat.compat import orbax as _v1
   with tempfile.TemporaryDirectory() as root:
     with ocp.CheckpointManager(root) as mngr:
       mngr.save(0, args=ocp.args.StandardSave({'w': np.arange(3)}))

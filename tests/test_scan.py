@@ -20,10 +20,14 @@ import textwrap
 
 import pytest
 
-from orbax_compat import _v1
-from orbax_compat import option_map
-from orbax_compat import scan
-from orbax_compat import table
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.mapping import forms
+from orbax_compat.mapping import members as mapping_members
+from orbax_compat.mapping import options as mapping_options
+from orbax_compat.mapping.schema import Capability
+from orbax_compat.runtime import notices
+from orbax_compat.tools import migration_table as table
+from orbax_compat.tools import scan
 
 CORPUS = pathlib.Path(__file__).resolve().parent / 'scan_corpus'
 RUNNABLE = ('flax_train.py', 'trainer_class.py', 'aliases.py', 'managers.py',
@@ -37,7 +41,9 @@ INIT_ITEMS = ('mngr = ocp.CheckpointManager(directory, options=options, item_nam
               'item_handlers=item_handlers)')
 SAVE = 'mngr.save(step, args=ocp.args.StandardSave(tree))'
 # `ckptr.delete` runs from orbax-checkpoint 0.12.8: --to-v1 rewrites delete there only.
-DELETES = _v1.V1_DELETE.present
+DELETES = _v1.CAPABILITIES['v1_delete']
+DELETE_MISSING = _v1.capability_missing('v1_delete') or (
+    'ckptr.delete needs orbax-checkpoint 0.12.8; the installed ... has none')
 SAVE_PYTREE = 'mngr.save(step, args=ocp.args.PyTreeSave(tree))'
 SAVE_MORE = ('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, force=force, '
              'custom_metadata=custom_metadata)')
@@ -217,13 +223,13 @@ def test_finds_exactly_the_expected_uses(corpus):
 
 
 def test_findings_carry_the_tables_text(corpus):
-  options = {r.field: r for r in option_map.OPTION_ROWS}
+  options = mapping_options.BY_FIELD
   for f in scan.run([str(corpus)]).findings:
     if f.kind in ('init', 'method', 'property'):
-      row = table.BY_MEMBER[f.member]
+      row = forms.BY_NAME[f.member]
       # The matched form's code and note (the row's first form if none matches).
       form = next((x for x in row.forms if x.v0 == f.form), row.forms[0])
-      assert form.when is None or not f.form
+      assert not form.when or not f.form
       note = '; '.join(n for n in (form.note, row.note) if n)
       assert (f.kind, f.v0, f.v1, f.note, f.status) == (row.kind, form.v0, form.v1, note,
                                                          row.status)
@@ -618,8 +624,8 @@ def test_json_output(corpus, capsys):
   save = next(f for f in out['findings'] if f['label'] == 'save')
   assert save == {
       'path': str(corpus / 'aliases.py'), 'line': 22, 'col': 9, 'end_line': 22, 'end_col': 57,
-      'kind': 'method', 'member': 'save', 'label': 'save', 'v0': table.BY_MEMBER['save'].v0,
-      'v1': table.BY_MEMBER['save'].v1, 'note': table.BY_MEMBER['save'].note,
+      'kind': 'method', 'member': 'save', 'label': 'save', 'v0': forms.BY_NAME['save'].v0,
+      'v1': forms.BY_NAME['save'].v1, 'note': forms.BY_NAME['save'].note,
       'status': 'adapted', 'code': 'mngr.save(step, args=oc.args.StandardSave(tree))',
       'receiver': 'mngr', 'form': SAVE, 'mechanical': 'expression', 'to_v1': False,
       'reason': 'the manager may be known only by an annotation (its class is not visible here)',
@@ -628,7 +634,7 @@ def test_json_output(corpus, capsys):
   delete = next(f for f in out['findings'] if f['label'] == 'delete')
   assert (delete['form'], delete['v1'], delete['mechanical'], delete['to_v1'], delete['reason']) == (
       'mngr.delete(step)', 'ckptr.delete(step)', 'statement', DELETES,
-      '' if DELETES else _v1.V1_DELETE.missing())
+      '' if DELETES else _v1.capability_missing('v1_delete'))
   summary = out['summary']
   assert summary['findings'] == summary['remaining'] == len(EXPECTED)
   assert (summary['files_scanned'], summary['files_with_findings'], summary['errors']) == (7, 7, 2)
@@ -644,10 +650,10 @@ def test_text_output(corpus, capsys):
   assert scan.main([str(corpus / 'never_runs.py')]) == 1
   out, err = capsys.readouterr()
   path = corpus / 'never_runs.py'
-  row = table.BY_MEMBER['delete']
-  create = next(r for r in option_map.OPTION_ROWS if r.field == 'create')
+  row = forms.BY_NAME['delete']
+  create = mapping_options.BY_FIELD['create']
   note = f'{row.forms[0].note}; {row.note}' if row.note else row.forms[0].note
-  mark = '[--to-v1]' if DELETES else f'[kept: {_v1.V1_DELETE.missing()}]'
+  mark = '[--to-v1]' if DELETES else f'[kept: {_v1.capability_missing("v1_delete")}]'
   assert f'{path}:11:1: delete: {row.v1}  ({note})  {mark}\n' in out
   assert f'{path}:10:89: options.create: {create.v1}  ({create.note})\n' in out
   assert '4 v0 uses in 1 files (1 scanned)' in out
@@ -871,9 +877,10 @@ MECHANICAL = {
 
 
 def test_every_mechanical_form_is_rewritten_in_the_corpus():
-  assert {f.v0 for row in table.ROWS for f in row.forms if f.mechanical} == MECHANICAL
+  assert {f.v0 for row in forms.MEMBERS for f in row.forms if f.mechanical} == MECHANICAL
   runnable = [e for e in EXPECTED if len(e) == 6 and e[5] and e[0] in RUNNABLE]
-  runs_here = {f.v0 for row in table.ROWS for f in row.forms if f.mechanical and f.runs_here}
+  runs_here = {f.v0 for row in forms.MEMBERS for f in row.forms
+               if f.mechanical and not _v1.capability_missing(f.needs)}
   assert {e[4] for e in runnable} == runs_here
 
 
@@ -988,13 +995,13 @@ def test_to_v1_keeps_calls_whose_v1_code_depends_on_unseen_or_set_options(tmp_pa
 @pytest.fixture
 def delete_needs_a_later_release():
   """The delete form as on a release whose v1 cannot delete (before 0.12.8)."""
-  form = table.BY_MEMBER['delete'].forms[0]
-  missing = dataclasses.replace(form.needs, release='99.0', present=False)
-  object.__setattr__(form, 'needs', missing)  # Forms are frozen; restored below.
+  monkeypatch = pytest.MonkeyPatch()
+  monkeypatch.setitem(mapping_members.CAPABILITIES, 'v1_delete', Capability('ckptr.delete', '99.0'))
+  monkeypatch.setitem(_v1.CAPABILITIES, 'v1_delete', False)
   try:
-    yield missing
+    yield _v1.capability_missing('v1_delete')
   finally:
-    object.__setattr__(form, 'needs', _v1.V1_DELETE)
+    monkeypatch.undo()
 
 
 def test_v1_code_the_installed_orbax_lacks_is_never_rewritten(
@@ -1007,15 +1014,15 @@ def test_v1_code_the_installed_orbax_lacks_is_never_rewritten(
   scan.main([str(source), '--format', 'json'])
   found = {f['member']: f for f in json.loads(capsys.readouterr().out)['findings']}
   assert (found['delete']['to_v1'], found['latest_step']['to_v1']) == (False, True)
-  assert found['delete']['reason'] == delete_needs_a_later_release.missing()
+  assert found['delete']['reason'] == delete_needs_a_later_release
   assert 'ckptr.delete needs orbax-checkpoint 99.0; the installed' in found['delete']['reason']
   assert scan.main([str(source), '--to-v1']) == 1
   rewritten = source.read_text()
   assert 'mngr.delete(1)' in rewritten and 'v1_checkpointer.delete' not in rewritten
   assert 'mngr.v1_checkpointer.latest' in rewritten
-  row = table.BY_MEMBER['delete']
-  assert row.deprecation_message(row.forms[0]).endswith(
-      f'\n    ({delete_needs_a_later_release.missing()})')
+  row = forms.BY_NAME['delete']
+  assert notices.message(row, row.forms[0]).endswith(
+      f'\n    ({delete_needs_a_later_release})')
   assert '(needs orbax-checkpoint 99.0)' in table.render_markdown()
 
 
@@ -1023,5 +1030,5 @@ def test_migration_table_names_the_release_v1_delete_needs():
   text = (pathlib.Path(__file__).parent.parent / 'MIGRATION_TABLE.md').read_text()
   assert ('| `mngr.delete(step)` | `ckptr.delete(step)` | statement | v1 has no read-only mode: '
           'v0 skips it when read_only (needs orbax-checkpoint 0.12.8) |') in text
-  row = table.BY_MEMBER['delete']
-  assert (_v1.V1_DELETE.missing() in row.deprecation_message()) is not DELETES
+  row = forms.BY_NAME['delete']
+  assert (DELETE_MISSING in notices.message(row)) is not DELETES

@@ -13,8 +13,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 import orbax_compat
-from orbax_compat import _v1
-from orbax_compat._v1 import v1
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat.orbax import v1
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 

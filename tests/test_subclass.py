@@ -20,7 +20,7 @@ from test_differential import describe_differences
 from test_differential import disk_layout
 
 import orbax_compat
-from orbax_compat import subclassing
+from orbax_compat.compat import subclassing
 
 
 def _subclass(base):

@@ -6,7 +6,9 @@ import pathlib
 import orbax.checkpoint as ocp
 
 import orbax_compat
-from orbax_compat import table
+from orbax_compat.mapping import forms
+from orbax_compat.runtime import notices
+from orbax_compat.tools import migration_table as table
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MEMBERS = ('directory', 'all_steps', 'latest_step', 'best_step', 'reload', 'reached_preemption',
@@ -22,28 +24,28 @@ def test_migration_table_is_fresh():
 def test_migration_table_lists_every_member():
   text = (ROOT / 'MIGRATION_TABLE.md').read_text()
   for member in MEMBERS:
-    assert f'`{table.BY_MEMBER[member].v0}`' in text, member
+    assert f'`{forms.BY_NAME[member].v0}`' in text, member
 
 
 def test_every_public_v0_member_has_a_row():
   public = {n for n in dir(ocp.CheckpointManager) if not n.startswith('_')}
-  assert public <= set(table.BY_MEMBER), public - set(table.BY_MEMBER)
+  assert public <= set(forms.BY_NAME), public - set(forms.BY_NAME)
 
 
 def test_members_come_from_the_table_with_v0_signatures():
   """Each member reads like v0's: its signature, annotations and a PEP 702 message."""
-  for row in table.ROWS:
-    member = inspect.getattr_static(orbax_compat.CheckpointManager, row.member)
+  for row in forms.MEMBERS:
+    member = inspect.getattr_static(orbax_compat.CheckpointManager, row.name)
     if row.kind == 'property':
       member = member.fget
     if row.kind in ('method', 'init', 'property'):
-      v0 = getattr(ocp.CheckpointManager, row.member)
+      v0 = getattr(ocp.CheckpointManager, row.name)
       v0 = v0.fget if isinstance(v0, property) else v0
-      assert inspect.signature(member) == inspect.signature(v0), row.member
+      assert inspect.signature(member) == inspect.signature(v0), row.name
       assert list(inspect.signature(member).parameters)[0] == 'self'
-      assert member.__annotations__ == v0.__annotations__, row.member
-      assert member.__deprecated__ == row.deprecation_message(), row.member
-      assert member.__name__ == row.member
+      assert member.__annotations__ == v0.__annotations__, row.name
+      assert member.__deprecated__ == notices.message(row), row.name
+      assert member.__name__ == row.name
 
 
 def test_table_command_line(tmp_path):

@@ -22,8 +22,12 @@ import orbax.checkpoint as ocp
 import pytest
 
 import orbax_compat
-from orbax_compat import table
-from orbax_compat._v1 import v1
+from orbax_compat.compat import orbax as compat
+from orbax_compat.compat.orbax import v1
+from orbax_compat.mapping import forms
+from orbax_compat.mapping import members
+from orbax_compat.mapping.schema import Form
+from orbax_compat.tools import migration_table as table
 
 LOSS = {0: 0.5, 1: 0.2, 2: 0.9}
 ROOT_METADATA = {'run': 'templates'}
@@ -48,6 +52,11 @@ def doc_of(step: int) -> dict[str, Any]:
 
 def abstract(tree):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def run_v1(row, **names):
+  """Runs a form's (or args type's) v1 code with `names` bound."""
+  return table.run_code(row.v1, names)
 
 
 WRITERS = {'native': ocp.CheckpointManager, 'shim': orbax_compat.CheckpointManager}
@@ -139,7 +148,7 @@ def native_restore_all(root, composite: bool) -> Any:
 
 # --- One scenario per form: (v0 result, v1 result) ---------------------------
 
-Scenario = Callable[[Copies, table.Form], tuple[Any, Any]]
+Scenario = Callable[[Copies, Form], tuple[Any, Any]]
 SCENARIOS: dict[tuple[str, str], tuple[str, Scenario]] = {}
 
 
@@ -150,12 +159,12 @@ def scenario(member: str, v0: str, kind: str = 'single'):
   return register
 
 
-def _with(copies: Copies, form: table.Form, v0_call, legacy=False, manager_kw=None, **names):
+def _with(copies: Copies, form: Form, v0_call, legacy=False, manager_kw=None, **names):
   """Runs `v0_call(mngr)` on native v0 and the form's v1 code on a checkpointer."""
   with copies.manager(legacy, **(manager_kw or {})) as mngr:
     expected = v0_call(mngr)
   with copies.checkpointer() as ckptr:
-    got = form.run(ckptr=ckptr, best_fn=best_fn, best_mode='min', **names)
+    got = run_v1(form, ckptr=ckptr, best_fn=best_fn, best_mode='min', **names)
   return norm(expected), norm(got)
 
 
@@ -163,7 +172,7 @@ def _with(copies: Copies, form: table.Form, v0_call, legacy=False, manager_kw=No
 def _init(copies, form):
   with copies.manager(metadata=ROOT_METADATA) as mngr:
     expected = (mngr.all_steps(), mngr.metadata().custom_metadata)
-  ckptr = form.run(directory=copies.v1, metadata=ROOT_METADATA)
+  ckptr = run_v1(form, directory=copies.v1, metadata=ROOT_METADATA)
   with ckptr:
     return expected, ([c.step for c in ckptr.checkpoints],
                       dict(ckptr.root_metadata().custom_metadata))
@@ -173,7 +182,7 @@ def _init_legacy(**init_kw):
   def run(copies, form):
     with ocp.CheckpointManager(copies.v0, **init_kw) as mngr:
       expected = mngr.all_steps()
-    with form.run(directory=copies.v1) as ckptr:
+    with run_v1(form, directory=copies.v1) as ckptr:
       return expected, [c.step for c in ckptr.checkpoints]
   return run
 
@@ -193,7 +202,7 @@ def _directory(copies, form):
   with copies.manager() as mngr:
     expected = str(mngr.directory).replace(str(copies.v0), '<root>')
   with copies.checkpointer() as ckptr:
-    return expected, str(form.run(ckptr=ckptr)).replace(str(copies.v1), '<root>')
+    return expected, str(run_v1(form, ckptr=ckptr)).replace(str(copies.v1), '<root>')
 
 
 @scenario('all_steps', 'mngr.all_steps()')
@@ -208,7 +217,7 @@ def _all_steps_read(copies, form):
     for root in (copies.v0, copies.v1):
       with ocp.CheckpointManager(root) as other:
         other.save(7, args=ocp.args.StandardSave(tree_of(7)), force=True)
-    return mngr.all_steps(read=True), form.run(ckptr=ckptr)
+    return mngr.all_steps(read=True), run_v1(form, ckptr=ckptr)
 
 
 @scenario('latest_step', 'mngr.latest_step()')
@@ -221,7 +230,7 @@ def _best(copies, form):
   expected, got = _with(copies, form, lambda m: m.best_step())
   assert expected == 1  # The least loss.
   with ocp.CheckpointManager(copies.v0) as mngr, copies.checkpointer() as ckptr:
-    latest = (mngr.best_step(), form.run(ckptr=ckptr, best_fn=None, best_mode='max'))
+    latest = (mngr.best_step(), run_v1(form, ckptr=ckptr, best_fn=None, best_mode='max'))
   return (expected, latest[0]), (got, latest[1])
 
 
@@ -231,7 +240,7 @@ def _reload(copies, form):
     for root in (copies.v0, copies.v1):
       shutil.rmtree(root / '2')
     mngr.reload()
-    form.run(ckptr=ckptr)
+    run_v1(form, ckptr=ckptr)
     return mngr.all_steps(), [c.step for c in ckptr.checkpoints]
 
 
@@ -249,7 +258,7 @@ def _should_save(copies, form):
 def _delete(copies, form):
   with copies.manager() as mngr, copies.checkpointer() as ckptr:
     mngr.delete(1)
-    form.run(ckptr=ckptr, step=1)
+    run_v1(form, ckptr=ckptr, step=1)
   return native_restore_all(copies.v0, False), native_restore_all(copies.v1, False)
 
 
@@ -264,7 +273,7 @@ def _save(v0_args: Callable[[int], Any], names: Callable[[int], dict[str, Any]],
       else:
         returned = mngr.save(5, args=v0_args(5), **save_kw)
     with copies.checkpointer() as ckptr:
-      got = form.run(ckptr=ckptr, step=5, single_item=not composite, **names(5), **save_kw)
+      got = run_v1(form, ckptr=ckptr, step=5, single_item=not composite, **names(5), **save_kw)
     return ((returned, native_restore_all(copies.v0, composite)),
             (got, native_restore_all(copies.v1, composite)))
 
@@ -303,7 +312,7 @@ def _restore(v0_call, names: Callable[[], dict[str, Any]], legacy=False):
 
 def _as_v1(v0: str, **names) -> Any:
   """The v1 (abstract) checkpointable the Args types table gives for v0 args."""
-  return next(r for r in table.ARGS_ROWS if r.v0 == v0).run(**names)
+  return table.run_code(next(r for r in members.ARGS_TYPES if r.v0 == v0).v1, names)
 
 
 scenario('restore', 'mngr.restore(step, args=ocp.args.StandardRestore(abstract_tree))')(
@@ -316,7 +325,7 @@ scenario('restore', 'mngr.restore(step, args=ocp.args.PyTreeRestore(abstract_tre
 
 @scenario('restore', 'mngr.restore(step)')
 def _restore_bare(copies, form):
-  if form.when is table._composite:  # pylint: disable=protected-access
+  if form.when == 'named_items':
     return _restore_bare_composite(copies, form)
   return _with(copies, form, lambda m: m.restore(1), step=1)
 
@@ -325,7 +334,7 @@ def _restore_bare_composite(copies, form):
   with copies.manager() as mngr:
     expected = norm(mngr.restore(1))
   with copies.checkpointer() as ckptr:
-    got = norm(form.run(ckptr=ckptr, step=1))
+    got = norm(run_v1(form, ckptr=ckptr, step=1))
   expected.pop('metrics', None)  # v0 returns the step's metrics among its items.
   return expected, got
 
@@ -343,7 +352,7 @@ scenario('restore', 'mngr.restore(step, args=ocp.args.Composite(**args))', kind=
 def _restore_other_root(copies, form):
   with ocp.CheckpointManager(copies.v0 / 'elsewhere') as mngr:
     expected = norm(mngr.restore(1, directory=copies.v0))
-  got = norm(form.run(step=1, other_directory=copies.v1))
+  got = norm(run_v1(form, step=1, other_directory=copies.v1))
   return expected, got['default']
 
 
@@ -357,7 +366,7 @@ scenario('restore', 'mngr.restore(step, args=args)')(
 
 @scenario('item_metadata', 'mngr.item_metadata(step)')
 def _item_metadata(copies, form):
-  if form.when is table._composite:  # pylint: disable=protected-access
+  if form.when == 'named_items':
     return _item_metadata_composite(copies, form)
   return _with(copies, form, lambda m: m.item_metadata(1), step=1,
                manager_kw={'item_handlers': ocp.StandardCheckpointHandler()})
@@ -368,7 +377,7 @@ def _item_metadata_composite(copies, form):
                                      'meta': ocp.JsonCheckpointHandler()}) as mngr:
     expected = norm(mngr.item_metadata(1)['params'])
   with copies.checkpointer() as ckptr:
-    got = norm(form.run(ckptr=ckptr, step=1)['params'])
+    got = norm(run_v1(form, ckptr=ckptr, step=1)['params'])
   return expected, got
 
 
@@ -383,7 +392,7 @@ def _root_metadata(copies, form):
   with copies.manager() as mngr:
     expected = mngr.metadata().custom_metadata
   with copies.checkpointer() as ckptr:
-    return expected, dict(form.run(ckptr=ckptr).custom_metadata)
+    return expected, dict(run_v1(form, ckptr=ckptr).custom_metadata)
 
 
 @scenario('metadata', 'mngr.metadata(step)')
@@ -392,7 +401,7 @@ def _step_metadata(copies, form):
     md = mngr.metadata(1)
     expected = (md.metrics, md.custom_metadata)
   with copies.checkpointer() as ckptr:
-    got = form.run(ckptr=ckptr, step=1)
+    got = run_v1(form, ckptr=ckptr, step=1)
     return expected, (got.metrics, got.custom_metadata)
 
 
@@ -412,7 +421,7 @@ scenario('check_for_errors', 'mngr.check_for_errors()')(_nothing(lambda m: m.che
 def _close(copies, form):
   mngr = copies.manager()
   ckptr = copies.checkpointer()
-  return mngr.close(), form.run(ckptr=ckptr)
+  return mngr.close(), run_v1(form, ckptr=ckptr)
 
 
 @scenario('__contextmanager__', 'with mngr:\n  pass')
@@ -420,10 +429,10 @@ def _context(copies, form):
   mngr = copies.manager()
   with mngr:
     pass
-  return None, form.run(ckptr=copies.checkpointer())
+  return None, run_v1(form, ckptr=copies.checkpointer())
 
 
-FORMS = [(row.member, i, form) for row in table.ROWS for i, form in enumerate(row.forms)]
+FORMS = [(row.name, i, form) for row in forms.MEMBERS for i, form in enumerate(row.forms)]
 
 
 def test_every_form_has_a_scenario():
@@ -434,11 +443,11 @@ def test_every_form_has_a_scenario():
 @pytest.mark.parametrize('writer', sorted(WRITERS))
 @pytest.mark.parametrize('member,index', [(m, i) for m, i, _ in FORMS])
 def test_form_runs_and_matches_v0(written, writer, member, index, tmp_path, quiet_shim):
-  form = table.BY_MEMBER[member].forms[index]
-  if not form.runs_here:
-    pytest.skip(form.needs.missing())
+  form = forms.BY_NAME[member].forms[index]
+  if compat.capability_missing(form.needs):
+    pytest.skip(compat.capability_missing(form.needs))
   kind, run = SCENARIOS[(member, form.v0)]
-  if form.when is table._composite:  # pylint: disable=protected-access
+  if form.when == 'named_items':
     kind = 'composite'
   copies = _copies(written, writer, kind, tmp_path)
   expected, got = run(copies, form)
@@ -491,14 +500,14 @@ def _restore_args():
 
 
 def test_every_args_row_has_a_case():
-  rows = {row.v0 for row in table.ARGS_ROWS}
+  rows = {row.v0 for row in members.ARGS_TYPES}
   assert rows == set(ARGS_CASES) | set(RESTORE_CASES)
 
 
 def _v1_save(root, name, row, names):
   with v1.training.Checkpointer(root) as ckptr:
-    value = row.run(**names)
-    context = row.context_for(name=name)
+    value = run_v1(row, **names)
+    context = table.run_code(row.context, {"name": name}) if row.context else None
     if context is None:
       ckptr.save_checkpointables(5, {name: value})
     else:
@@ -508,19 +517,19 @@ def _v1_save(root, name, row, names):
 
 def _v1_load(root, name, row, names):
   with v1.training.Checkpointer(root) as ckptr:
-    return ckptr.load_checkpointables(5, {name: row.run(name=name, **names)})[name]
+    return ckptr.load_checkpointables(5, {name: run_v1(row, name=name, **names)})[name]
 
 
 @pytest.mark.parametrize('v0', sorted(ARGS_CASES))
 def test_save_args_row(v0, tmp_path, quiet_shim):
   """v1 saves what the row says; v1 (and v0 where the layout allows) reads it back."""
-  row = next(r for r in table.ARGS_ROWS if r.v0 == v0)
+  row = next(r for r in members.ARGS_TYPES if r.v0 == v0)
   v0_args, names = ARGS_CASES[v0]
   with ocp.CheckpointManager(tmp_path / 'v0', item_names=('x',)) as mngr:
     mngr.save(5, args=ocp.args.Composite(x=v0_args(5)))
   _v1_save(tmp_path / 'v1', 'x', row, names(5))
   with v1.training.Checkpointer(tmp_path / 'v1') as ckptr:
-    context = row.context_for(name='x')
+    context = table.run_code(row.context, {"name": "x"}) if row.context else None
     if v0 == 'ocp.args.ProtoSave(message)':  # v1 loads a proto into its class.
       got = ckptr.load_checkpointables(5, {'x': duration_pb2.Duration})['x']
     elif context is None:
@@ -538,7 +547,7 @@ def test_save_args_row(v0, tmp_path, quiet_shim):
 @pytest.mark.parametrize('v0', sorted(RESTORE_CASES))
 def test_restore_args_row(v0, writer, tmp_path, quiet_shim):
   """v1 loads an item v0 (or the shim) wrote, with the row's abstract checkpointable."""
-  row = next(r for r in table.ARGS_ROWS if r.v0 == v0)
+  row = next(r for r in members.ARGS_TYPES if r.v0 == v0)
   restore_args, names, save_v0 = RESTORE_CASES[v0]
   save_args, _ = ARGS_CASES[save_v0]
   with WRITERS[writer](tmp_path, item_names=('x',)) as mngr:

@@ -22,7 +22,7 @@ from test_options import _init_kw
 from test_options import _options
 
 import orbax_compat
-from orbax_compat import v1_config
+from orbax_compat.tools import v1_config
 
 
 def _tree(step):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import orbax_compat
-from orbax_compat import deprecation
-from orbax_compat import table
+from orbax_compat.mapping import forms
+from orbax_compat.runtime import notices as deprecation
 
 THIS_FILE = pathlib.Path(__file__).resolve()
 
@@ -46,7 +46,7 @@ def test_once_per_call_site_with_file_and_line(tmp_path, caplog, policy):
   assert len(latest) == 2, messages  # the loop's site once, the other site once
   assert f'{THIS_FILE}:{line_loop}:' in latest[0]
   assert f'{THIS_FILE}:{line_other}:' in latest[1]
-  assert table.BY_MEMBER['latest_step'].v1 in latest[0]
+  assert forms.BY_NAME['latest_step'].v1 in latest[0]
   assert any(f'{THIS_FILE}:{line_init}:' in m for m in messages)
   ours = [w for w in caught if issubclass(w.category, orbax_compat.OrbaxCompatDeprecationWarning)]
   assert {(pathlib.Path(w.filename).resolve(), w.lineno) for w in ours} >= {
@@ -171,7 +171,7 @@ def test_notices_are_short_and_name_the_form_called(tmp_path, caplog, policy):
   assert any('mngr.save(step, tree) is Orbax v0 API' in m for m in messages), messages
   lines = [line.split(f'{THIS_FILE}:', 1)[-1] for m in messages for line in m.splitlines()]
   assert all(len(line) <= 200 for line in lines), messages
-  assert all('ocp_v1' not in m or table.V1_IMPORT in m for m in messages), messages
+  assert all('ocp_v1' not in m or forms.V1_IMPORT in m for m in messages), messages
 
 
 def test_env_off_and_error(tmp_path):
@@ -328,7 +328,7 @@ def test_report_file_at_exit(tmp_path):
   assert save['sites'] == [{
       'file': str(tmp_path / 'train.py'), 'line': 6, 'calls': 3,
       'v0': 'mngr.save(step, args=ocp.args.StandardSave(tree))',
-      'v1': table.BY_MEMBER['save'].forms[0].v1}]
+      'v1': forms.BY_NAME['save'].forms[0].v1}]
   # close() ran from atexit, before the report: no Python caller.
   assert members['close']['sites'][0]['file'] == deprecation.UNKNOWN_CALLER
 

@@ -132,21 +132,23 @@ through the inner manager: `delete_step`.)
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Capability:
-  """A v1 surface that v1 code in the table needs and older releases lack."""
-
-  what: str  # The v1 call, as the table's code spells it.
-  release: str  # The orbax-checkpoint release that brings it.
-  present: bool  # Whether the installed Orbax has it.
-
-  def missing(self) -> str:
-    """Why the v1 code does not run on the installed Orbax."""
-    return (f'{self.what} needs orbax-checkpoint {self.release}; the installed '
-            f'{ORBAX_VERSION} has none: keep the v0 call until you upgrade')
+# Capabilities the mapping's v1 code needs (mapping.members.CAPABILITIES),
+# detected here: name -> whether the installed Orbax has it.
+CAPABILITIES = {
+    'v1_delete': V1_DELETES,
+}
 
 
-V1_DELETE = Capability('ckptr.delete', '0.12.8', V1_DELETES)
+def capability_missing(name: str) -> str:
+  """Why v1 code needing capability `name` does not run on the installed
+  Orbax ('' where it does, or for no capability)."""
+  if not name or CAPABILITIES[name]:
+    return ''
+  from orbax_compat.mapping import members  # pylint: disable=g-import-not-at-top
+
+  needs = members.CAPABILITIES[name]
+  return (f'{needs.what} needs orbax-checkpoint {needs.release}; the installed '
+          f'{ORBAX_VERSION} has none: keep the v0 call until you upgrade')
 
 
 def Checkpointer(directory: Any, *, logger: Any = None, **kwargs: Any) -> Any:  # pylint: disable=invalid-name
@@ -210,7 +212,7 @@ def inner_manager(ckptr: Any) -> Any:
   except AttributeError as e:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: v1 training.Checkpointer no longer has `_manager`; '
-        f'update orbax_compat._v1 for {orbax_version_note()}.'
+        f'update orbax_compat.compat.orbax for {orbax_version_note()}.'
     ) from e
 
 
@@ -255,7 +257,7 @@ def _item_metadata_composite() -> type:
   if base.__name__ != 'Composite':  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: args.Composite no longer derives from Composite; update '
-        f'orbax_compat._v1 for {orbax_version_note()}.'
+        f'orbax_compat.compat.orbax for {orbax_version_note()}.'
     )
   return base
 
@@ -281,7 +283,7 @@ def replace_step_deleter(ckptr: Any, options: Any) -> None:
   except AttributeError as e:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: the v0 manager under v1 has no `_checkpoint_deleter`; '
-        f'update orbax_compat._v1 for {orbax_version_note()}.'
+        f'update orbax_compat.compat.orbax for {orbax_version_note()}.'
     ) from e
   threads = {}
   # `num_deletion_threads` (and the deleter's `num_threads`): 0.12.1.
@@ -420,7 +422,7 @@ def pytree_structure(item_dir: Any) -> tuple[Any, bool | None]:
   except AttributeError as e:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: PyTreeCheckpointHandler no longer has '
-        f'`_get_internal_metadata`; update orbax_compat._v1 for '
+        f'`_get_internal_metadata`; update orbax_compat.compat.orbax for '
         f'{orbax_version_note()}.'
     ) from e
   finally:
@@ -508,7 +510,7 @@ def v0_handler_settings(handler: Any) -> dict[str, Any] | None:
   except AttributeError as e:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         f'orbax_compat: {type(handler).__qualname__} no longer keeps its '
-        f'settings where it did; update orbax_compat._v1 for '
+        f'settings where it did; update orbax_compat.compat.orbax for '
         f'{orbax_version_note()}.'
     ) from e
   # pylint: enable=protected-access
@@ -545,7 +547,7 @@ def array_type_handler_settings(handler: Any) -> dict[str, Any]:
   if missing:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         f'orbax_compat: ArrayHandler no longer has {missing}; update '
-        f'orbax_compat._v1 for {orbax_version_note()}.'
+        f'orbax_compat.compat.orbax for {orbax_version_note()}.'
     )
   return {arg: getattr(handler, f) for f, arg in _ARRAY_HANDLER_FIELDS.items()}
 
@@ -576,7 +578,7 @@ def set_v0_hook(ckptr: Any, name: str, hook: Any) -> None:
   if not callable(getattr(type(manager), name, None)):  # pragma: no cover
     raise RuntimeError(
         f'orbax_compat: the v0 manager under v1 has no `{name}`; update '
-        f'orbax_compat._v1 for {orbax_version_note()}.'
+        f'orbax_compat.compat.orbax for {orbax_version_note()}.'
     )
   setattr(manager, name, hook)
 
@@ -604,7 +606,7 @@ def set_manager_logger(ckptr: Any, logger: Any) -> None:
   if not hasattr(manager, '_logger'):  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: the v0 manager under v1 has no `_logger`; update '
-        f'orbax_compat._v1 for {orbax_version_note()}.'
+        f'orbax_compat.compat.orbax for {orbax_version_note()}.'
     )
   manager._logger = logger  # pylint: disable=protected-access
 
@@ -710,7 +712,7 @@ def v0_type_handler_entries(registry: Any) -> list[tuple[Any, Any]]:
   if entries is None:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: the v0 TypeHandlerRegistry has no `_type_registry`; '
-        f'update orbax_compat._v1 for {orbax_version_note()}.'
+        f'update orbax_compat.compat.orbax for {orbax_version_note()}.'
     )
   return list(entries)
 
@@ -787,7 +789,7 @@ def add_v0_type_handlers(handler: Any, entries: list[tuple[Any, Any]]) -> None:
   except AttributeError as e:  # pragma: no cover - only on an Orbax change.
     raise RuntimeError(
         'orbax_compat: v1\'s PyTreeHandler no longer keeps its v0 TypeHandler '
-        f'registry where it did; update orbax_compat._v1 for {orbax_version_note()}.'
+        f'registry where it did; update orbax_compat.compat.orbax for {orbax_version_note()}.'
     ) from e
   for predicate, type_handler in entries:
     type_entries.append((predicate, type_handler))

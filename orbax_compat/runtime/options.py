@@ -1,8 +1,9 @@
-"""v0 `CheckpointManagerOptions` -> v1 Checkpointer settings, as data.
+"""v0 `CheckpointManagerOptions` -> v1 Checkpointer settings.
 
-`OPTION_ROWS` says, per option field, where it goes in v1. `checkpointer_kwargs`
-builds v1's save-decision and preservation policies exactly as v0 derives them
-from the same options, so both make the same decisions.
+`mapping.options.OPTIONS` says, per field, where it goes in v1 (data);
+`checkpointer_kwargs` builds v1's save-decision and preservation policies
+exactly as v0 derives them from the same options, so both make the same
+decisions, and `configure_context` sets v1's Context options.
 """
 
 from __future__ import annotations
@@ -16,91 +17,14 @@ from orbax.checkpoint import checkpoint_manager as _v0_manager
 from orbax.checkpoint import options as v0_options
 from orbax.checkpoint import path as v0_path
 
-from orbax_compat._v1 import ORBAX_VERSION
-from orbax_compat._v1 import preservation_policies as pp
-from orbax_compat._v1 import save_decision_policies as sdp
-from orbax_compat._v1 import v1
+from orbax_compat.compat.orbax import ORBAX_VERSION
+from orbax_compat.compat.orbax import preservation_policies as pp
+from orbax_compat.compat.orbax import save_decision_policies as sdp
+from orbax_compat.compat.orbax import v1
+from orbax_compat.mapping.options import BY_FIELD
+from orbax_compat.mapping.options import OPTIONS
 
 CheckpointManagerOptions = _v0_manager.CheckpointManagerOptions
-
-
-@dataclasses.dataclass(frozen=True)
-class OptionRow:
-  field: str
-  v1: str  # Where the option lives in v1, as a user writes it.
-  note: str = ''
-  supported: bool = True
-
-
-OPTION_ROWS = (
-    OptionRow('save_interval_steps', 'save_decision_policy=FixedIntervalPolicy(n)'),
-    OptionRow('save_on_steps', 'save_decision_policy=SpecificStepsPolicy(steps)'),
-    OptionRow('should_save_fn', 'save_decision_policy=<your SaveDecisionPolicy>',
-              'wrapped in a policy calling fn(step, last_saved_step)'),
-    OptionRow('save_decision_policy', 'save_decision_policy=...'),
-    OptionRow('max_to_keep', 'preservation_policy=LatestN(n)'),
-    OptionRow('keep_period', 'preservation_policy=EveryNSteps(n)'),
-    OptionRow('keep_time_interval', 'preservation_policy=EveryNSeconds(secs)'),
-    OptionRow('best_fn', 'preservation_policy=BestN(get_metric_fn=fn, n=...)',
-              'metrics are written only when best_fn is set, as in v0'),
-    OptionRow('best_mode', 'BestN(reverse=(mode == "min"))'),
-    OptionRow('keep_checkpoints_without_metrics',
-              'BestN(keep_checkpoints_without_metrics=...)'),
-    OptionRow('preservation_policy', 'preservation_policy=...'),
-    OptionRow('should_keep_fn', 'preservation_policy=<your PreservationPolicy>',
-              'orbax-checkpoint 0.12.0-0.12.1 only: a policy keeping the steps '
-              'fn(step) keeps, beside the others'),
-    OptionRow('step_prefix', 'step_name_format=standard_name_format(step_prefix=...)'),
-    OptionRow('step_format_fixed_length',
-              'step_name_format=standard_name_format(step_format_fixed_length=...)'),
-    OptionRow('step_name_format', 'step_name_format=...'),
-    OptionRow('create', '(v1 always creates the root)',
-              'emulated: an empty root v1 created is removed again'),
-    OptionRow('read_only', '(none)',
-              'emulated: save and delete skipped with v0\'s warning'),
-    OptionRow('enable_async_checkpointing', 'save_checkpointables_async vs save_checkpointables'),
-    OptionRow('cleanup_tmp_directories', 'Checkpointer(cleanup_tmp_directories=...)'),
-    OptionRow('lightweight_initialize', 'Checkpointer(lightweight_initialize=...)'),
-    OptionRow('single_host_load_and_broadcast',
-              'step_name_format=standard_name_format(single_host_load_and_broadcast=...)'),
-    OptionRow('async_options', 'Context().async_options (timeout_secs, '
-              'post_finalization_callback, create_directories_asynchronously)',
-              'barrier_sync_fn has no v1 field and is refused'),
-    OptionRow('multiprocessing_options', 'Context().multiprocessing_options',
-              'active_processes is refused: v1 always creates the root, which '
-              'Orbax does not support with active_processes; primary_host=None '
-              'also sets Context().array_options.saving.use_replica_parallel=False'),
-    OptionRow('file_options', 'Context().file_options (path_permission_mode, '
-              'skip_sync_file_validations)',
-              'skip_sync_file_validations: 0.12.5+ (v0 and v1)'),
-    OptionRow('atomicity_options', 'Context().atomicity (mode, allow_legacy_atomic_rename)',
-              '0.12.3+ (v0 and v1)'),
-    OptionRow('temporary_path_class', 'Context().atomicity.mode',
-              'AtomicRenameTemporaryPath -> ATOMIC_RENAME, CommitFileTemporaryPath '
-              '-> COMMIT_FILE; other classes have no v1 hook and are refused. '
-              '0.12.0: Context().file_options.temporary_path_class (any class); '
-              '0.12.1-0.12.2: refused (v1 has neither)'),
-    OptionRow('todelete_full_path',
-              'Context().deletion_options.gcs_deletion_options.todelete_full_path',
-              'GCS only: off GCS, v0 logs the deleter\'s error, v1 raises it'),
-    OptionRow('todelete_subdir', '(none; v1 deletes or uses todelete_full_path)',
-              'emulated: v1\'s step deleter is built with the subdir'),
-    OptionRow('enable_background_delete', '(none; v1 deletes in the background '
-              'through delete_async)', 'emulated: v1\'s step deleter is threaded'),
-    OptionRow('num_deletion_threads', '(none)',
-              'emulated: passed to v1\'s step deleter (0.12.1+)'),
-    OptionRow('save_root_metadata', 'Checkpointer(custom_metadata=None)',
-              'emulated: False writes no root metadata'),
-    OptionRow('prevent_write_metrics', 'save(..., metrics=None)',
-              'emulated: metrics still drive best_fn in memory, as in v0, but '
-              'are not written'),
-    OptionRow('enable_should_save_is_saving_in_progress_check',
-              '(none; v1 always checks)',
-              'emulated on the v0 manager v1 runs on (ContinuousCheckpointingPolicy only)'),
-    OptionRow('enable_per_process_directory_creation', '(none)',
-              'emulated: Orbax\'s per-process signal prefix, as v0'),
-)
-SUPPORTED_FIELDS = frozenset(r.field for r in OPTION_ROWS if r.supported)
 
 
 def _refuse(field: str, value: Any, reason: str) -> None:
@@ -179,27 +103,40 @@ def validate(options: Any) -> Any:
   _check_type(
       options, 'multiprocessing_options', (v0_options.MultiprocessingOptions,)
   )
-  async_options = options.async_options
-  if async_options is not None and async_options.barrier_sync_fn is not None:
-    _refuse('async_options.barrier_sync_fn', async_options.barrier_sync_fn,
-            'v1 AsyncOptions has no barrier_sync_fn; v1 synchronizes hosts '
-            'through JAX\'s distributed client.')
-  mp = options.multiprocessing_options
-  if mp is not None and mp.active_processes is not None:
-    _refuse('multiprocessing_options.active_processes', mp.active_processes,
-            'v1\'s training.Checkpointer always creates its root, which Orbax '
-            'does not support with active_processes; use v1 directly.')
+  for field in refused(options):
+    if field != 'temporary_path_class' or ATOMICITY:
+      _refuse(field, _value(options, field), BY_FIELD[field].refused)
   cls = options.temporary_path_class
-  if temporary_path_class_refused(cls) and ATOMICITY:
-    _refuse('temporary_path_class', cls,
-            'v1 takes no TemporaryPath class; set Context().atomicity.mode '
-            '(AtomicityMode.ATOMIC_RENAME or COMMIT_FILE) instead.')
   if temporary_path_class_refused(cls):
     _refuse('temporary_path_class', cls,
             f'v1 of orbax-checkpoint {ORBAX_VERSION} takes no TemporaryPath '
             'class (0.12.0 did) and has no Context().atomicity.mode yet; it '
             'arrives in orbax-checkpoint 0.12.3.')
   return options
+
+
+def _value(options: Any, field: str) -> Any:
+  """The value of a field or sub-field (`group.field`; None if the group is)."""
+  value = options
+  for part in field.split('.'):
+    value = getattr(value, part, None) if value is not None else None
+  return value
+
+
+def is_set(options: Any, field: str) -> bool:
+  """Whether `options` sets `field` (or a sub-field) to other than v0's default."""
+  row = BY_FIELD[field]
+  if row.factory:
+    return False  # Compared field by field (their sub-field rows).
+  if field == 'temporary_path_class':
+    return temporary_path_class_refused(options.temporary_path_class)
+  return _value(options, field) != row.default
+
+
+def refused(options: Any) -> list[str]:
+  """The fields with a `refused` reason that `options` sets."""
+  fields = [row.field for row in OPTIONS if row.refused and is_set(options, row.field)]
+  return sorted(fields, key=lambda field: '.' not in field)  # Sub-fields first.
 
 
 def temporary_path_class_refused(cls: Any) -> bool:

@@ -22,9 +22,10 @@ from typing import Any
 
 from etils import epath
 
-from orbax_compat import option_map as options_lib
-from orbax_compat import profiles
-from orbax_compat._v1 import v1
+from orbax_compat.compat import profiles
+from orbax_compat.compat.orbax import v1
+from orbax_compat.mapping import options as mapping_options
+from orbax_compat.runtime import options as options_lib
 
 # Context option groups the shim sets: Context(<keyword>=...) -> its attribute.
 _CONTEXT_GROUPS = {
@@ -33,44 +34,6 @@ _CONTEXT_GROUPS = {
     'file_options': 'file_options', 'deletion_options': 'deletion_options',
     'atomicity_options': 'atomicity',
 }
-_NO_V1_FORM = {
-    # Option -> (its non-default test, what the v1 code does instead).
-    'create': (lambda o: not o.create,
-               'v1 always creates the root directory'),
-    'read_only': (lambda o: o.read_only,
-                  'v1 has no read-only mode: do not call save or delete'),
-    'enable_async_checkpointing': (
-        lambda o: not o.enable_async_checkpointing,
-        'save with ckptr.save_checkpointables (blocking), not the *_async calls'),
-    'todelete_subdir': (lambda o: o.todelete_subdir is not None,
-                        'v1 deletes steps (or moves them to todelete_full_path on GCS)'),
-    'enable_background_delete': (lambda o: o.enable_background_delete,
-                                 'v1 deletes in the background only through delete_async'),
-    'num_deletion_threads': (  # An option from orbax-checkpoint 0.12.1.
-        lambda o: getattr(o, 'num_deletion_threads', None) is not None,
-        'v1 has no deletion thread count'),
-    'prevent_write_metrics': (
-        lambda o: o.prevent_write_metrics,
-        'v1 writes the metrics it is given; pass none to write none'),
-    'enable_should_save_is_saving_in_progress_check': (
-        lambda o: not o.enable_should_save_is_saving_in_progress_check,
-        'v1 always waits for a save in progress'),
-    'enable_per_process_directory_creation': (
-        lambda o: o.enable_per_process_directory_creation,
-        'v1 has no per-process directory creation'),
-    'async_options.barrier_sync_fn': (
-        lambda o: o.async_options is not None and o.async_options.barrier_sync_fn is not None,
-        'v1 synchronizes hosts through JAX\'s distributed client'),
-    'multiprocessing_options.active_processes': (
-        lambda o: o.multiprocessing_options is not None
-        and o.multiprocessing_options.active_processes is not None,
-        'v1 always creates its root, which Orbax does not support with active_processes'),
-    'temporary_path_class': (
-        lambda o: options_lib.temporary_path_class_refused(o.temporary_path_class),
-        'v1 takes no TemporaryPath class'),
-}
-
-
 def _public_paths() -> dict[Any, str]:
   """v1 class -> the dotted name users write, under `ocp_v1`."""
   paths: dict[Any, str] = {}
@@ -254,7 +217,7 @@ def v1_source(
     context = v1.Context()
     context.array.saving.use_zarr3 = False
     profiles.apply(context)
-    refused = _refused(options)
+    refused = options_lib.refused(options)
     options_lib.configure_context(
         _without_refused(options) if refused else options, context)
   else:
@@ -278,9 +241,9 @@ def v1_source(
   for flag in ('cleanup_tmp_directories', 'lightweight_initialize'):
     if kwargs[flag]:
       lines.append(f'{flag}=True,')
-  for field, (applies, instead) in _NO_V1_FORM.items():
-    if applies(options):
-      lines.append(f'# CheckpointManagerOptions.{field} has no v1 form: {instead}.')
+  for row in mapping_options.OPTIONS:
+    if row.instead and options_lib.is_set(options, row.field):
+      lines.append(f'# CheckpointManagerOptions.{row.field} has no v1 form: {row.instead}.')
   for field in refused:
     lines.append(f'# (orbax_compat refuses {field} for a v0 manager too.)')
   body = ''.join(f'\n    {line}' for line in lines)
@@ -298,25 +261,16 @@ def _step_name_format(options: Any) -> str:
   return f'ocp_v1.path.step.standard_name_format({", ".join(args)})'
 
 
-def _refused(options: Any) -> list[str]:
-  """The option fields the shim refuses (no v1 form) that `options` sets."""
-  refused = []
-  for field in ('async_options.barrier_sync_fn', 'multiprocessing_options.active_processes',
-                'temporary_path_class'):
-    if _NO_V1_FORM[field][0](options):
-      refused.append(field)
-  return refused
-
-
 def _without_refused(options: Any) -> Any:
   """`options` less the settings v1 cannot take (named in comments instead)."""
   changes = {}
-  if _NO_V1_FORM['async_options.barrier_sync_fn'][0](options):
+  refused = options_lib.refused(options)
+  if 'async_options.barrier_sync_fn' in refused:
     changes['async_options'] = dataclasses.replace(options.async_options, barrier_sync_fn=None)
-  if _NO_V1_FORM['multiprocessing_options.active_processes'][0](options):
+  if 'multiprocessing_options.active_processes' in refused:
     changes['multiprocessing_options'] = dataclasses.replace(
         options.multiprocessing_options, active_processes=None)
-  if _NO_V1_FORM['temporary_path_class'][0](options):
+  if 'temporary_path_class' in refused:
     changes['temporary_path_class'] = None
   return dataclasses.replace(options, **changes) if changes else options
 

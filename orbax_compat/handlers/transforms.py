@@ -40,9 +40,9 @@ from orbax.checkpoint import tree as v0_tree
 from orbax.checkpoint import type_handlers as v0_type_handlers
 from orbax.checkpoint.metadata.tree import ValueMetadataEntry
 
-from orbax_compat import _v1
-from orbax_compat import checkpointables as args_lib
-from orbax_compat import recovery
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.handlers import checkpointables as args_lib
+from orbax_compat.handlers import recovery
 
 RestoreArgs = v0_type_handlers.RestoreArgs
 ArrayRestoreArgs = v0_type_handlers.ArrayRestoreArgs

@@ -26,9 +26,9 @@ from orbax.checkpoint import checkpoint_utils as v0_checkpoint_utils
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
-from orbax_compat import _v1
-from orbax_compat import bridges
-from orbax_compat._v1 import v1
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat.orbax import v1
+from orbax_compat.handlers import bridges
 
 DEFAULT_ITEM = 'default'
 METRICS_ITEM = 'metrics'

@@ -22,6 +22,10 @@ from typing import Any
 import warnings
 import weakref
 
+from orbax_compat.mapping import forms
+from orbax_compat.mapping.schema import Form
+from orbax_compat.mapping.schema import Member
+
 logger = logging.getLogger('orbax_compat')
 
 POLICIES = ('off', 'once', 'always', 'error')
@@ -119,23 +123,51 @@ def reset() -> None:
     state.sites.clear()
 
 
-def _site_of(row: Any, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
-  """The Site of a call `call` = (manager, args, kwargs) of `row`'s member
-  from `frame` (None: a call from C), registering it."""
-  member = row.member
+def form_for(member: Member, mngr: Any, args: tuple, kwargs: dict) -> Form:
+  """The form a call `member(*args, **kwargs)` on `mngr` is in."""
+  try:
+    bound = forms.signature(member.name).bind(mngr, *args, **kwargs).arguments
+  except TypeError:
+    bound = None
+  single = getattr(mngr, '_default_item', None)
+  kind = '' if single is None else 'single_item' if single else 'named_items'
+  return forms.form_for(member, bound, kind, _is_args_type)
+
+
+def _is_args_type(value: Any, name: str) -> bool:
+  """Whether `value` is an instance of v0's `ocp.args.<name>`."""
+  from orbax.checkpoint import args as v0_args  # pylint: disable=g-import-not-at-top
+
+  cls = getattr(v0_args, name, None)
+  return isinstance(value, cls) if isinstance(cls, type) else type(value).__name__ == name
+
+
+def message(member: Member, form: Form | None = None) -> str:
+  """The notice of a call in `form` (the member's first form by default),
+  saying so where the installed Orbax lacks what its v1 code needs."""
+  from orbax_compat.compat import orbax as compat  # pylint: disable=g-import-not-at-top
+
+  form = form or member.forms[0]
+  return forms.message(member, form, missing=compat.capability_missing(form.needs))
+
+
+def _site_of(member: Member, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
+  """The Site of a call `call` = (manager, args, kwargs) of `member` from
+  `frame` (None: a call from C), registering it."""
+  name = member.name
   if frame is None:  # Called from C: atexit, a raw thread's target.
-    key = (member, UNKNOWN_CALLER, 0)
+    key = (name, UNKNOWN_CALLER, 0)
   else:
-    key = (member, frame.f_code.co_filename, frame.f_lineno or 0)
+    key = (name, frame.f_code.co_filename, frame.f_lineno or 0)
   site = state.sites.get(key)
-  form = row.form_for(*call) if site is None else None  # Outside the lock: runs user code.
+  form = form_for(member, *call) if site is None else None  # Outside the lock: runs user code.
   with state.lock:
     site = state.sites.get(key)
     if site is None:
-      site = state.sites[key] = Site(*key, form, row.anchor)
+      site = state.sites[key] = Site(*key, form, forms.anchor(name))
     if frame is not None:
       code = frame.f_code
-      location = (member, id(code), frame.f_lasti)
+      location = (name, id(code), frame.f_lasti)
 
       def forget(_, location=location, locations=state.locations):
         locations.pop(location, None)
@@ -144,13 +176,14 @@ def _site_of(row: Any, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
   return site
 
 
-def noticing(row: Any, adapter: Any) -> Any:
-  """`adapter` as a public member: each call is counted and noticed per site.
+def noticing(member: Member, implementation: Any) -> Any:
+  """`implementation` as a public member: each call is counted and noticed
+  per site.
 
   The hot path (a site seen before) is inlined here; it costs well under a
   microsecond (bench/queries.py `overhead`).
   """
-  member, getframe, locations = row.member, sys._getframe, state.locations
+  name, getframe, locations = member.name, sys._getframe, state.locations
 
   def call(self, *args, **kwargs):
     try:
@@ -158,35 +191,35 @@ def noticing(row: Any, adapter: Any) -> Any:
     except ValueError:  # No Python caller: atexit, a raw thread's target.
       frame = None
     if frame is None:
-      site = _site_of(row, None, (self, args, kwargs))
+      site = _site_of(member, None, (self, args, kwargs))
     elif INTERNAL_MARK in frame.f_globals:
-      return adapter(self, *args, **kwargs)  # The shim's own call.
+      return implementation(self, *args, **kwargs)  # The shim's own call.
     else:
       code = frame.f_code
-      known = locations.get((member, id(code), frame.f_lasti))
+      known = locations.get((name, id(code), frame.f_lasti))
       if known is not None and known[0]() is code:
         site = known[1]
       else:
-        site = _site_of(row, frame, (self, args, kwargs))
+        site = _site_of(member, frame, (self, args, kwargs))
     # No lock: an attribute increment runs no Python code, so no other thread
     # runs inside it (tests/test_warnings.py counts calls from 8 threads).
     site.calls += 1
     policy = state.policy
     if policy != 'off' and not (site.reported and policy == 'once'):
       site.reported = True
-      _report(row.deprecation_message(row.form_for(self, args, kwargs)), site, frame, policy)
-    return adapter(self, *args, **kwargs)
+      _report(message(member, form_for(member, self, args, kwargs)), site, frame, policy)
+    return implementation(self, *args, **kwargs)
 
   return call
 
 
-def _report(message: str, site: Site, frame: Any, policy: str) -> None:
+def _report(text: str, site: Site, frame: Any, policy: str) -> None:
   where = f'{site.file}:{site.line}' if site.line else site.file
   if policy == 'error':
-    raise OrbaxCompatDeprecationWarning(f'{where}: {message}')
-  logger.warning('%s: %s', where, message)
+    raise OrbaxCompatDeprecationWarning(f'{where}: {text}')
+  logger.warning('%s: %s', where, text)
   warnings.warn_explicit(
-      message,
+      text,
       OrbaxCompatDeprecationWarning,
       site.file,
       site.line,

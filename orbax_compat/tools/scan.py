@@ -1,7 +1,7 @@
 """`orbax-compat scan PATH... [--fix] [--to-v1] [--diff] [--format json]`: find v0 usage.
 
 Reads Python files; never imports or runs them. It finds, driven by the
-mapping table (`table.ROWS`, `option_map.OPTION_ROWS`):
+mapping (`mapping.members`, `mapping.options`):
 
 - imports of `orbax.checkpoint` (any alias, `from ... import`, submodules);
 - `CheckpointManager(...)` constructions (through `orbax.checkpoint`,
@@ -69,6 +69,7 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import importlib.metadata
 import inspect
 import json
 import multiprocessing
@@ -81,10 +82,14 @@ from typing import Any
 
 import libcst as cst
 from libcst import metadata as cst_metadata
-from orbax.checkpoint import args as _v0_args
 
-from orbax_compat import option_map
-from orbax_compat import table
+from orbax_compat.mapping import forms
+from orbax_compat.mapping import members as mapping_members
+from orbax_compat.mapping import options as mapping_options
+from orbax_compat.mapping import signatures
+from orbax_compat.mapping.schema import Form
+from orbax_compat.mapping.schema import Member
+from orbax_compat.mapping.schema import Option
 
 SCHEMA = 'orbax_compat.scan/2'
 SHIM = 'orbax_compat'
@@ -100,7 +105,7 @@ V1_CHECKPOINTER = 'v1_checkpointer'
 _V1_IMPORTS = {
     'jax': ('jax', 'import jax'),
     'np': ('numpy', 'import numpy as np'),
-    'ocp_v1': (_EXPERIMENTAL + '.v1', table.V1_IMPORT),
+    'ocp_v1': (_EXPERIMENTAL + '.v1', forms.V1_IMPORT),
 }
 
 
@@ -119,7 +124,7 @@ class _Template:
   the pattern leaves out, so a rewrite drops nothing.
   """
 
-  form: table.Form | None
+  form: Form | None
   v0: str
   v1: str
   note: str
@@ -129,11 +134,11 @@ class _Template:
   dropped: tuple[ast.expr, ...] = ()  # Given expressions the v1 code does not use.
 
 
-def _template_of(row: table.Row, call: ast.Call | None,
+def _template_of(row: Member, call: ast.Call | None,
                  called_name: Callable[[ast.expr], str | None]) -> _Template:
   """The first form of `row` without `when` whose pattern `call` matches.
 
-  The rules of `table._matches`, on the call's syntax: a Name placeholder
+  The rules of `mapping.forms.matches`, on the call's syntax: a Name placeholder
   matches any argument or none; an args call `ocp.args.X(...)` an argument
   that is a call of a name whose last attribute is `X` (`called_name`
   resolves import aliases); a constant an equal literal; parameters the
@@ -141,13 +146,13 @@ def _template_of(row: table.Row, call: ast.Call | None,
   `*`/`**` arguments matches no form. No match: the row's first form, with
   `form` None (the runtime falls back to it too).
   """
-  signature = row.signature
+  signature = forms.signature(row.name)
   if (call is None) == (row.kind == 'property'):
     bound = _bind_call(signature, call) if call is not None else {}
   else:
     bound = None  # A method used without a call, or a property called.
   for form in row.forms if bound is not None else ():
-    if form.when is not None:
+    if form.when:
       continue
     if _form_matches(form, signature, bound, called_name):
       return _bound_template(row, form, signature, bound, called_name)
@@ -155,11 +160,11 @@ def _template_of(row: table.Row, call: ast.Call | None,
   return _Template(None, first.v0, first.v1, _note(row, first))
 
 
-def _option_template_of(row: option_map.OptionRow) -> str:
+def _option_template_of(row: Option) -> str:
   return row.v1
 
 
-def _note(row: table.Row, form: table.Form) -> str:
+def _note(row: Member, form: Form) -> str:
   return '; '.join(n for n in (form.note, row.note) if n)
 
 
@@ -210,9 +215,9 @@ def _is_none(slot: _Slot) -> bool:
   return _literal(slot.node) == (True, None)
 
 
-def _form_matches(form: table.Form, signature: inspect.Signature, bound: dict[str, _Slot],
+def _form_matches(form: Form, signature: inspect.Signature, bound: dict[str, _Slot],
                   called_name: Callable[[ast.expr], str | None]) -> bool:
-  pattern = table._pattern_arguments(form, signature)  # pylint: disable=protected-access
+  pattern = forms.pattern_arguments(form, signature)  # pylint: disable=protected-access
   for name, param in signature.parameters.items():
     if name == 'self' or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
       continue
@@ -227,25 +232,20 @@ def _form_matches(form: table.Form, signature: inspect.Signature, bound: dict[st
       is_literal, value = _literal(slot.node) if given else (False, None)
       if not is_literal or value != node.value:
         return False
-    elif table._type_name(node) is not None:  # pylint: disable=protected-access
+    elif forms.type_name(node) is not None:  # pylint: disable=protected-access
       if not given or not isinstance(slot.node, ast.Call) or (
-          called_name(slot.node.func) != table._type_name(node)):  # pylint: disable=protected-access
+          called_name(slot.node.func) != forms.type_name(node)):  # pylint: disable=protected-access
         return False
   return True
 
 
-@functools.cache
 def _args_signature(name: str) -> inspect.Signature | None:
-  cls = getattr(_v0_args, name, None)
-  try:
-    return inspect.signature(cls) if isinstance(cls, type) else None
-  except (TypeError, ValueError):
-    return None
+  return forms.args_signature(name)
 
 
 def _bound_template(row, form, signature, bound, called_name) -> _Template:
   """The placeholders of `form`'s pattern, bound to the call's arguments."""
-  pattern = table._pattern_arguments(form, signature)  # pylint: disable=protected-access
+  pattern = forms.pattern_arguments(form, signature)  # pylint: disable=protected-access
   bindings, nodes, dropped, exact = [], {}, [], True
   for name, slot in bound.items():
     node = pattern.get(name)
@@ -254,7 +254,7 @@ def _bound_template(row, form, signature, bound, called_name) -> _Template:
       nodes[node.id] = slot.node
     elif isinstance(node, ast.Call):
       dropped.append(slot.node.func)
-      inner_signature = _args_signature(table._type_name(node))  # pylint: disable=protected-access
+      inner_signature = _args_signature(forms.type_name(node))  # pylint: disable=protected-access
       inner_pattern = _bind_call(inner_signature, node) if inner_signature else None
       inner = _bind_call(inner_signature, slot.node) if inner_signature else None
       if inner_pattern is None or inner is None:
@@ -301,7 +301,7 @@ def _code_info(code: str) -> _CodeInfo:
 
   def visit(node, guarded=False, scoped=False, around=frozenset()):
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-      if node.id in table.PLACEHOLDERS and node.id not in around:
+      if node.id in forms.PLACEHOLDERS and node.id not in around:
         occurrences.append(_Occurrence(node.id, guarded, scoped, around))
       return
     if isinstance(node, ast.Lambda):
@@ -347,7 +347,7 @@ def _code_info(code: str) -> _CodeInfo:
     visit(stmt)
   default_item = any(isinstance(n, ast.Constant) and n.value == 'default'
                      for n in ast.walk(ast.Module(body, [])))
-  return _CodeInfo(expression, tuple(occurrences), frozenset(table.names_in(code) & set(_V1_IMPORTS)),
+  return _CodeInfo(expression, tuple(occurrences), frozenset(forms.names_in(code) & set(_V1_IMPORTS)),
                    default_item)
 
 
@@ -356,19 +356,19 @@ def _one_line(code: str) -> str:
 
 
 @functools.cache
-def _member_rows() -> dict[str, table.Row]:
-  return {r.member: r for r in table.ROWS if r.kind in ('method', 'property')}
+def _member_rows() -> dict[str, Member]:
+  return {r.name: r for r in forms.MEMBERS if r.kind in ('method', 'property')}
 
 
 @functools.cache
-def _option_rows() -> dict[str, option_map.OptionRow]:
-  return {r.field: r for r in option_map.OPTION_ROWS}
+def _option_rows() -> dict[str, Option]:
+  return {r.field: r for r in mapping_options.OPTIONS if '.' not in r.field}
 
 
 @functools.cache
 def _option_fields() -> tuple[str, ...]:
   """CheckpointManagerOptions' fields in order, for positional arguments."""
-  return tuple(f.name for f in dataclasses.fields(option_map.CheckpointManagerOptions))
+  return signatures.OPTIONS_FIELDS
 
 
 Span = tuple[str, int, int, int, int]  # (node type, start line, start col, end line, end col), 0-based cols.
@@ -432,9 +432,9 @@ class Finding:
     return self.member
 
   @property
-  def row(self) -> table.Row | None:
+  def row(self) -> Member | None:
     """The table row of a construction or member use."""
-    return table.BY_MEMBER.get(self.member) if self.kind in _MANAGER_KINDS else None
+    return forms.BY_NAME.get(self.member) if self.kind in _MANAGER_KINDS else None
 
   @property
   def todo(self) -> str:
@@ -1040,7 +1040,7 @@ class _Analysis:
   def option_fields(self, construction: ast.Call) -> set[str]:
     """CheckpointManagerOptions fields a construction may set to a non-default
     value ('?': options it cannot see: built elsewhere, `**kwargs`, ...)."""
-    bound = _bind_call(table.BY_MEMBER['__init__'].signature, construction)
+    bound = _bind_call(forms.signature('__init__'), construction)
     if bound is None:
       return {'?'}
     slot = bound.get('options')
@@ -1168,15 +1168,33 @@ class _Analysis:
     return changed
 
 
-_OPTION_DEFAULTS = {
-    f.name: f.default for f in dataclasses.fields(option_map.CheckpointManagerOptions)
-    if f.default is not dataclasses.MISSING
-}
+_OPTION_DEFAULTS = {o.field: o.default for o in mapping_options.OPTIONS if not o.factory}
+
+
+def capability_missing(name: str) -> str:
+  """Why v1 code needing capability `name` does not run on the installed Orbax
+  ('' where it does): its release, read from the installed package's metadata
+  (a static tool imports no Orbax)."""
+  if not name:
+    return ''
+  needs = mapping_members.CAPABILITIES[name]
+  try:
+    installed = importlib.metadata.version('orbax-checkpoint')
+  except importlib.metadata.PackageNotFoundError:
+    return ''
+
+  def release(text):
+    return tuple(int(p) for p in re.findall(r'\d+', text)[:3])
+
+  if release(installed) >= release(needs.release):
+    return ''
+  return (f'{needs.what} needs orbax-checkpoint {needs.release}; the installed '
+          f'{installed} has none: keep the v0 call until you upgrade')
 
 
 def _plain_construction(call: ast.Call) -> bool:
   """A construction of one unnamed item: only directory, options, metadata."""
-  bound = _bind_call(table.BY_MEMBER['__init__'].signature, call)
+  bound = _bind_call(forms.signature('__init__'), call)
   return bound is not None and all(
       name in ('directory', 'options', 'metadata') or _is_none(slot)
       for name, slot in bound.items())
@@ -1334,9 +1352,9 @@ class _FileScanner:
   def _call(self, call: ast.Call, statement: ast.stmt, scope: _Scope) -> None:
     analysis = self.analysis
     if analysis.api(call.func, 'CheckpointManager') is not None:
-      row = table.BY_MEMBER['__init__']
+      row = forms.BY_NAME['__init__']
       template = _template_of(row, call, analysis.called_name)
-      self._add(call, 'Call', kind='init', member=row.member, v0=template.v0, v1=template.v1,
+      self._add(call, 'Call', kind='init', member=row.name, v0=template.v0, v1=template.v1,
                 note=template.note, status=row.status,
                 form=template.form.v0 if template.form else '',
                 reason='constructions stay: the v1 constructor for your options is '
@@ -1384,14 +1402,14 @@ class _FileScanner:
     template = _template_of(row, call, self.analysis.called_name)
     to_v1, reason, imports = self._plan_v1(row, template, node, attribute.value, statement,
                                            scope, origins)
-    self._add(node, _TAGS[type(node)], kind=row.kind, member=row.member, v0=template.v0,
+    self._add(node, _TAGS[type(node)], kind=row.kind, member=row.name, v0=template.v0,
               v1=template.v1, note=template.note, status=row.status,
               receiver=self.text.segment(attribute.value).strip(),
               form=template.form.v0 if template.form else '',
               mechanical=template.form.mechanical if template.form else '',
               to_v1=to_v1, reason=reason, bindings=template.bindings, imports=imports)
 
-  def _plan_v1(self, row: table.Row, template: _Template, node: ast.expr,
+  def _plan_v1(self, row: Member, template: _Template, node: ast.expr,
                receiver: ast.expr, statement: ast.stmt, scope: _Scope,
                origins: set[str]) -> tuple[bool, str, tuple[str, ...]]:
     """(whether --to-v1 rewrites this use, why not, the imports its v1 code needs).
@@ -1410,8 +1428,9 @@ class _FileScanner:
       return False, 'the attribute is assigned or deleted here, not read', ()
     if not form.mechanical:
       return False, 'the table has no mechanical rewrite for this form', ()
-    if not form.runs_here:
-      return False, form.needs.missing(), ()
+    missing = capability_missing(form.needs)
+    if missing:
+      return False, missing, ()
     info = _code_info(form.v1)
     if not info.expression:
       return False, 'the v1 code has several lines', ()

@@ -36,8 +36,8 @@ from etils import epath
 from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import path as v0_path
 
-from orbax_compat import _v1
-from orbax_compat import option_map as options_lib
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.runtime import options as options_lib
 
 logger = logging.getLogger('orbax_compat')
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from orbax.checkpoint import checkpoint_manager as v0_manager
 
-from orbax_compat import _v1
+from orbax_compat.compat import orbax as _v1
 
 _MAX_HELD = 8  # A save holds at most a few errors (one per metadata write).
 

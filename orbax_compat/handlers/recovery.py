@@ -25,9 +25,9 @@ from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
-from orbax_compat import bridges
-from orbax_compat import checkpointables as items_lib
-from orbax_compat._v1 import v1
+from orbax_compat.compat.orbax import v1
+from orbax_compat.handlers import bridges
+from orbax_compat.handlers import checkpointables as items_lib
 
 PYTREE_METADATA = '_METADATA'
 

@@ -21,9 +21,9 @@ from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import handlers as v0_handlers
 
-from orbax_compat import _v1
-from orbax_compat import bridges
-from orbax_compat import checkpointables as args_lib
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.handlers import bridges
+from orbax_compat.handlers import checkpointables as args_lib
 
 _Checkpointer = v0_manager.Checkpointer
 _AsyncCheckpointer = v0_manager.AsyncCheckpointer

@@ -25,19 +25,19 @@ from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import utils as v0_utils
 
-from orbax_compat import _v1
-from orbax_compat import bridges
-from orbax_compat import checkpointables as args_lib
-from orbax_compat import inflight
-from orbax_compat import legacy as legacy_lib
-from orbax_compat import option_map as options_lib
-from orbax_compat import profiles
-from orbax_compat import recovery
-from orbax_compat import step_logging
-from orbax_compat import subclassing
-from orbax_compat import transforms as transforms_lib
-from orbax_compat._v1 import NoEntryError
-from orbax_compat._v1 import v1
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import profiles
+from orbax_compat.compat import subclassing
+from orbax_compat.compat.orbax import NoEntryError
+from orbax_compat.compat.orbax import v1
+from orbax_compat.handlers import bridges
+from orbax_compat.handlers import checkpointables as args_lib
+from orbax_compat.handlers import recovery
+from orbax_compat.handlers import transforms as transforms_lib
+from orbax_compat.runtime import inflight
+from orbax_compat.runtime import legacy as legacy_lib
+from orbax_compat.runtime import options as options_lib
+from orbax_compat.runtime import step_logging
 
 StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
 # deprecation.INTERNAL_MARK: this module's calls of public members are the shim's own.

@@ -24,8 +24,8 @@ from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import multihost
 from orbax.checkpoint import type_handlers
 
-from orbax_compat import _v1
-from orbax_compat._v1 import v1
+from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat.orbax import v1
 
 _handlers = v1.handlers
 
