@@ -1,0 +1,86 @@
+"""The mapping is pure data, true to the installed Orbax, and binds the runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+import sys
+
+import orbax.checkpoint as ocp
+
+from orbax_compat import runtime
+from orbax_compat.compat import orbax as compat
+from orbax_compat.mapping import forms
+from orbax_compat.mapping import members
+from orbax_compat.mapping import options
+from orbax_compat.mapping import signatures
+
+
+def test_mapping_imports_neither_jax_nor_orbax():
+  code = ('import sys, orbax_compat.mapping.forms, orbax_compat.mapping.options; '
+          'print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "orbax", '
+          '"numpy", "etils")))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == '[]', out.stdout
+
+
+def test_every_member_has_an_implementation_and_every_implementation_a_member():
+  names = {m.name.strip('_') for m in members.MEMBERS}
+  assert names == set(runtime.__all__) - {'wrap'}
+  for name in names:
+    assert callable(getattr(runtime, name)), name
+
+
+def test_signatures_are_the_installed_v0s():
+  for name, text in signatures.MEMBERS.items():
+    v0 = inspect.getattr_static(ocp.CheckpointManager, name)
+    v0 = v0.fget if isinstance(v0, property) else v0
+    assert forms.signature(name) == inspect.signature(v0), name
+    assert str(forms.signature(name)) == text
+  assert set(signatures.MEMBERS) == {m.name for m in members.MEMBERS if m.kind != 'protocol'}
+
+
+def test_args_type_signatures_are_the_installed_v0s():
+  for name in signatures.ARGS_TYPES:
+    sig = inspect.signature(getattr(ocp.args, name))
+    bare = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]
+    assert forms.args_signature(name) == sig.replace(
+        parameters=bare, return_annotation=inspect.Signature.empty), name
+
+
+def test_option_fields_and_defaults_are_the_installed_v0s():
+  installed = [f.name for f in dataclasses.fields(ocp.CheckpointManagerOptions)]
+  data = list(signatures.OPTIONS_FIELDS)
+  # Fields of other supported releases (0.12.0-0.12.1: should_keep_fn) aside.
+  assert [f for f in installed if f in data] == [f for f in data if f in installed]
+  assert set(installed) - set(data) <= {'should_keep_fn'}
+  fields = {f.name: f for f in dataclasses.fields(ocp.CheckpointManagerOptions)}
+  for row in options.OPTIONS:
+    field = fields.get(row.field)
+    if field is None:
+      continue  # A sub-field, or another release's field.
+    if row.factory:
+      assert field.default_factory.__name__ == row.factory, row.field
+    else:
+      assert field.default == row.default, row.field
+
+
+def test_forms_name_only_placeholders():
+  allowed = (set(members.PLACEHOLDERS) - set(members.ARGS_ONLY_PLACEHOLDERS)
+             | set(members.FREE_NAMES) | forms.BUILTINS)
+  for member in members.MEMBERS:
+    for form in member.forms:
+      assert not forms.names_in(form.v0, form.v1) - allowed, form.v0
+      assert set(form.unless) <= set(options.BY_FIELD), form.unless
+      assert not form.needs or form.needs in members.CAPABILITIES
+  args_allowed = allowed | set(members.ARGS_ONLY_PLACEHOLDERS)
+  for row in members.ARGS_TYPES:
+    assert not forms.names_in(row.v0, row.v1, row.context or '0') - args_allowed, row.v0
+
+
+def test_each_capability_is_detected():
+  assert set(members.CAPABILITIES) == set(compat.CAPABILITIES)
+  for name in members.CAPABILITIES:
+    assert isinstance(compat.CAPABILITIES[name], bool)
+    assert bool(compat.capability_missing(name)) is not compat.CAPABILITIES[name]
