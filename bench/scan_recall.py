@@ -183,6 +183,7 @@ class Result:
   options_missed: list[dict[str, Any]]
   options_unlabelled: list[dict[str, Any]]  # option findings outside every labelled construction
   unparsed: dict[str, int]             # file with an error -> its labels
+  ambiguous_reported: int = 0          # `ambiguous` entries the scanner reported
 
 
 def match(entry: dict[str, Any], run: Run) -> Result:
@@ -207,11 +208,13 @@ def match(entry: dict[str, Any], run: Run) -> Result:
       found.append(label)
     else:
       missed.append(label)
+  ambiguous_reported = 0
   for label in entry.get('ambiguous', []):  # neither a label nor a false positive
     for f in by_file[_key(label)]:
       if (id(f) not in used and f.get('kind') in CALL_KINDS and f.get('member') == label['member']
           and _span(f)[0] <= label['line'] <= _span(f)[1]):
         used.add(id(f))
+        ambiguous_reported += 1
         break
   false_positives = [f for f in run.findings
                      if f.get('kind') in CALL_KINDS and f.get('member') != OPTIONS
@@ -233,7 +236,7 @@ def match(entry: dict[str, Any], run: Run) -> Result:
   error_paths = {e['path'] for e in run.errors}
   unparsed = collections.Counter(lab['path'] for lab in labels if lab['path'] in error_paths)
   return Result(entry, run, found, missed, false_positives, options_found, options_missed,
-                options_unlabelled, dict(unparsed))
+                options_unlabelled, dict(unparsed), ambiguous_reported)
 
 
 def _pct(num: int, den: int) -> str:
@@ -255,7 +258,7 @@ def report(results: list[Result]) -> str:
   """The Markdown tables."""
   out = []
   head = ['codebase', 'commit', 'files', 'labelled', 'found', 'recall', 'false pos.',
-          'precision', 'scan (s)']
+          'precision', 'ambiguous (reported)', 'scan (s)']
   rows = []
   tot = collections.Counter()
   for r in results:
@@ -264,8 +267,9 @@ def report(results: list[Result]) -> str:
     role = '' if r.entry['role'] == 'v0' else ' (control)'
     rows.append([r.entry['name'] + role, r.entry['commit'][:10],
                  r.entry.get('_files', ''), *_counts(n_found, n_lab, n_fp),
+                 f"{len(r.entry.get('ambiguous', []))} ({r.ambiguous_reported})",
                  f'{r.run.seconds:.1f}'])
-  rows.append(['**all**', '', '', *_counts(tot['found'], tot['labelled'], tot['fp']), ''])
+  rows.append(['**all**', '', '', *_counts(tot['found'], tot['labelled'], tot['fp']), '', ''])
   out += ['### Manager calls, per codebase', '', _table(head, rows), '']
 
   head = ['codebase', *[f'{c}: found/labelled (recall), false pos.' for c in CATEGORIES]]
