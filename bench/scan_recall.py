@@ -1,7 +1,8 @@
 """Scanner recall and precision on real codebases (issue 18).
 
 `python bench/scan_recall.py [--corpus bench/scan_corpus] [--only NAME ...]
-[--scan-cmd 'python -m orbax_compat scan'] [--mirror /work/.mirror] [--json OUT]`
+[--scan-cmd 'python -m orbax_compat scan'] [--mirror /work/.mirror] [--details]
+[--json OUT] [--time NAME [--trials 3]] [--write [BENCHMARKS.md]]`
 
 For each corpus entry (`bench/scan_corpus/<name>.json`, described in that
 folder's README), exports the repository at its fixed commit from a bare git
@@ -29,7 +30,10 @@ against the hand-made labels:
   and those files are listed.
 
 Prints Markdown tables: per codebase, per category (production / test /
-docs), per pattern, and the options. Keeps the benchmark out of pass/fail
+docs), per pattern, and the options. `--time NAME` also times the scanner on
+that codebase (runs pinned to one CPU); `--write` puts the corpus table, the
+tables and that timing into section 7 of BENCHMARKS.md, a block that
+`python -m bench` keeps. Keeps the benchmark out of pass/fail
 tests; `tests/test_scan_corpus.py` checks only that the corpus is well-formed.
 """
 
@@ -43,11 +47,15 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+
+if __package__ in (None, ''):  # `python bench/scan_recall.py`: import `bench` as the package.
+  sys.path[0] = str(pathlib.Path(__file__).resolve().parent.parent)
 
 HERE = pathlib.Path(__file__).resolve().parent
 CORPUS_DIR = HERE / 'scan_corpus'
@@ -133,14 +141,27 @@ class Run:
   seconds: float
   returncode: int
   missing_blobs: list[str]
+  trials: list[float] = dataclasses.field(default_factory=list)  # one-CPU wall times
 
 
-def scan(entry: dict[str, Any], scan_cmd: list[str], gdir: pathlib.Path) -> Run:
-  """Exports the entry and runs the scanner on its paths; paths come back relative."""
+def scan(entry: dict[str, Any], scan_cmd: list[str], gdir: pathlib.Path,
+         timing_trials: int = 0) -> Run:
+  """Exports the entry and runs the scanner on its paths; paths come back relative.
+
+  With `timing_trials`, first times that many extra runs pinned to one CPU
+  (`taskset -c 0`, where it exists) and keeps their wall times in `Run.trials`.
+  """
+  trials = []
   with tempfile.TemporaryDirectory(prefix=f'scan-{entry["name"]}-') as tmp:
     root = pathlib.Path(tmp)
     missing = export(entry, gdir, root)
     targets = [p for p in entry['paths'] if p == '.' or (root / p).exists()]
+    pin = ['taskset', '-c', '0'] if shutil.which('taskset') else []
+    for _ in range(timing_trials):
+      start = time.perf_counter()
+      subprocess.run([*pin, *scan_cmd, *targets, '--format', 'json'], cwd=root,
+                     capture_output=True, check=False)
+      trials.append(time.perf_counter() - start)
     start = time.perf_counter()
     proc = subprocess.run([*scan_cmd, *targets, '--format', 'json'], cwd=root,
                           capture_output=True, text=True)
@@ -160,7 +181,7 @@ def scan(entry: dict[str, Any], scan_cmd: list[str], gdir: pathlib.Path) -> Run:
 
   findings = [dict(f, path=rel(f['path'])) for f in report.get('findings', [])]
   errors = [dict(e, path=rel(e.get('path'))) for e in report.get('errors', [])]
-  return Run(findings, errors, seconds, proc.returncode, missing)
+  return Run(findings, errors, seconds, proc.returncode, missing, trials)
 
 
 def _span(finding: dict[str, Any]) -> tuple[int, int]:
@@ -351,6 +372,69 @@ def details(results: list[Result]) -> str:
   return '\n'.join(out)
 
 
+def corpus_table(results: list[Result]) -> str:
+  """The corpus: repository, commit, paths scanned and labels per category."""
+  rows = []
+  for r in results:
+    e = r.entry
+    cats = collections.Counter(lab['category'] for lab in e['labels']
+                               if lab['member'] != OPTIONS)
+    paths = ', '.join(f'`{p}`' for p in e['paths'])
+    if e.get('exclude'):
+      paths += ' less ' + ', '.join(f'`{p}`' for p in e['exclude'])
+    rows.append([e['name'] + ('' if e['role'] == 'v0' else ' (control)'), e['repo'],
+                 f"`{e['commit'][:12]}`", paths,
+                 ' / '.join(str(cats[c]) for c in CATEGORIES),
+                 sum(1 for lab in e['labels'] if lab['member'] == OPTIONS),
+                 len(e.get('ambiguous', []))])
+  return _table(['codebase', 'repository', 'commit', 'paths scanned',
+                 'manager calls: production / test / docs', 'options', 'ambiguous'], rows)
+
+
+def section(results: list[Result], scan_cmd: str, timed: Result | None) -> str:
+  """Section 7 of BENCHMARKS.md (kept across `python -m bench` runs)."""
+  when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+  scan_cmd = scan_cmd.replace(shlex.quote(sys.executable), 'python', 1)
+  out = [f"""## 7. Scanner recall on real codebases
+
+Measured {when} with `python bench/scan_recall.py --write --time maxtext` (scanner:
+`{scan_cmd}`). The scanner runs as a subprocess on each codebase exported at a fixed commit, and its
+findings are matched against calls labelled by hand (bench/scan_corpus/: what counts as a v0 manager
+call, how the labels were made, the patterns). A finding matches a label with the same path, member
+and line; a manager finding (kind init / method / property) that matches no label is a false
+positive; "ambiguous" entries (receivers the labeller could not settle) count neither way.
+Notebooks are labelled by cell; today's scanner skips `.ipynb`, so those labels count as missed.
+Controls use Orbax but not the v0 manager: every manager finding there is a false positive.
+Needs the bare git mirrors of the repositories (`/work/.mirror/<owner>+<name>/repo`, or `--mirror`);
+to measure another scanner, `--scan-cmd 'CMD'` (CMD PATH... --format json must print the same JSON).
+
+{corpus_table(results)}
+"""]
+  out.append(report(results).replace('### ', '#### '))
+  if timed is not None and timed.run.trials:
+    t = sorted(timed.run.trials)
+    out.append(f"""**Speed on {timed.entry['name']}** ({timed.entry['_files']} Python and notebook files):
+the scanner command as given, pinned to one CPU (`taskset -c 0`), wall time of {len(t)} runs:
+median {t[len(t) // 2]:.2f} s [{t[0]:.2f}–{t[-1]:.2f}], start-up (importing the scanner) included.
+""")
+  return '\n'.join(out).replace('\n\n\n', '\n\n')
+
+
+def write_section(md_path: pathlib.Path, text: str) -> None:
+  """Replaces (or inserts, before the notes) the kept scan-recall block of BENCHMARKS.md."""
+  from bench import report as report_lib  # pylint: disable=import-outside-toplevel
+  begin, end = report_lib.RECALL_BEGIN, report_lib.RECALL_END
+  md = md_path.read_text()
+  block = f'{begin}\n{text.rstrip()}\n{end}'
+  if begin in md:
+    head, rest = md.split(begin, 1)
+    md = head + block + rest.split(end, 1)[1]
+  else:
+    head, rest = md.split(report_lib.NOTES_BEGIN, 1)
+    md = head + block + '\n\n' + report_lib.NOTES_BEGIN + rest
+  md_path.write_text(md)
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--corpus', type=pathlib.Path, default=CORPUS_DIR)
@@ -360,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--mirror', type=pathlib.Path, default=DEFAULT_MIRROR)
   parser.add_argument('--details', action='store_true', help='list every miss and false positive')
   parser.add_argument('--json', type=pathlib.Path, help='also write the raw results here')
+  parser.add_argument('--time', metavar='NAME', help='also time NAME: runs pinned to one CPU')
+  parser.add_argument('--trials', type=int, default=3, help='runs for --time (default 3)')
+  parser.add_argument('--write', nargs='?', const=HERE.parent / 'BENCHMARKS.md', type=pathlib.Path,
+                      metavar='MD', help='write section 7 of BENCHMARKS.md (or MD)')
   args = parser.parse_args(argv)
   scan_cmd = shlex.split(args.scan_cmd)
   results = []
@@ -371,12 +459,20 @@ def main(argv: list[str] | None = None) -> int:
       print(f'skipping {entry["name"]}: no mirror at {gdir}', file=sys.stderr)
       continue
     entry['_files'] = sum(1 for *_, p in tracked_files(entry, gdir) if p.endswith(('.py', '.ipynb')))
-    run = scan(entry, scan_cmd, gdir)
+    run = scan(entry, scan_cmd, gdir, args.trials if entry['name'] == args.time else 0)
     results.append(match(entry, run))
     print(f'{entry["name"]}: {len(run.findings)} findings, {len(run.errors)} errors, '
-          f'{run.seconds:.1f}s', file=sys.stderr)
+          f'{run.seconds:.1f}s' + (f', one-CPU runs {run.trials}' if run.trials else ''),
+          file=sys.stderr)
   print(f'Scanner: `{args.scan_cmd}`\n')
   print(report(results))
+  timed = next((r for r in results if r.entry['name'] == args.time), None)
+  if timed is not None:
+    t = sorted(timed.run.trials)
+    print(f'{args.time}: one CPU, {len(t)} runs, wall median {t[len(t) // 2]:.2f} s '
+          f'[{t[0]:.2f}-{t[-1]:.2f}]\n')
+  if args.write:
+    write_section(args.write, section(results, args.scan_cmd, timed))
   if args.details:
     print(details(results))
   if args.json:
