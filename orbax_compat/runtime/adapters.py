@@ -2,9 +2,9 @@
 
 Every adapter takes the shim manager `m` first and returns what v0 returns.
 Where v0 calls one of its public members through `self` (`save` asks
-`self.should_save(step)`), the adapter calls it through `m` too, so that a
-subclass's override runs; calls from this module raise no deprecation notice
-(`INTERNAL_MARK`).
+`self.should_save(step)`), the adapter calls it through `own`: a subclass's
+override where the class has one, else the implementation itself, never the
+public (noticed) member.
 """
 
 from __future__ import annotations
@@ -34,14 +34,25 @@ from orbax_compat.handlers import bridges
 from orbax_compat.handlers import checkpointables as args_lib
 from orbax_compat.handlers import recovery
 from orbax_compat.handlers import transforms as transforms_lib
+from orbax_compat.mapping import forms
 from orbax_compat.runtime import inflight
 from orbax_compat.runtime import legacy as legacy_lib
 from orbax_compat.runtime import options as options_lib
 from orbax_compat.runtime import step_logging
 
 StepAlreadyExistsError = v0_manager.StepAlreadyExistsError
-# deprecation.INTERNAL_MARK: this module's calls of public members are the shim's own.
-_ORBAX_COMPAT_INTERNAL = True
+
+
+_PROPERTIES = frozenset(m.name for m in forms.MEMBERS if m.kind == 'property')
+
+
+def own(m, name: str, implementation, *args):
+  """v0's `self.<name>(*args)`: the subclass's override where `type(m)` has
+  one (it then runs as in v0), else `implementation(m, *args)`, no notice."""
+  if name in type(m).overridden_members:
+    member = getattr(m, name)
+    return member if name in _PROPERTIES else member(*args)
+  return implementation(m, *args)
 
 
 # --- Construction -----------------------------------------------------------
@@ -235,7 +246,7 @@ def latest_step(m) -> int | None:
 def best_step(m) -> int | None:
   best_fn = m._options.best_fn
   if best_fn is None:
-    return m.latest_step()
+    return own(m, 'latest_step', latest_step)
   ranked = sorted(
       (info for info in _listed_infos(m) if info.metrics is not None),
       key=lambda info: best_fn(info.metrics),
@@ -271,7 +282,7 @@ def delete(m, step: int) -> None:
   if m._options.read_only:
     absl_logging.warning('%s is read only, delete will be skipped', m._directory)
     return
-  if step not in m.all_steps():
+  if step not in own(m, 'all_steps', all_steps):
     raise FileNotFoundError(f'Requested deleting a non-existent step: {step}.')
   save = m._in_flight
   if save is not None and save.step == step:
@@ -382,19 +393,19 @@ def save(
     )
   for name, arg in named.items():
     _handler_for(m, name, arg)  # v0 refuses unknown items and args first.
-  if not force and not m.should_save(step):
+  if not force and not own(m, 'should_save', should_save, step):
     return False
   if m._closed:
     raise RuntimeError(
         f'save({step}) called after close(): this CheckpointManager is closed;'
         ' construct a new one to save more steps.'
     )
-  m.wait_until_finished()  # v0: raises the last save's error, once a thread.
+  own(m, 'wait_until_finished', wait_until_finished)  # v0: the last save's error, once a thread.
   previous = m._in_flight
   if previous is not None:
     _quietly(m, m._ckptr.wait)  # Even if a subclass's wait did not wait.
     previous.finish()
-  if step in m.all_steps():
+  if step in own(m, 'all_steps', all_steps):
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
     _register(m, name, arg, _handler_for(m, name, arg))
@@ -429,7 +440,7 @@ def save(
     if error is not None:
       raise error  # v0's synchronous save raises its error here, only here.
   step_logging.log_save(
-      m._step_logger, statistics, step=step, directory=m.directory,
+      m._step_logger, statistics, step=step, directory=own(m, 'directory', directory),
       started=started, synchronous=not m._options.enable_async_checkpointing,
   )
   return True
@@ -474,7 +485,7 @@ def restore(
   root = epath.Path(directory) if directory is not None else m._directory
   if step is None:
     if directory is None:
-      step = m.latest_step()
+      step = own(m, 'latest_step', latest_step)
     else:
       steps = v0_utils.checkpoint_steps(root)
       step = max(steps) if steps else None
@@ -545,7 +556,7 @@ def restore(
   )
   restored = transforms_lib.finish(plans, restored)
   if with_metrics:
-    restored[args_lib.METRICS_ITEM] = m.metrics(step)
+    restored[args_lib.METRICS_ITEM] = own(m, 'metrics', metrics, step)
   step_logging.log_restore(
       m._step_logger, step=step, directory=root, started=started,
       checkpointer_started=loading,
@@ -778,7 +789,7 @@ def item_metadata(m, step: int):
         '`step` must be provided. `item_metadata` only exists at the'
         ' checkpoint step level, not the root level.'
     )
-  return m.metadata(step).item_metadata
+  return own(m, 'metadata', metadata, step).item_metadata
 
 
 def _root_metadata(m):
@@ -814,7 +825,7 @@ def check_for_errors(m) -> None:
 
 def close(m) -> None:
   try:
-    m.wait_until_finished()
+    own(m, 'wait_until_finished', wait_until_finished)
   finally:
     # Even when the wait raised: v1 releases its threads and files.
     _quietly(m, m._ckptr.wait)
@@ -825,11 +836,11 @@ def close(m) -> None:
 
 
 def contextmanager(m):
-  """`with mngr:` (v0's `__contextmanager__`): closes through `m.close()`."""
+  """`with mngr:` (v0's `__contextmanager__`): closes as v0's `self.close()`."""
   try:
     yield m
   finally:
-    m.close()
+    own(m, 'close', close)
 
 
 # --- Option plumbing (see option_map.OPTION_ROWS) ---------------------------

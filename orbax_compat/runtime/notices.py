@@ -5,9 +5,9 @@ default once) or `set_warning_policy(...)`. `once` reports the first call from
 each site, a site being (member, file, line); a call site inside a loop, or in
 code that `exec`/`eval` compiles again and again, therefore reports once.
 
-Calls from the shim's own modules (those defining `INTERNAL_MARK`) are neither
-reported nor counted: the shim calls the manager's public members through
-`self`, as v0 does, so that subclasses' overrides run.
+The shim's own calls of members (v0's `save` asking `self.should_save`) are
+neither reported nor counted: they run the implementation, or a subclass's
+override (`runtime.adapters.own`), never the public member.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ logger = logging.getLogger('orbax_compat')
 
 POLICIES = ('off', 'once', 'always', 'error')
 ENV_VAR = 'ORBAX_COMPAT_WARNINGS'
-INTERNAL_MARK = '_ORBAX_COMPAT_INTERNAL'
 UNKNOWN_CALLER = '(unknown caller)'
 
 
@@ -89,15 +88,16 @@ class _State:
   """Mutable module state; one instance, read on every shim call.
 
   Finding a frame's line walks its code's line table (microseconds in a long
-  function), so each code location `(member, id(code), bytecode offset)`
+  function), so each code location `(id(code), bytecode offset, member)`
   remembers its `Site`, next to a weak reference to the code: no code object
   is kept alive, and an id that a new code object reuses is told apart.
   """
 
-  __slots__ = ('policy', 'locations', 'sites', 'lock')
+  __slots__ = ('policy', 'once', 'locations', 'sites', 'lock')
 
   def __init__(self):
     self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
+    self.once = self.policy == 'once'  # Read on every call.
     self.locations: dict[tuple[str, int, int], tuple[Any, Site]] = {}
     self.sites: dict[tuple[str, str, int], Site] = {}
     self.lock = threading.Lock()
@@ -109,6 +109,7 @@ state = _State()
 def set_warning_policy(policy: str) -> str:
   """Sets the policy (off | once | always | error); returns the previous one."""
   previous, state.policy = state.policy, _validated(policy, 'policy')
+  state.once = state.policy == 'once'
   return previous
 
 
@@ -167,7 +168,7 @@ def _site_of(member: Member, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
       site = state.sites[key] = Site(*key, form, forms.anchor(name))
     if frame is not None:
       code = frame.f_code
-      location = (name, id(code), frame.f_lasti)
+      location = (id(code), frame.f_lasti, name)
 
       def forget(_, location=location, locations=state.locations):
         locations.pop(location, None)
@@ -180,8 +181,9 @@ def noticing(member: Member, implementation: Any) -> Any:
   """`implementation` as a public member: each call is counted and noticed
   per site.
 
-  The hot path (a site seen before) is inlined here; it costs well under a
-  microsecond (bench/queries.py `overhead`).
+  The hot path (a site seen before) is inlined here; it costs a few tenths
+  of a microsecond (bench/queries.py `overhead`). The shim's own calls never
+  come here (`runtime.adapters.own`).
   """
   name, getframe, locations = member.name, sys._getframe, state.locations
 
@@ -192,11 +194,9 @@ def noticing(member: Member, implementation: Any) -> Any:
       frame = None
     if frame is None:
       site = _site_of(member, None, (self, args, kwargs))
-    elif INTERNAL_MARK in frame.f_globals:
-      return implementation(self, *args, **kwargs)  # The shim's own call.
     else:
       code = frame.f_code
-      known = locations.get((name, id(code), frame.f_lasti))
+      known = locations.get((id(code), frame.f_lasti, name))
       if known is not None and known[0]() is code:
         site = known[1]
       else:
@@ -204,8 +204,10 @@ def noticing(member: Member, implementation: Any) -> Any:
     # No lock: an attribute increment runs no Python code, so no other thread
     # runs inside it (tests/test_warnings.py counts calls from 8 threads).
     site.calls += 1
+    if site.reported and state.once:
+      return implementation(self, *args, **kwargs)
     policy = state.policy
-    if policy != 'off' and not (site.reported and policy == 'once'):
+    if policy != 'off':
       site.reported = True
       _report(message(member, form_for(member, self, args, kwargs)), site, frame, policy)
     return implementation(self, *args, **kwargs)
