@@ -405,6 +405,7 @@ def save(
   if previous is not None:
     previous.raise_held()  # v0: its checkpointer's error, before saving.
   checkpointables = args_lib.save_checkpointables(named)
+  inflight.forget_cached_listings(_step_path(m, step))  # gs://: as v0's sync save.
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (args_lib.save_context(m._context, named, checkpointables),
         step_logging.holding(m._step_logger) as statistics):
