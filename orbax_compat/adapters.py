@@ -521,6 +521,8 @@ def restore(
     m._in_flight.raise_held()
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
+  if not _is_committed(m, step_dir):  # v0's Checkpointer, before any item.
+    raise ValueError(f'Found incomplete checkpoint at {step_dir}.')
   if args is None:
     wanted = _saved_items(m, step_dir)
   else:
