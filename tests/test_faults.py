@@ -348,6 +348,50 @@ def delete_old_step_during_a_save(cls, root):
   return rec.obs
 
 
+@scenario
+def sync_save_whose_cleanup_fails_after_commit(cls, root):
+  """Issue 16 item 8: garbage collection of a synchronous save fails after
+  the step is committed (`todelete_full_path` is for gs:// only: elsewhere
+  v0 raises NotImplementedError there). v0 keeps the new step listed, and
+  each next save meets the same cleanup again."""
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=Options(
+      max_to_keep=1, enable_async_checkpointing=False,
+      todelete_full_path='trash'))
+  for step in range(3):
+    rec.call(f'save({step})', m.save, step, args=args.StandardSave(make_tree(step)))
+    rec.call(f'all_steps after save({step})', m.all_steps)
+    rec.call(f'latest_step after save({step})', m.latest_step)
+  rec.call('is_saving_in_progress', m.is_saving_in_progress)
+  rec.call('restore(latest)', m.restore, m.latest_step())
+  rec.call('wait', m.wait_until_finished)
+  rec.call('close', m.close)
+  rec.layout('end')
+  return rec.obs
+
+
+@scenario
+def sync_save_whose_finalize_hook_fails(cls, root):
+  """A subclass's `_finalize_checkpoint` raises for a synchronous save's
+  committed step: v0 raises from `save` and keeps the step listed."""
+
+  def _finalize_checkpoint(self, step):
+    if step == 1:
+      raise RuntimeError(f'finalize hook refused step {step}')
+    return cls._finalize_checkpoint(self, step)
+
+  failing = type('FailingFinalize', (cls,), {'_finalize_checkpoint': _finalize_checkpoint})
+  rec = Rec(root)
+  m = rec.manager('init', failing, options=Options(
+      max_to_keep=2, enable_async_checkpointing=False))
+  for step in range(4):
+    rec.call(f'save({step})', m.save, step, args=args.StandardSave(make_tree(step)))
+    rec.call(f'all_steps after save({step})', m.all_steps)
+  rec.call('close', m.close)
+  rec.layout('end')
+  return rec.obs
+
+
 # --------------------------------------------------------------------------
 # Causes 2, 3 (and issue 9 cause 8): metrics.
 # --------------------------------------------------------------------------

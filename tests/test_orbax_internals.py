@@ -6,6 +6,7 @@ from 0.12.0 to 0.12.8 (`tox -e orbax-oldest`, `tox -e orbax-latest`; the
 others by hand), unless its docstring says otherwise.
 """
 
+import datetime
 import json
 import re
 
@@ -243,6 +244,31 @@ def test_delete_step_is_the_inner_v0_delete(tmp_path):
       pass
     else:
       raise AssertionError(f'{VERSION}: deleting a missing step did not raise')
+
+
+def test_relist_step_lists_a_step_the_inner_manager_dropped(tmp_path):
+  """relist_step: the inner manager's `_finalize_thread` (an OptionalRef)
+  and `_checkpoints.append` (issue 16, item 8). A save whose garbage
+  collection fails after the commit (v0's `todelete_full_path` off gs://:
+  NotImplementedError) is dropped by the inner manager's wait, at every
+  wait; relisted, it stays listed and takes part in the next garbage
+  collection, which fails again as in v0. Checked on 0.12.0 and 0.12.8."""
+  policy = training.preservation_policies.LatestN(1)
+  with training.Checkpointer(tmp_path, preservation_policy=policy) as ckptr:
+    _v1.replace_step_deleter(ckptr, ocp.CheckpointManagerOptions(todelete_full_path='trash'))
+    ckptr.save(1, {'a': np.arange(2)}, force=True)
+    with pytest.raises(NotImplementedError):
+      ckptr.save(2, {'a': np.arange(2)}, force=True)  # GC of step 1 fails.
+    assert [c.step for c in ckptr.checkpoints] == [], VERSION  # 2 dropped.
+    info = ocp.checkpoint_manager.CheckpointInfo(2, datetime.datetime.now(datetime.UTC), None)
+    _v1.relist_step(ckptr, info)
+    ckptr.wait()  # The failed finalize is forgotten: 2 stays listed.
+    assert [c.step for c in ckptr.checkpoints] == [2], VERSION
+    with pytest.raises(NotImplementedError):
+      ckptr.save(3, {'a': np.arange(2)}, force=True)  # GC of 2: fails again.
+    _v1.relist_step(ckptr, ocp.checkpoint_manager.CheckpointInfo(
+        3, datetime.datetime.now(datetime.UTC), None))  # Closes cleanly.
+  assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ['1', '2', '3']
 
 
 class _Entries(ocp.logging.AbstractLogger):

@@ -221,6 +221,22 @@ def checkpoint_infos(ckptr: Any) -> Any:
   return inner_manager(ckptr)._checkpoints  # pylint: disable=protected-access
 
 
+def relist_step(ckptr: Any, info: Any) -> None:
+  """Lists a step again on the inner v0 manager (appended: the latest step),
+  once its failed save's error has been raised.
+
+  Why: the inner manager's `wait_until_finished` drops a step whose save
+  failed (`_checkpoints.delete_if`), also when only the cleanup after the
+  commit failed (deleting old steps), and it does so again at each later
+  wait, as long as it holds the failed finalize thread. v0's synchronous
+  save has no finalize thread and keeps such a step listed; its next save
+  garbage-collects with it. v1 has no call that lists a step.
+  """
+  manager = inner_manager(ckptr)
+  manager._finalize_thread.set(None)  # pylint: disable=protected-access
+  checkpoint_infos(ckptr).append(info)
+
+
 def should_save(ckptr: Any, step: int) -> bool:
   """v1's `should_save`, without entering the Checkpointer's Context.
 

@@ -143,12 +143,19 @@ def unrecorded_items(step_dir: epath.Path) -> dict[str, type]:
   return found
 
 
+def _kvstore_url(item_dir: epath.Path) -> str:
+  """TensorStore's URL of a directory: `gs://bucket/path/` as it is (the
+  `gcs` driver), a local path as `file://`."""
+  text = str(item_dir).rstrip('/') + '/'
+  return text if '://' in text else f'file://{text}'
+
+
 def _array_names(item_dir: epath.Path) -> list[str]:
   """The param names of a pytree item's arrays (OCDBT keys or zarr dirs)."""
   if (item_dir / 'manifest.ocdbt').exists():
     import tensorstore as ts  # pylint: disable=g-import-not-at-top
 
-    store = ts.KvStore.open({'driver': 'ocdbt', 'base': f'file://{item_dir}/'}).result()
+    store = ts.KvStore.open({'driver': 'ocdbt', 'base': _kvstore_url(item_dir)}).result()
     keys = [k.decode() for k in store.list().result()]
   else:
     keys = [f'{p.name}/.zarray' for p in item_dir.iterdir() if (p / '.zarray').exists()]

@@ -23,6 +23,7 @@ from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import metadata as v0_metadata
+from orbax.checkpoint import path as v0_path
 from orbax.checkpoint import utils as v0_utils
 
 from orbax_compat.compat import orbax as _v1
@@ -416,6 +417,7 @@ def save(
   if previous is not None:
     previous.raise_held()  # v0: its checkpointer's error, before saving.
   checkpointables = args_lib.save_checkpointables(named)
+  inflight.forget_cached_listings(_step_path(m, step))  # gs://: as v0's sync save.
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (args_lib.save_context(m._context, named, checkpointables),
         step_logging.holding(m._step_logger) as statistics):
@@ -438,12 +440,37 @@ def save(
   if not m._options.enable_async_checkpointing:
     error = save.settle_sync()
     if error is not None:
+      _keep_committed_step(m, save)
       raise error  # v0's synchronous save raises its error here, only here.
   step_logging.log_save(
       m._step_logger, statistics, step=step, directory=own(m, 'directory', directory),
       started=started, synchronous=not m._options.enable_async_checkpointing,
   )
   return True
+
+
+def _is_committed(m, step_dir: epath.Path) -> bool:
+  """v0's Checkpointer's test of a step directory: committed (on gs://, it
+  holds `commit_success.txt`; elsewhere, it has its final name)."""
+  kwargs = {}
+  if options_lib.ATOMICITY:  # 0.12.3: v0's Checkpointer passes both.
+    kwargs = {'temporary_path_cls': m._options.temporary_path_class,
+              'atomicity_options': m._options.atomicity_options}
+  return v0_path.step.is_path_finalized(step_dir, **kwargs)
+
+
+def _keep_committed_step(m, save: inflight.SaveInFlight) -> None:
+  """A synchronous save that failed after its step was committed (deleting
+  old steps, `_finalize_checkpoint`): v0 added the step to its list before
+  that cleanup, so it stays listed, and the next save's garbage collection
+  meets the same step again. v1's inner manager drops a failed step; the
+  shim lists it again, there, so that both hold."""
+  info = save.info
+  if info is None or any(i.step == save.step for i in m._infos):
+    return
+  step_dir = _step_path(m, save.step)
+  if step_dir.exists() and _is_committed(m, step_dir):
+    _v1.relist_step(m._ckptr, info)
 
 
 def _quietly(m, fn, *a, **kw) -> Any:
@@ -505,6 +532,8 @@ def restore(
     m._in_flight.raise_held()
   if not step_dir.exists():
     raise FileNotFoundError(f'Checkpoint at {step_dir} not found.')
+  if not _is_committed(m, step_dir):  # v0's Checkpointer, before any item.
+    raise ValueError(f'Found incomplete checkpoint at {step_dir}.')
   if args is None:
     wanted = _saved_items(m, step_dir)
   else:
