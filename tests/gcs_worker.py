@@ -244,7 +244,7 @@ def stale_listing(cls, roots):
   del cls
   from etils import epath  # pylint: disable=g-import-not-at-top
 
-  from orbax_compat import inflight  # pylint: disable=g-import-not-at-top
+  from orbax_compat.runtime import inflight  # pylint: disable=g-import-not-at-top
 
   rec = Rec(roots[0])
   root = epath.Path(roots[0])
