@@ -557,6 +557,16 @@ def _is_placeholder(leaf: Any) -> bool:
   return leaf is PLACEHOLDER
 
 
+class NotInCheckpoint(int):
+  """The abstract leaf of a target leaf the checkpoint lacks.
+
+  An int type, so v1 takes it as an abstract leaf: without partial_restore
+  v1 raises v0's structure error, with it v1 omits the leaf and hands this
+  class back in its place; `finish_restore` then puts the target's own leaf
+  there, as v0's PyTree handler returns it.
+  """
+
+
 def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...], Any]:
   return {
       _path_key(p): leaf
@@ -619,7 +629,7 @@ def _restore_args_abstract(
       return leaf  # Not restored (v0 returns the placeholder).
     meta = flat_metadata.get(key)
     if meta is None and arg.item is not None:
-      return int  # Not in the checkpoint: v1 raises v0's error, or omits it.
+      return NotInCheckpoint  # v1 raises v0's error, or omits it.
     ra = ra if isinstance(ra, RestoreArgs) else None
     if ra is not None and ra.restore_type is not None:
       if bridges.has_user_type_handler(ra.restore_type, handler_type):
@@ -740,9 +750,24 @@ def _cast_scalar(value: Any, ra: Any) -> Any:
   return value
 
 
+def _with_target_leaves(restored: Any, target: Any) -> Any:
+  """`restored` with the target's own leaf wherever v1 omitted one the
+  checkpoint lacks (partial_restore; v0 returns the target's leaf there)."""
+  if not any(leaf is NotInCheckpoint for leaf in jax.tree_util.tree_leaves(restored)):
+    return restored
+  targets = _by_path(target, _is_restore_args_leaf)
+  return jax.tree_util.tree_map_with_path(
+      lambda p, leaf: targets[_path_key(p)] if leaf is NotInCheckpoint else leaf,
+      restored,
+  )
+
+
 def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
-  """What v1 loaded, as v0 returns it (scalar casts of restore_args)."""
+  """What v1 loaded, as v0 returns it (target leaves the checkpoint lacks,
+  scalar casts of restore_args)."""
   for name, arg in items.items():
+    if name in restored and isinstance(arg, v0_args.PyTreeRestore) and arg.item is not None:
+      restored[name] = _with_target_leaves(restored[name], arg.item)
     restore_args = getattr(arg, 'restore_args', None)
     if name not in restored or restore_args is None:
       continue

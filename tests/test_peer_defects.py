@@ -1,0 +1,118 @@
+"""Defects other projects' v0 code found (issue 16), each native v0 vs the shim.
+
+Every scenario is shaped as the project's own code calls Orbax (MaxText's
+partial restore of older checkpoints, axlearn's TypeHandlers with RestoreArgs
+of their own, opifex's args classes in a Composite, paxml's manager subclass,
+Orbax's API-overview guide's None Composite entries), runs on native v0 and
+on the shim in fresh directories, and compares results with their types,
+errors and files (`test_differential`'s recorder).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from test_differential import NATIVE
+from test_differential import Options
+from test_differential import Rec
+from test_differential import args
+from test_differential import describe_differences
+from test_differential import norm
+from test_differential import run_scenario
+
+import orbax_compat
+
+SHIM = orbax_compat.CheckpointManager
+SYNC = Options(enable_async_checkpointing=False)
+
+pytestmark = pytest.mark.usefixtures('quiet_shim')
+
+
+def _compare(fn, tmp_path, native_raises: tuple[str, ...] = ()) -> list[Any]:
+  """Runs scenario `fn` on native v0 and the shim: the same observations, and
+  native raises exactly at the labels `native_raises`."""
+  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
+  shim = run_scenario(fn, SHIM, tmp_path / 'b' / 'root')
+  assert native and native[0][0] != 'SCENARIO ABORTED', native
+  assert [o[0] for o in native if o[1] == 'raises'] == list(native_raises), native
+  assert native == shim, describe_differences(native, shim)
+  return native
+
+
+# --- 1. MaxText: partial restore of a checkpoint lacking target leaves ---------
+
+
+def _sharded(tree):
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def _missing_weights(want, have, path=()):
+  """MaxText's `_weight_mismatches`, reduced: a weight the checkpoint did not
+  carry comes back as an unmaterialized ShapeDtypeStruct (or not at all)."""
+  if isinstance(want, dict):
+    return [p for k, v in want.items()
+            for p in _missing_weights(v, have.get(k) if isinstance(have, dict) else None,
+                                      path + (k,))]
+  if have is None or isinstance(have, jax.ShapeDtypeStruct):
+    return ['/'.join(path)]
+  return []
+
+
+def partial_restore_of_an_older_checkpoint(cls, root):
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=SYNC)
+  old = {'params': {'dense': {'kernel': np.arange(6.0, dtype=np.float32).reshape(2, 3)}},
+         'step': np.asarray(3)}
+  rec.call('save older model', m.save, 0, args=args.Composite(items=args.PyTreeSave(old)))
+  # The current model has a weight the older checkpoint lacks.
+  model = {'params': {'dense': {'kernel': np.zeros((2, 3), np.float32)},
+                      'lora': {'a': np.ones((3,), np.float32)}},
+           'step': np.asarray(0)}
+  target = _sharded(model)
+  restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+  restored = rec.call('restore abstract target', m.restore, 0, args=args.Composite(
+      items=args.PyTreeRestore(item=target, restore_args=restore_args, partial_restore=True)),
+      post=lambda r: norm(r['items']))
+  if not isinstance(restored, Exception) and hasattr(restored, 'keys'):
+    items = restored['items']
+    rec.value('missing weights', _missing_weights(model['params'], items['params']))
+    rec.value("target's own leaf", items['params']['lora']['a'] is target['params']['lora']['a'])
+  # Filled from a fresh init: concrete leaves.
+  restored = rec.call('restore concrete target', m.restore, 0, args=args.Composite(
+      items=args.PyTreeRestore(item=model, partial_restore=True)),
+      post=lambda r: norm(r['items']))
+  if not isinstance(restored, Exception) and hasattr(restored, 'keys'):
+    rec.value("target's own array", restored['items']['params']['lora']['a']
+              is model['params']['lora']['a'])
+  rec.call('close', m.close)
+  return rec.obs
+
+
+def partial_restore_single_item(cls, root):
+  """The repro's shape: one unnamed item, no restore_args."""
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=SYNC)
+  rec.call('save', m.save, 0, args=args.PyTreeSave({'a': np.arange(3.0)}))
+  for label, item in (('abstract', _sharded({'a': np.zeros(3), 'b': np.ones(2, np.float32)})),
+                      ('concrete', {'a': np.zeros(3), 'b': np.ones(2)})):
+    rec.call(f'restore {label}', m.restore, 0,
+             args=args.PyTreeRestore(item=item, partial_restore=True))
+  rec.call('close', m.close)
+  return rec.obs
+
+
+def test_partial_restore_returns_the_targets_own_leaves(tmp_path):
+  obs = _compare(partial_restore_of_an_older_checkpoint, tmp_path / '1')
+  assert ('missing weights', 'value', ['lora/a']) in obs
+  assert ("target's own leaf", 'value', True) in obs
+  obs = _compare(partial_restore_single_item, tmp_path / '2')
+  restored = [o for o in obs if o[0] == 'restore abstract'][0][2]
+  assert 'ShapeDtypeStruct' in restored[1][1][1][0], restored
+
+
