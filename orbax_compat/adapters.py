@@ -531,6 +531,7 @@ def restore(
         wanted,
         lambda name: recovery.restore_metadata(step_dir / name, m._known_items.get(name)),
         m._known_items,
+        lambda name: _v1.pytree_structure(step_dir / name)[0],
     )
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract

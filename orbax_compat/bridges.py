@@ -294,6 +294,13 @@ def has_user_type_handler(ty: Any, handler_type: Any = None) -> bool:
       _v1.matches(p, ty) for p, _ in user_type_handlers(registry))
 
 
+def user_typestrs(handler_type: Any = None) -> set[str]:
+  """The typestrs of the user's TypeHandlers an item restores with (its
+  handler's `type_handler_registry`, else v0's global one)."""
+  registry = item_type_handler_registry(handler_type)
+  return {h.typestr() for _, h in user_type_handlers(registry)}
+
+
 def item_settings(handler: Any, argument: str) -> dict[str, Any]:
   """The non-default settings of one of v0's own handler instances.
 

@@ -575,7 +575,8 @@ def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...],
 
 
 def _restore_args_abstract(
-    arg: Any, tree_metadata: Callable[[], Any], handler_type: Any = None
+    arg: Any, tree_metadata: Callable[[], Any], handler_type: Any = None,
+    recorded_types: Callable[[], Any] | None = None,
 ) -> Any:
   """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree.
 
@@ -585,9 +586,24 @@ def _restore_args_abstract(
   PLACEHOLDER leaves are not restored. The abstract tree keeps `item`'s
   structure, so v1 (running v0's own restore code) checks it against the
   checkpoint, omits what partial_restore omits and raises v0's errors with
-  v0's text.
+  v0's text. `recorded_types()`: the item's tree of v0 ValueMetadataEntries
+  (each leaf's recorded typestr), read only where a user's TypeHandler may
+  restore a leaf by it.
   """
   flat_metadata = _flat_metadata(tree_metadata)
+  recorded: list[Any] = []  # (user typestrs, {key: recorded entry}), once.
+
+  def by_user_typestr(key: tuple[str, ...]) -> bool:
+    """Whether v0 restores the leaf with a user's TypeHandler, found by the
+    typestr the checkpoint records (no restore_type, no `item` leaf)."""
+    if recorded_types is None:
+      return False
+    if not recorded:
+      typestrs = bridges.user_typestrs(handler_type)
+      recorded[:] = [typestrs, _by_path(recorded_types(), lambda x: False) if typestrs else {}]
+    typestrs, entries = recorded
+    return getattr(entries.get(key), 'value_type', None) in typestrs
+
   if arg.item is None:
     structure, restore_args = arg.restore_args, arg.restore_args
   else:
@@ -631,11 +647,15 @@ def _restore_args_abstract(
     if meta is None and arg.item is not None:
       return NotInCheckpoint  # v1 raises v0's error, or omits it.
     ra = ra if isinstance(ra, RestoreArgs) else None
+    # The user's TypeHandler restores it (by the recorded type, as v0 for
+    # `item`'s leaf type), and gets the leaf's own RestoreArgs, as in v0.
     if ra is not None and ra.restore_type is not None:
       if bridges.has_user_type_handler(ra.restore_type, handler_type):
-        return _v1.RECORDED_TYPE  # The user's TypeHandler restores it.
+        return _v1.RecordedType(ra)
     elif arg.item is not None and bridges.has_user_type_handler(type(leaf), handler_type):
-      return _v1.RECORDED_TYPE  # As v0: by the recorded type's TypeHandler.
+      return _v1.RecordedType(ra)
+    elif arg.item is None and by_user_typestr(key):
+      return _v1.RecordedType(ra)
     return _leaf_abstract(path, ra, meta)
 
   leaves = [
@@ -648,9 +668,11 @@ def _restore_args_abstract(
 def restore_abstract(
     items: Mapping[str, Any], tree_metadata: Callable[[str], Any],
     handler_types: Mapping[str, Any] | None = None,
+    recorded_types: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
   """v1 abstract checkpointables for `{item name: v0 restore args or None}`
-  (`handler_types`: each item's v1 handler type, for its own settings)."""
+  (`handler_types`: each item's v1 handler type, for its own settings;
+  `recorded_types`: an item's tree of recorded v0 ValueMetadataEntries)."""
   abstract = {}
   for name, arg in items.items():
     if arg is None:
@@ -672,7 +694,9 @@ def restore_abstract(
       # v0's PyTree handler types leaves by RestoreArgs or the checkpoint;
       # `item` gives only the structure (StandardRestore: see abstract_tree).
       abstract[name] = _restore_args_abstract(
-          arg, metadata, (handler_types or {}).get(name))
+          arg, metadata, (handler_types or {}).get(name),
+          None if recorded_types is None
+          else lambda name=name: recorded_types(name))
     else:
       abstract[name] = abstract_tree(
           arg.item, metadata, getattr(arg, 'fallback_sharding', None)
