@@ -190,7 +190,9 @@ def _step_logger(m, logger) -> step_logging.StepStatisticsLogger:
 
 
 def directory(m) -> epath.Path:
-  return m._ckptr.directory
+  # v0's `self._directory`: a subclass may set and read it before
+  # `super().__init__` (paxml), when no v1 Checkpointer exists yet.
+  return m._directory
 
 
 def all_steps(m, read: bool = False) -> list[int]:

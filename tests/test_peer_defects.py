@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -240,5 +241,53 @@ def test_user_type_handler_gets_its_own_restore_args(tmp_path):
   obs = _compare(typehandler_restore_args, tmp_path, native_raises=('restore(item) only',))
   assert ('into the live object', 'value', True) in obs
   assert ('deserialize got', 'value', ['CounterHandler.RestoreArgs'] * 2) in obs
+
+
+# --- 4. paxml: a subclass reading `directory` before `super().__init__` ------
+
+
+def _pax_like(base):
+
+  class PaxCheckpointManager(base):
+    """paxml's `_CheckpointManagerImpl`, reduced: before constructing the
+    manager it looks for an existing step (to read its format version) under
+    `self.directory`."""
+
+    def __init__(self, directory, options=None):
+      self._directory = epath.Path(directory)
+      self.found_step = None
+      if self._directory.exists():
+        self.found_step = self.any_step()
+      options = options or Options()
+      options.save_interval_steps = options.save_interval_steps or 1
+      super().__init__(directory, options=options)
+
+    def any_step(self):
+      return ocp.utils.any_checkpoint_step(self.directory)
+
+  return PaxCheckpointManager
+
+
+def subclass_reading_directory_first(cls, root):
+  rec = Rec(root)
+  pax = _pax_like(cls)
+  m = rec.manager('new root', pax)
+  rec.value('found step', m.found_step)
+  rec.call('directory', lambda: m.directory)
+  rec.call('save', m.save, 4, args=args.StandardSave({'a': np.arange(3)}))
+  rec.call('close', m.close)
+  m = rec.manager('existing root', pax)
+  if m is not None:
+    rec.value('found step', m.found_step)
+    rec.call('all_steps', m.all_steps)
+    rec.call('restore', m.restore, 4)
+    rec.call('close', m.close)
+  rec.layout('end')
+  return rec.obs
+
+
+def test_subclass_reads_directory_before_init(tmp_path):
+  obs = _compare(subclass_reading_directory_first, tmp_path)
+  assert ('found step', 'value', 4) in obs
 
 
