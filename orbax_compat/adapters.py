@@ -72,6 +72,7 @@ def init(
   context = _start(m, directory, options, metadata)
   # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
   context.array.saving.use_zarr3 = False
+  bridges.set_v0_pytree_defaults(context)  # v0's bounds on bytes in flight.
   profiles.apply(context)  # Opt-in; the default profile changes nothing.
   options_lib.configure_context(options, context, legacy=legacy is not None)
   m._legacy = legacy

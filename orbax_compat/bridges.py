@@ -336,6 +336,26 @@ def same_settings(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
   return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
 
 
+# v0 PyTree/Standard handler defaults v1's Context does not share, as
+# v0_handler_settings names them -> their v1 Context option.
+_V0_PYTREE_DEFAULTS = ('save_concurrent_bytes', 'restore_concurrent_bytes')
+
+
+def set_v0_pytree_defaults(context: Any) -> None:
+  """v0's PyTree/Standard handler defaults, on a manager's base Context.
+
+  v0's handlers bound the bytes in flight of a save and of a restore (96 GB,
+  `save_concurrent_gb`/`restore_concurrent_gb`); v1 leaves both unbounded
+  (`MemoryOptions` None). The bound also shapes the files: under it each
+  jax.Array write waits its turn, so TensorStore commits an OCDBT item's
+  writes in several batches, one data file each (under
+  `ocdbt.process_0/d/`), where unbounded writes land in one.
+  """
+  defaults = _v1.v0_handler_settings(v0_handlers.PyTreeCheckpointHandler())
+  for name in _V0_PYTREE_DEFAULTS:
+    _context_setter(PYTREE_SETTINGS[name].v1)(context, defaults[name])
+
+
 def item_context(base: Any, settings: Mapping[str, Any], pytree: bool) -> Any:
   """`base` (the active Context) with one item's settings applied."""
   options = {}

@@ -22,6 +22,7 @@ from typing import Any
 
 from etils import epath
 
+from orbax_compat import bridges
 from orbax_compat import option_map as options_lib
 from orbax_compat import profiles
 from orbax_compat._v1 import v1
@@ -31,7 +32,7 @@ _CONTEXT_GROUPS = {
     'pytree_options': 'pytree_options', 'array_options': 'array_options',
     'async_options': 'async_options', 'multiprocessing_options': 'multiprocessing_options',
     'file_options': 'file_options', 'deletion_options': 'deletion_options',
-    'atomicity_options': 'atomicity',
+    'atomicity_options': 'atomicity', 'memory_options': 'memory_options',
 }
 _NO_V1_FORM = {
     # Option -> (its non-default test, what the v1 code does instead).
@@ -253,6 +254,7 @@ def v1_source(
     options = options or options_lib.CheckpointManagerOptions()
     context = v1.Context()
     context.array.saving.use_zarr3 = False
+    bridges.set_v0_pytree_defaults(context)
     profiles.apply(context)
     refused = _refused(options)
     options_lib.configure_context(
