@@ -329,7 +329,7 @@ def _handler_for(m, name: str, arg: Any) -> type | None:
   if legacy is not None and legacy.item_names is not None and arg is not None:
     if name not in legacy.item_names and name != args_lib.METRICS_ITEM:
       raise ValueError(
-          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f'Item "{name}" and args "{args_lib.shown(arg)}" does not match with any registered'
           f' handler! The manager was configured with items '
           f'{sorted(legacy.item_names)} (`item_names`, `item_handlers` or '
           '`checkpointers`); add the item there.'
@@ -351,7 +351,7 @@ def _register(m, name: str, arg: Any, handler_type: type | None) -> None:
   if known is not None:
     if known is not handler_type:
       raise ValueError(
-          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f'Item "{name}" and args "{args_lib.shown(arg)}" does not match with any registered'
           f' handler! Item {name!r} is handled by {known.__qualname__}; pass'
           f' args of that handler for it.'
       )
@@ -401,6 +401,12 @@ def save(
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
     _register(m, name, arg, _handler_for(m, name, arg))
+  # A None entry: v0 saves the item with its known handler and args None.
+  for name, arg in named.items():
+    if arg is None:
+      if _item_handler(m, name) is None:
+        raise ValueError(_NONE_FOR_UNKNOWN_ITEM.format(name=name))
+      named[name] = args_lib.none_entry(_item_handler(m, name))
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
@@ -436,6 +442,19 @@ def save(
       started=started, synchronous=not m._options.enable_async_checkpointing,
   )
   return True
+
+
+# v0's CompositeCheckpointHandler, for a None entry of an item it knows no handler for.
+_NONE_FOR_UNKNOWN_ITEM = (
+    'Provided `None` for `CheckpointArgs`, and the `CheckpointHandler`'
+    ' for item "{name}" was not configured. If saving, this'
+    ' indicates that "{name}" was saved with `None` (an instance'
+    ' of `CheckpointArgs` was expected). If restoring, providing'
+    ' `None` for the item is valid, but only if the `CheckpointHandler'
+    ' was already configured. Provide a `CheckpointArgs` subclass so'
+    ' that `CompositeCheckpointHandler` will know how to restore the'
+    ' item.'
+)
 
 
 def _quietly(m, fn, *a, **kw) -> Any:
@@ -513,16 +532,7 @@ def restore(
         )
       arg = wanted[name]
       if arg is None and args is not None and _item_handler(m, name) is None:
-        raise ValueError(
-            'Provided `None` for `CheckpointArgs`, and the `CheckpointHandler`'
-            f' for item "{name}" was not configured. If saving, this'
-            f' indicates that "{name}" was saved with `None` (an instance'
-            ' of `CheckpointArgs` was expected). If restoring, providing'
-            ' `None` for the item is valid, but only if the `CheckpointHandler'
-            ' was already configured. Provide a `CheckpointArgs` subclass so'
-            ' that `CompositeCheckpointHandler` will know how to restore the'
-            ' item.'
-        )
+        raise ValueError(_NONE_FOR_UNKNOWN_ITEM.format(name=name))
       _register(m, name, arg, _handler_for(m, name, arg))
       args_lib.check_restore_arg(arg, name)
       recovery.check_restorable_types(step_dir / name, arg, m._known_items.get(name))

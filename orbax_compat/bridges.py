@@ -30,6 +30,19 @@ from orbax_compat._v1 import v1
 _handlers = v1.handlers
 
 
+class _Null:
+  """None where v1 takes no None checkpointable: a JSON item of value None
+  (v0 writes `null`), or the args None of a user-written handler (a None
+  Composite entry for an item v0 knows). The shim's handlers turn it back
+  into None."""
+
+  def __repr__(self) -> str:
+    return 'orbax_compat.bridges.NULL'
+
+
+NULL = _Null()
+
+
 def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type:
   """A v1 handler that `_CHECKPOINT_METADATA` records under a v0 type name.
 
@@ -417,6 +430,8 @@ def _file_recorded_as(v1_handler: type, v0_handler: type, filename: str) -> type
     v1_handler.__init__(self, filename=self.v0_filename())
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
+    if checkpointable is NULL:  # v0's JSON handler writes `null`.
+      checkpointable = None
     base = _v1.active_context()
     context = item_context(base, self._item_settings, pytree=False)
     if context is base:
@@ -636,18 +651,19 @@ class V0Bridge:
     self._context = _v1.active_context()  # The manager's (see _finalize_after_every_commit).
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
-    handler, pending, commit_futures = self.v0_handler, None, None
+    handler, later, commit_futures = self.v0_handler, False, None
+    args = None if checkpointable is NULL else checkpointable  # As v0 hands it.
     if isinstance(handler, v0_handlers.AsyncCheckpointHandler):
-      commit_futures = await handler.async_save(directory.path, args=checkpointable)
+      commit_futures = await handler.async_save(directory.path, args=args)
     elif directory.path.exists():
-      await asyncio.to_thread(handler.save, directory.path, args=checkpointable)
+      await asyncio.to_thread(handler.save, directory.path, args=args)
     else:  # Directories are created in the background part.
-      pending = checkpointable
+      later = True
 
     async def background() -> None:
       path = await directory.await_creation()
-      if pending is not None:
-        await asyncio.to_thread(handler.save, path, args=pending)
+      if later:
+        await asyncio.to_thread(handler.save, path, args=args)
       for f in commit_futures or ():
         await asyncio.to_thread(f.result)
       await _finalize_after_every_commit(path, handler.finalize, self._context)

@@ -118,6 +118,8 @@ def recorded_handler(arg: Any) -> type | None:
 
 def kind_of(arg: Any, argument: str) -> ArgsKind:
   """The ArgsKind of one v0 args object; raises like v0 for others."""
+  if arg is bridges.NULL:
+    return BRIDGED  # A user-written handler's args None (`none_entry`).
   if recorded_handler(arg) is not None:
     for kind in KINDS:
       if isinstance(arg, kind.save + kind.restore):
@@ -168,7 +170,41 @@ def as_items(args: Any, default_item: bool) -> dict[str, Any]:
   """`{item name: v0 args}` for single-item or Composite args."""
   if default_item:
     return {DEFAULT_ITEM: args}
-  return dict(args.items())
+  return {name: _args_of_class(arg) for name, arg in args.items()}
+
+
+def _args_of_class(arg: Any) -> Any:
+  """A Composite entry given as an args class (`metadata=JsonRestore`), as v0
+  takes it: v0 looks a class up as its instances (`get_registered_handler_cls`
+  takes either) and its handler reads the class's attributes, i.e. the
+  fields' defaults. So: an instance reading them, built without `__init__`;
+  reading a field without a class-level default (`JsonSave.item`) raises
+  v0's AttributeError where the shim reads it, after v0's handler checks.
+  """
+  if not (isinstance(arg, type) and issubclass(arg, v0_args.CheckpointArgs)):
+    return arg
+  return arg.__new__(arg)
+
+
+def shown(arg: Any) -> str:
+  """`arg` in an error message (an args class given as args, whose instance
+  lacks a field: the class, as v0 shows it)."""
+  try:
+    return repr(arg)
+  except AttributeError:
+    return repr(type(arg))
+
+
+def none_entry(handler_type: Any) -> Any:
+  """The args of a None Composite entry in a save, for the item's known
+  handler: v0 saves the item with args None, which v0's own handlers read as
+  their save args of item None (JSON: `null`; the others refuse it as they
+  refuse such args); a user-written handler gets None (`bridges.NULL`)."""
+  for args_cls in (v0_args.StandardSave, v0_args.PyTreeSave, v0_args.JsonSave,
+                   v0_args.ProtoSave, v0_args.ArraySave):
+    if isinstance(handler_type, type) and issubclass(handler_type, RECORDED_HANDLER[args_cls]):
+      return args_cls(None)
+  return bridges.NULL
 
 
 # --- Saving -------------------------------------------------------------------
@@ -184,7 +220,16 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
     if kind is BRIDGED:
       checkpointables[name] = arg  # The bridge's v0 handler takes the args.
       continue
-    if not isinstance(arg, kind.save):
+    if kind in (PYTREE, ARRAY) and isinstance(arg, kind.restore):
+      raise AttributeError(  # v0's handler reads the save-only field.
+          f"'{type(arg).__name__}' object has no attribute 'save_args' "
+          f'(`{_item_argument(name)}` is a restore type; save takes '
+          f'{type(arg).__name__.replace("Restore", "Save")}).'
+      )
+    if kind is PROTO and isinstance(arg, kind.restore):
+      _ = arg.item  # v0's handler reads it first (ProtoRestore class: AttributeError).
+    if not isinstance(arg, kind.save) and kind is not JSON:
+      # v0's JSON handler saves the `item` of JsonRestore too.
       raise ValueError(
           f'`args` for item {name!r} must be a save type '
           f'({", ".join(c.__name__ for c in kind.save)}) in `save`; got '
@@ -200,8 +245,10 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
             'ArraySave takes an array or a scalar).'
         )
       checkpointables[name] = arg  # The bridge takes the args (save_args too).
+    elif kind is JSON and arg.item is None:
+      checkpointables[name] = bridges.NULL  # v0 writes `null`; v1 takes no None.
     else:
-      if arg.item is None:  # v1 refuses None checkpointables; v0 writes null.
+      if arg.item is None:  # v1 refuses None checkpointables.
         raise ValueError(
             f'`{_item_argument(name)}` {type(arg).__name__} has item None,'
             ' which Orbax v1 cannot save; save a value (e.g. {}) instead.'
@@ -705,7 +752,7 @@ def restore_abstract(
 
 
 def _proto_class(arg: Any, name: str) -> Any:
-  item = getattr(arg, 'item', None)
+  item = arg.item  # An args class without `item` given: v0's AttributeError.
   if not isinstance(item, type):  # v0 calls `item()` to build the message.
     raise TypeError(
         f'`{_item_argument(name)}` ProtoRestore needs the message class to '
@@ -838,7 +885,7 @@ def handler_for(
   handler_cls = registered_handler_cls(arg)
   if handler_cls is None:
     raise ValueError(
-        f'Args "{arg}" do not match any registered handler: register its '
+        f'Args "{shown(arg)}" do not match any registered handler: register its '
         'type with orbax.checkpoint.args.register_with_handler, or bind the '
         'item to its handler (item_handlers, handler_registry).'
     )

@@ -246,6 +246,75 @@ def test_user_type_handler_gets_its_own_restore_args(tmp_path):
   assert ('deserialize got', 'value', ['CounterHandler.RestoreArgs'] * 2) in obs
 
 
+# --- 3. opifex: an args class where v0 takes args ------------------------------
+
+
+def args_classes_in_a_composite(cls, root):
+  """opifex's OrbaxCheckpointStore: `metadata=ocp.args.JsonRestore`, the class."""
+  rec = Rec(root)
+  model = {'w': np.arange(2.0), 'b': np.zeros(3, np.float32)}
+  with cls(root, options=Options(max_to_keep=3)) as m:
+    for step, loss in ((0, 0.5), (1, 0.25), (2, 0.75)):
+      rec.call(f'save({step})', m.save, step, args=args.Composite(
+          model=args.StandardSave(jax.tree.map(lambda x, s=step: x + s, model)),
+          metadata=args.JsonSave({'step': step, 'loss': loss})))
+      rec.call('wait', m.wait_until_finished)
+    rec.call('metadata only (same manager)', m.restore, 1,
+             args=args.Composite(metadata=args.JsonRestore))
+  m = rec.manager('fresh', cls)
+
+  def restore(step, target=None):  # opifex's `restore`.
+    if target is None:
+      restore_args = args.Composite(metadata=args.JsonRestore)
+    else:
+      restore_args = args.Composite(model=args.StandardRestore(target),
+                                    metadata=args.JsonRestore)
+    try:
+      restored = m.restore(step, args=restore_args)
+    except (KeyError, ValueError, TypeError, OSError):
+      return target, {}
+    return restored.get('model', target), restored.get('metadata', {})
+
+  rec.value('restore(target)', norm(restore(2, jax.tree.map(np.zeros_like, model))))
+  rec.value('best step', min(m.all_steps(), key=lambda s: restore(s)[1].get('loss', 1e9)))
+  rec.call('StandardRestore class', m.restore, 0,
+           args=args.Composite(model=args.StandardRestore))
+  rec.call('PyTreeRestore class for a Standard item', m.restore, 0,
+           args=args.Composite(model=args.PyTreeRestore))
+  rec.call('ProtoRestore class', m.restore, 0, args=args.Composite(metadata=args.ProtoRestore))
+  rec.call('close', m.close)
+  # Classes in a save: v0's handler reads the class's attributes.
+  m = rec.manager('saving', cls, options=SYNC)
+  rec.call('JsonRestore class in a save', m.save, 5,
+           args=args.Composite(metadata=args.JsonRestore))
+  rec.call('restore it', m.restore, 5)
+  rec.call('JsonRestore() in a save', m.save, 6,
+           args=args.Composite(metadata=args.JsonRestore({'a': 1})))
+  rec.call('restore it', m.restore, 6)
+  rec.call('all_steps', m.all_steps)
+  rec.layout('end')
+  for i, (label, arg) in enumerate((
+      ('JsonSave class', args.JsonSave),
+      ('StandardSave class', args.StandardSave),
+      ('StandardRestore class in a save', args.StandardRestore),
+      ('StandardRestore() in a save', args.StandardRestore({'a': np.ones(2)})))):
+    rec.call(label, m.save, 7, args=args.Composite(**{'metadata': args.JsonSave({}),
+                                                      f'other{i}': arg}))
+    rec.call('all_steps', m.all_steps)
+  rec.call('close', m.close)
+  return rec.obs
+
+
+def test_args_class_in_a_composite(tmp_path):
+  obs = _compare(args_classes_in_a_composite, tmp_path, native_raises=(
+      'PyTreeRestore class for a Standard item', 'ProtoRestore class', 'JsonSave class',
+      'StandardSave class', 'StandardRestore class in a save',
+      'StandardRestore() in a save'))
+  assert ('best step', 'value', 1) in obs
+  assert [o[2] for o in obs if o[1] == 'raises' and 'save' in o[0].lower()] == [
+      'builtins.AttributeError'] * 4, obs
+
+
 # --- 4. paxml: a subclass reading `directory` before `super().__init__` ------
 
 
@@ -292,6 +361,77 @@ def subclass_reading_directory_first(cls, root):
 def test_subclass_reads_directory_before_init(tmp_path):
   obs = _compare(subclass_reading_directory_first, tmp_path)
   assert ('found step', 'value', 4) in obs
+
+
+# --- 5. Orbax's API-overview guide: a None entry in a save's Composite -------
+
+
+def none_entries_in_a_save(cls, root):
+  rec = Rec(root)
+  m = rec.manager('init', cls)
+  rec.call('save(0)', m.save, 0, args=args.Composite(
+      state=args.StandardSave({'w': np.ones(2)}), extra=args.JsonSave({'a': 1})))
+  rec.call('save(1) extra=None', m.save, 1, args=args.Composite(
+      state=args.StandardSave({'w': np.ones(2) * 2}), extra=None))
+  rec.call('wait', m.wait_until_finished)
+  rec.call('all_steps', m.all_steps)
+  rec.call('restore(1)', m.restore, 1)
+  rec.call('restore(1, extra=None)', m.restore, 1, args=args.Composite(
+      state=args.StandardRestore(), extra=None))
+  rec.call('restore(0, extra=None)', m.restore, 0, args=args.Composite(
+      state=args.StandardRestore(), extra=None))
+  rec.call('save(2) only None', m.save, 2, args=args.Composite(extra=None))
+  rec.call('wait', m.wait_until_finished)
+  rec.call('item_handlers(1)', lambda: m.metadata(1).item_handlers)
+  rec.call('item_metadata(1)', m.item_metadata, 1)
+  rec.layout('saved')
+  rec.call('save(3) None for an unknown item', m.save, 3, args=args.Composite(
+      state=args.StandardSave({'w': np.ones(2)}), other=None))
+  rec.call('all_steps', m.all_steps)
+  rec.call('close', m.close)
+  m = rec.manager('fresh', cls)
+  rec.call('restore(1)', m.restore, 1)
+  rec.call('restore(2)', m.restore, 2)
+  rec.call('close', m.close)
+  # The guide's form: handlers given up front, the first save with None.
+  other = root.parent / 'handlers'
+  m = rec.manager('item_handlers', cls, root=other, item_handlers={
+      'state': ocp.StandardCheckpointHandler(), 'extra': ocp.JsonCheckpointHandler()})
+  rec.call('save(0) extra=None', m.save, 0, args=args.Composite(
+      state=args.StandardSave({'w': np.ones(2)}), extra=None))
+  rec.call('wait', m.wait_until_finished)
+  rec.call('restore(0)', m.restore, 0)
+  rec.call('close', m.close)
+  rec.layout('item_handlers', other)
+  return rec.obs
+
+
+def none_for_a_refusing_handler(cls, root):
+  """v0 saves the item with args None: its Standard handler refuses that as
+  StandardSave(None); the JSON item alone writes `null`."""
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=SYNC)
+  rec.call('save(0)', m.save, 0, args=args.Composite(
+      state=args.StandardSave({'w': np.ones(2)}), extra=args.JsonSave({'a': 1})))
+  rec.call('save(1) state=None', m.save, 1, args=args.Composite(
+      state=None, extra=args.JsonSave({'a': 2})))
+  rec.call('all_steps', m.all_steps)
+  rec.call('close', m.close)
+  m = rec.manager('single', cls, root=root.parent / 'single', options=SYNC)
+  rec.call('JsonSave(None)', m.save, 0, args=args.JsonSave(None))
+  rec.call('restore', m.restore, 0)
+  rec.call('close', m.close)
+  rec.layout('single', root.parent / 'single')
+  return rec.obs
+
+
+def test_none_entry_in_a_save(tmp_path):
+  obs = _compare(none_entries_in_a_save, tmp_path / '1',
+                 native_raises=('save(3) None for an unknown item',))
+  restored = [o[2] for o in obs if o[0] == 'restore(1)']
+  assert restored[0][1] == {'extra': ('builtins.NoneType', None),
+                            'state': norm({'w': np.ones(2) * 2})}, restored
+  _compare(none_for_a_refusing_handler, tmp_path / '2', native_raises=('save(1) state=None',))
 
 
 # --- 6. OCDBT data files of jax.Array leaves ----------------------------------
