@@ -425,6 +425,52 @@ def none_for_a_refusing_handler(cls, root):
   return rec.obs
 
 
+class NoteHandler(ocp.handlers.CheckpointHandler):
+  """A user-written handler: v0 hands it the args of a None entry, None."""
+
+  def save(self, directory, args=None):
+    (directory / 'note.txt').write_text(repr(None if args is None else args.text))
+
+  def restore(self, directory, args=None):
+    return (directory / 'note.txt').read_text()
+
+  def metadata(self, directory):
+    return None
+
+  def finalize(self, directory):
+    pass
+
+  def close(self):
+    pass
+
+
+@ocp.args.register_with_handler(NoteHandler, for_save=True)
+@dataclasses.dataclass
+class NoteSave(ocp.args.CheckpointArgs):
+  text: str
+
+
+@ocp.args.register_with_handler(NoteHandler, for_restore=True)
+@dataclasses.dataclass
+class NoteRestore(ocp.args.CheckpointArgs):
+  pass
+
+
+def none_for_a_user_written_handler(cls, root):
+  rec = Rec(root)
+  m = rec.manager('init', cls, item_handlers={
+      'note': NoteHandler(), 'state': ocp.StandardCheckpointHandler()})
+  for step, note in ((0, NoteSave('hi')), (1, None)):
+    rec.call(f'save({step})', m.save, step, args=args.Composite(
+        state=args.StandardSave({'a': np.ones(2)}), note=note))
+    rec.call('wait', m.wait_until_finished)
+    rec.call(f'restore({step})', m.restore, step,
+             args=args.Composite(note=NoteRestore()))
+  rec.call('close', m.close)
+  rec.layout('end')
+  return rec.obs
+
+
 def test_none_entry_in_a_save(tmp_path):
   obs = _compare(none_entries_in_a_save, tmp_path / '1',
                  native_raises=('save(3) None for an unknown item',))
@@ -432,6 +478,8 @@ def test_none_entry_in_a_save(tmp_path):
   assert restored[0][1] == {'extra': ('builtins.NoneType', None),
                             'state': norm({'w': np.ones(2) * 2})}, restored
   _compare(none_for_a_refusing_handler, tmp_path / '2', native_raises=('save(1) state=None',))
+  obs = _compare(none_for_a_user_written_handler, tmp_path / '3')
+  assert ('restore(1)', 'returns', norm(args.Composite(note='None'))) in obs
 
 
 # --- 6. OCDBT data files of jax.Array leaves ----------------------------------
