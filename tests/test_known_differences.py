@@ -81,7 +81,6 @@ PINNED = {
         'test_faults::test_delete_of_the_step_being_saved',
     '`save` after `close()`': 'test_faults::test_save_after_close',
     'An empty `Composite()`': 'test_faults::test_empty_composite',
-    '`JsonSave(None)`': 'test_faults::test_json_save_of_none',
     "Items v0's Standard/PyTree handlers refuse":
         'test_faults::test_refused_items_write_nothing',
     'After a synchronous save fails': 'test_faults::test_sync_save_error_leaves_no_save_in_progress',
@@ -504,22 +503,27 @@ def test_two_configured_instances_for_one_item(tmp_path):
   assert _files(tmp_path / 'shim') == []
 
 
-def test_refused_save_writes_nothing(tmp_path):
-  outside = args.Composite(zzz=args.StandardSave({'x': np.arange(2)}))
+@pytest.mark.parametrize('item_names,refused,error', [
+    (('a',), args.Composite(zzz=args.StandardSave({'x': np.arange(2)})), ValueError),
+    (('a', 'zzz'), args.Composite(a=args.StandardSave({'x': np.arange(2)}), zzz=None),
+     ValueError),
+    (('a', 'zzz'), args.Composite(zzz=args.JsonSave), AttributeError),
+], ids=['item outside item_names', 'None for an unknown item', 'args class without item'])
+def test_refused_save_writes_nothing(tmp_path, item_names, refused, error):
   inside = args.Composite(a=args.StandardSave({'x': np.arange(2)}))
   results = {}
   for cls in (NATIVE, SHIM):
     root = tmp_path / cls.__module__
-    with cls(root, item_names=('a',), options=Options(enable_async_checkpointing=False)) as m:
-      refused = _outcome(lambda m=m: m.save(0, args=outside))
+    with cls(root, item_names=item_names, options=Options(enable_async_checkpointing=False)) as m:
+      outcome = _outcome(lambda m=m: m.save(0, args=refused))
       m.wait_until_finished()
       left = sorted(p.name for p in root.iterdir())
       saved = _outcome(lambda m=m: m.save(0, args=inside))
       m.wait_until_finished()
-    results[cls] = (refused[:2], left, saved, sorted(p.name for p in root.iterdir()))
-  assert results[NATIVE] == (('raises', ValueError), ['0.orbax-checkpoint-tmp'],
+    results[cls] = (outcome[:2], left, saved, sorted(p.name for p in root.iterdir()))
+  assert results[NATIVE] == (('raises', error), ['0.orbax-checkpoint-tmp'],
                              ('returns', True), ['0'])
-  assert results[SHIM] == (('raises', ValueError), [], ('returns', True), ['0'])
+  assert results[SHIM] == (('raises', error), [], ('returns', True), ['0'])
 
 
 def test_primary_host_none_array_files(tmp_path):

@@ -358,4 +358,43 @@ def test_v0_type_handler_registry_and_v1s_pytree_handler_take_user_handlers():
   impl = handler._handler_impl  # pylint: disable=protected-access
   registry = impl._type_handler_registry  # pylint: disable=protected-access
   assert registry.get('Tagged').typestr() == 'Tagged', VERSION  # By typestr (restore).
-  assert isinstance(registry.get(Tagged), TaggedHandler), VERSION  # By type (save).
+  assert isinstance(registry.get(Tagged)._handler, TaggedHandler), VERSION  # By type (save).  # pylint: disable=protected-access
+  assert registry.get(Tagged) is registry.get('Tagged'), VERSION  # One wrapper: one batch.
+
+
+def test_v1_hands_type_handlers_restore_args_built_from_the_abstract_leaf():
+  """`_OwnRestoreArgs`: v1 builds each leaf's v0 RestoreArgs from its abstract
+  leaf (`pytree_handler.create_v0_restore_args`: a `V0RestoreArgs` whose
+  `abstract_leaf` is that leaf, `restore_type` None for a `RecordedType`), so
+  the wrapper hands the user's TypeHandler the RestoreArgs the leaf carries.
+  Checked on 0.12.0 and 0.12.8."""
+  import asyncio  # pylint: disable=g-import-not-at-top
+  import dataclasses  # pylint: disable=g-import-not-at-top
+
+  from orbax.checkpoint import type_handlers  # pylint: disable=g-import-not-at-top
+  from orbax.checkpoint.experimental.v1._src.handlers import pytree_handler  # pylint: disable=g-import-not-at-top
+
+  @dataclasses.dataclass
+  class OwnArgs(type_handlers.RestoreArgs):
+    item: object = None
+
+  own = OwnArgs(item='live')
+  v0_args = pytree_handler.create_v0_restore_args(
+      _v1.v1.Context(), {'own': _v1.RecordedType(own), 'default': _v1.RecordedType()})
+  leaves = v0_args.restore_args
+  assert leaves['own'].restore_type is None, VERSION  # v0 looks the typestr up.
+  assert leaves['own'].abstract_leaf.restore_args is own, VERSION
+
+  class Recording(type_handlers.NumpyHandler):
+
+    def typestr(self):
+      return 'Recording'
+
+    async def deserialize(self, infos, args=None):
+      return list(args)
+
+  handler = _v1.v1.handlers.PyTreeHandler()
+  _v1.add_v0_type_handlers(handler, [(lambda t: False, Recording())])
+  wrapped = handler._handler_impl._type_handler_registry.get('Recording')  # pylint: disable=protected-access
+  got = asyncio.run(wrapped.deserialize([None] * 3, [leaves['own'], leaves['default'], own]))
+  assert got[0] is own and type(got[1]) is type_handlers.RestoreArgs and got[2] is own

@@ -744,16 +744,54 @@ def v0_standard_type_handler_classes() -> tuple[type, ...]:
   return tuple({type(h) for _, h in type_handler_registry._DEFAULT_TYPE_HANDLERS})  # pylint: disable=protected-access
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
 class RecordedType:
   """An abstract leaf v1 restores by the typestr the checkpoint records.
 
   v1 derives a leaf's v0 `restore_type` from its abstract leaf, and leaves it
   None (v0 then picks the TypeHandler by the recorded typestr) only for
-  leaves that look like neither arrays nor scalars: this one.
+  leaves that look like neither arrays nor scalars: this one. It carries the
+  leaf's v0 `RestoreArgs` (None: v0's default `RestoreArgs()`), which v0
+  hands to the user's TypeHandler (see `_OwnRestoreArgs`).
   """
+
+  restore_args: Any = None
 
 
 RECORDED_TYPE = RecordedType()
+
+
+class _OwnRestoreArgs:
+  """A user's v0 TypeHandler, deserializing with the RestoreArgs v0 gives it.
+
+  Why: v1 hands each leaf's TypeHandler the `V0RestoreArgs` it builds from
+  the leaf's abstract leaf (`pytree_handler.create_v0_restore_args`); v0
+  hands it the user's own RestoreArgs object (a subclass with fields of its
+  own, e.g. the live object to restore into), or `RestoreArgs()`. Every
+  other member is the handler's own.
+  """
+
+  def __init__(self, handler: Any):
+    self._handler = handler
+
+  def __getattr__(self, name: str) -> Any:
+    return getattr(self._handler, name)
+
+  async def deserialize(self, infos: Any, args: Any = None) -> Any:
+    if args is not None:
+      args = [_own_restore_args(a) for a in args]
+    return await self._handler.deserialize(infos, args)
+
+
+def _own_restore_args(arg: Any) -> Any:
+  recorded = getattr(arg, 'abstract_leaf', None)
+  if not isinstance(recorded, RecordedType):
+    return arg
+  if recorded.restore_args is None:
+    from orbax.checkpoint import type_handlers  # pylint: disable=g-import-not-at-top
+
+    return type_handlers.RestoreArgs()
+  return recorded.restore_args
 
 
 class _LeafTypes:
@@ -794,8 +832,9 @@ def add_v0_type_handlers(handler: Any, entries: list[tuple[Any, Any]]) -> None:
   LeafHandlerRegistry first (`_leaf_handler_registry`). A v0 user's
   `register_type_handler(T, MyHandler())` has no place in either, so the
   shim appends the user's entries to the first (as v0's registry holds them:
-  after the standard ones, found by type or by typestr) and lets the second
-  accept their types.
+  after the standard ones, found by type or by typestr; each handler wrapped
+  to get its own RestoreArgs, `_OwnRestoreArgs`) and lets the second accept
+  their types.
   """
   # pylint: disable=protected-access
   try:
@@ -808,6 +847,7 @@ def add_v0_type_handlers(handler: Any, entries: list[tuple[Any, Any]]) -> None:
         f'registry where it did; update orbax_compat.compat.orbax for {orbax_version_note()}.'
     ) from e
   for predicate, type_handler in entries:
+    type_handler = _OwnRestoreArgs(type_handler)
     type_entries.append((predicate, type_handler))
     typestr_entries[type_handler.typestr()] = type_handler
   handler._leaf_handler_registry = _LeafTypes(leaf_registry, [p for p, _ in entries])

@@ -30,6 +30,19 @@ from orbax_compat.compat.orbax import v1
 _handlers = v1.handlers
 
 
+class _Null:
+  """None where v1 takes no None checkpointable: a JSON item of value None
+  (v0 writes `null`), or the args None of a user-written handler (a None
+  Composite entry for an item v0 knows). The shim's handlers turn it back
+  into None."""
+
+  def __repr__(self) -> str:
+    return 'orbax_compat.bridges.NULL'
+
+
+NULL = _Null()
+
+
 def _recorded_as(v1_handler: type, v0_handler: type, **init_kwargs: Any) -> type:
   """A v1 handler that `_CHECKPOINT_METADATA` records under a v0 type name.
 
@@ -294,6 +307,13 @@ def has_user_type_handler(ty: Any, handler_type: Any = None) -> bool:
       _v1.matches(p, ty) for p, _ in user_type_handlers(registry))
 
 
+def user_typestrs(handler_type: Any = None) -> set[str]:
+  """The typestrs of the user's TypeHandlers an item restores with (its
+  handler's `type_handler_registry`, else v0's global one)."""
+  registry = item_type_handler_registry(handler_type)
+  return {h.typestr() for _, h in user_type_handlers(registry)}
+
+
 def item_settings(handler: Any, argument: str) -> dict[str, Any]:
   """The non-default settings of one of v0's own handler instances.
 
@@ -327,6 +347,26 @@ def item_settings(handler: Any, argument: str) -> dict[str, Any]:
 
 def same_settings(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
   return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+
+
+# v0 PyTree/Standard handler defaults v1's Context does not share, as
+# v0_handler_settings names them -> their v1 Context option.
+_V0_PYTREE_DEFAULTS = ('save_concurrent_bytes', 'restore_concurrent_bytes')
+
+
+def set_v0_pytree_defaults(context: Any) -> None:
+  """v0's PyTree/Standard handler defaults, on a manager's base Context.
+
+  v0's handlers bound the bytes in flight of a save and of a restore (96 GB,
+  `save_concurrent_gb`/`restore_concurrent_gb`); v1 leaves both unbounded
+  (`MemoryOptions` None). The bound also shapes the files: under it each
+  jax.Array write waits its turn, so TensorStore commits an OCDBT item's
+  writes in several batches, one data file each (under
+  `ocdbt.process_0/d/`), where unbounded writes land in one.
+  """
+  defaults = _v1.v0_handler_settings(v0_handlers.PyTreeCheckpointHandler())
+  for name in _V0_PYTREE_DEFAULTS:
+    _context_setter(PYTREE_SETTINGS[name].v1)(context, defaults[name])
 
 
 def item_context(base: Any, settings: Mapping[str, Any], pytree: bool) -> Any:
@@ -390,6 +430,8 @@ def _file_recorded_as(v1_handler: type, v0_handler: type, filename: str) -> type
     v1_handler.__init__(self, filename=self.v0_filename())
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
+    if checkpointable is NULL:  # v0's JSON handler writes `null`.
+      checkpointable = None
     base = _v1.active_context()
     context = item_context(base, self._item_settings, pytree=False)
     if context is base:
@@ -609,18 +651,19 @@ class V0Bridge:
     self._context = _v1.active_context()  # The manager's (see _finalize_after_every_commit).
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
-    handler, pending, commit_futures = self.v0_handler, None, None
+    handler, later, commit_futures = self.v0_handler, False, None
+    args = None if checkpointable is NULL else checkpointable  # As v0 hands it.
     if isinstance(handler, v0_handlers.AsyncCheckpointHandler):
-      commit_futures = await handler.async_save(directory.path, args=checkpointable)
+      commit_futures = await handler.async_save(directory.path, args=args)
     elif directory.path.exists():
-      await asyncio.to_thread(handler.save, directory.path, args=checkpointable)
+      await asyncio.to_thread(handler.save, directory.path, args=args)
     else:  # Directories are created in the background part.
-      pending = checkpointable
+      later = True
 
     async def background() -> None:
       path = await directory.await_creation()
-      if pending is not None:
-        await asyncio.to_thread(handler.save, path, args=pending)
+      if later:
+        await asyncio.to_thread(handler.save, path, args=args)
       for f in commit_futures or ():
         await asyncio.to_thread(f.result)
       await _finalize_after_every_commit(path, handler.finalize, self._context)

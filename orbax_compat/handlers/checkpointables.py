@@ -118,6 +118,8 @@ def recorded_handler(arg: Any) -> type | None:
 
 def kind_of(arg: Any, argument: str) -> ArgsKind:
   """The ArgsKind of one v0 args object; raises like v0 for others."""
+  if arg is bridges.NULL:
+    return BRIDGED  # A user-written handler's args None (`none_entry`).
   if recorded_handler(arg) is not None:
     for kind in KINDS:
       if isinstance(arg, kind.save + kind.restore):
@@ -168,7 +170,41 @@ def as_items(args: Any, default_item: bool) -> dict[str, Any]:
   """`{item name: v0 args}` for single-item or Composite args."""
   if default_item:
     return {DEFAULT_ITEM: args}
-  return dict(args.items())
+  return {name: _args_of_class(arg) for name, arg in args.items()}
+
+
+def _args_of_class(arg: Any) -> Any:
+  """A Composite entry given as an args class (`metadata=JsonRestore`), as v0
+  takes it: v0 looks a class up as its instances (`get_registered_handler_cls`
+  takes either) and its handler reads the class's attributes, i.e. the
+  fields' defaults. So: an instance reading them, built without `__init__`;
+  reading a field without a class-level default (`JsonSave.item`) raises
+  v0's AttributeError where the shim reads it, after v0's handler checks.
+  """
+  if not (isinstance(arg, type) and issubclass(arg, v0_args.CheckpointArgs)):
+    return arg
+  return arg.__new__(arg)
+
+
+def shown(arg: Any) -> str:
+  """`arg` in an error message (an args class given as args, whose instance
+  lacks a field: the class, as v0 shows it)."""
+  try:
+    return repr(arg)
+  except AttributeError:
+    return repr(type(arg))
+
+
+def none_entry(handler_type: Any) -> Any:
+  """The args of a None Composite entry in a save, for the item's known
+  handler: v0 saves the item with args None, which v0's own handlers read as
+  their save args of item None (JSON: `null`; the others refuse it as they
+  refuse such args); a user-written handler gets None (`bridges.NULL`)."""
+  for args_cls in (v0_args.StandardSave, v0_args.PyTreeSave, v0_args.JsonSave,
+                   v0_args.ProtoSave, v0_args.ArraySave):
+    if isinstance(handler_type, type) and issubclass(handler_type, RECORDED_HANDLER[args_cls]):
+      return args_cls(None)
+  return bridges.NULL
 
 
 # --- Saving -------------------------------------------------------------------
@@ -184,7 +220,16 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
     if kind is BRIDGED:
       checkpointables[name] = arg  # The bridge's v0 handler takes the args.
       continue
-    if not isinstance(arg, kind.save):
+    if kind in (PYTREE, ARRAY) and isinstance(arg, kind.restore):
+      raise AttributeError(  # v0's handler reads the save-only field.
+          f"'{type(arg).__name__}' object has no attribute 'save_args' "
+          f'(`{_item_argument(name)}` is a restore type; save takes '
+          f'{type(arg).__name__.replace("Restore", "Save")}).'
+      )
+    if kind is PROTO and isinstance(arg, kind.restore):
+      _ = arg.item  # v0's handler reads it first (ProtoRestore class: AttributeError).
+    if not isinstance(arg, kind.save) and kind is not JSON:
+      # v0's JSON handler saves the `item` of JsonRestore too.
       raise ValueError(
           f'`args` for item {name!r} must be a save type '
           f'({", ".join(c.__name__ for c in kind.save)}) in `save`; got '
@@ -200,8 +245,10 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
             'ArraySave takes an array or a scalar).'
         )
       checkpointables[name] = arg  # The bridge takes the args (save_args too).
+    elif kind is JSON and arg.item is None:
+      checkpointables[name] = bridges.NULL  # v0 writes `null`; v1 takes no None.
     else:
-      if arg.item is None:  # v1 refuses None checkpointables; v0 writes null.
+      if arg.item is None:  # v1 refuses None checkpointables.
         raise ValueError(
             f'`{_item_argument(name)}` {type(arg).__name__} has item None,'
             ' which Orbax v1 cannot save; save a value (e.g. {}) instead.'
@@ -557,6 +604,16 @@ def _is_placeholder(leaf: Any) -> bool:
   return leaf is PLACEHOLDER
 
 
+class NotInCheckpoint(int):
+  """The abstract leaf of a target leaf the checkpoint lacks.
+
+  An int type, so v1 takes it as an abstract leaf: without partial_restore
+  v1 raises v0's structure error, with it v1 omits the leaf and hands this
+  class back in its place; `finish_restore` then puts the target's own leaf
+  there, as v0's PyTree handler returns it.
+  """
+
+
 def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...], Any]:
   return {
       _path_key(p): leaf
@@ -565,7 +622,8 @@ def _by_path(tree: Any, is_leaf: Callable[[Any], bool]) -> dict[tuple[str, ...],
 
 
 def _restore_args_abstract(
-    arg: Any, tree_metadata: Callable[[], Any], handler_type: Any = None
+    arg: Any, tree_metadata: Callable[[], Any], handler_type: Any = None,
+    recorded_types: Callable[[], Any] | None = None,
 ) -> Any:
   """PyTreeRestore(item, restore_args, partial_restore) -> v1 abstract tree.
 
@@ -575,9 +633,24 @@ def _restore_args_abstract(
   PLACEHOLDER leaves are not restored. The abstract tree keeps `item`'s
   structure, so v1 (running v0's own restore code) checks it against the
   checkpoint, omits what partial_restore omits and raises v0's errors with
-  v0's text.
+  v0's text. `recorded_types()`: the item's tree of v0 ValueMetadataEntries
+  (each leaf's recorded typestr), read only where a user's TypeHandler may
+  restore a leaf by it.
   """
   flat_metadata = _flat_metadata(tree_metadata)
+  recorded: list[Any] = []  # (user typestrs, {key: recorded entry}), once.
+
+  def by_user_typestr(key: tuple[str, ...]) -> bool:
+    """Whether v0 restores the leaf with a user's TypeHandler, found by the
+    typestr the checkpoint records (no restore_type, no `item` leaf)."""
+    if recorded_types is None:
+      return False
+    if not recorded:
+      typestrs = bridges.user_typestrs(handler_type)
+      recorded[:] = [typestrs, _by_path(recorded_types(), lambda x: False) if typestrs else {}]
+    typestrs, entries = recorded
+    return getattr(entries.get(key), 'value_type', None) in typestrs
+
   if arg.item is None:
     structure, restore_args = arg.restore_args, arg.restore_args
   else:
@@ -619,13 +692,17 @@ def _restore_args_abstract(
       return leaf  # Not restored (v0 returns the placeholder).
     meta = flat_metadata.get(key)
     if meta is None and arg.item is not None:
-      return int  # Not in the checkpoint: v1 raises v0's error, or omits it.
+      return NotInCheckpoint  # v1 raises v0's error, or omits it.
     ra = ra if isinstance(ra, RestoreArgs) else None
+    # The user's TypeHandler restores it (by the recorded type, as v0 for
+    # `item`'s leaf type), and gets the leaf's own RestoreArgs, as in v0.
     if ra is not None and ra.restore_type is not None:
       if bridges.has_user_type_handler(ra.restore_type, handler_type):
-        return _v1.RECORDED_TYPE  # The user's TypeHandler restores it.
+        return _v1.RecordedType(ra)
     elif arg.item is not None and bridges.has_user_type_handler(type(leaf), handler_type):
-      return _v1.RECORDED_TYPE  # As v0: by the recorded type's TypeHandler.
+      return _v1.RecordedType(ra)
+    elif arg.item is None and by_user_typestr(key):
+      return _v1.RecordedType(ra)
     return _leaf_abstract(path, ra, meta)
 
   leaves = [
@@ -638,9 +715,11 @@ def _restore_args_abstract(
 def restore_abstract(
     items: Mapping[str, Any], tree_metadata: Callable[[str], Any],
     handler_types: Mapping[str, Any] | None = None,
+    recorded_types: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
   """v1 abstract checkpointables for `{item name: v0 restore args or None}`
-  (`handler_types`: each item's v1 handler type, for its own settings)."""
+  (`handler_types`: each item's v1 handler type, for its own settings;
+  `recorded_types`: an item's tree of recorded v0 ValueMetadataEntries)."""
   abstract = {}
   for name, arg in items.items():
     if arg is None:
@@ -662,7 +741,9 @@ def restore_abstract(
       # v0's PyTree handler types leaves by RestoreArgs or the checkpoint;
       # `item` gives only the structure (StandardRestore: see abstract_tree).
       abstract[name] = _restore_args_abstract(
-          arg, metadata, (handler_types or {}).get(name))
+          arg, metadata, (handler_types or {}).get(name),
+          None if recorded_types is None
+          else lambda name=name: recorded_types(name))
     else:
       abstract[name] = abstract_tree(
           arg.item, metadata, getattr(arg, 'fallback_sharding', None)
@@ -671,7 +752,7 @@ def restore_abstract(
 
 
 def _proto_class(arg: Any, name: str) -> Any:
-  item = getattr(arg, 'item', None)
+  item = arg.item  # An args class without `item` given: v0's AttributeError.
   if not isinstance(item, type):  # v0 calls `item()` to build the message.
     raise TypeError(
         f'`{_item_argument(name)}` ProtoRestore needs the message class to '
@@ -740,9 +821,24 @@ def _cast_scalar(value: Any, ra: Any) -> Any:
   return value
 
 
+def _with_target_leaves(restored: Any, target: Any) -> Any:
+  """`restored` with the target's own leaf wherever v1 omitted one the
+  checkpoint lacks (partial_restore; v0 returns the target's leaf there)."""
+  if not any(leaf is NotInCheckpoint for leaf in jax.tree_util.tree_leaves(restored)):
+    return restored
+  targets = _by_path(target, _is_restore_args_leaf)
+  return jax.tree_util.tree_map_with_path(
+      lambda p, leaf: targets[_path_key(p)] if leaf is NotInCheckpoint else leaf,
+      restored,
+  )
+
+
 def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[str, Any]:
-  """What v1 loaded, as v0 returns it (scalar casts of restore_args)."""
+  """What v1 loaded, as v0 returns it (target leaves the checkpoint lacks,
+  scalar casts of restore_args)."""
   for name, arg in items.items():
+    if name in restored and isinstance(arg, v0_args.PyTreeRestore) and arg.item is not None:
+      restored[name] = _with_target_leaves(restored[name], arg.item)
     restore_args = getattr(arg, 'restore_args', None)
     if name not in restored or restore_args is None:
       continue
@@ -789,7 +885,7 @@ def handler_for(
   handler_cls = registered_handler_cls(arg)
   if handler_cls is None:
     raise ValueError(
-        f'Args "{arg}" do not match any registered handler: register its '
+        f'Args "{shown(arg)}" do not match any registered handler: register its '
         'type with orbax.checkpoint.args.register_with_handler, or bind the '
         'item to its handler (item_handlers, handler_registry).'
     )

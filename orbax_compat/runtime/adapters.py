@@ -84,6 +84,7 @@ def init(
   context = _start(m, directory, options, metadata)
   # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
   context.array.saving.use_zarr3 = False
+  bridges.set_v0_pytree_defaults(context)  # v0's bounds on bytes in flight.
   profiles.apply(context)  # Opt-in; the default profile changes nothing.
   options_lib.configure_context(options, context, legacy=legacy is not None)
   m._legacy = legacy
@@ -202,7 +203,9 @@ def _step_logger(m, logger) -> step_logging.StepStatisticsLogger:
 
 
 def directory(m) -> epath.Path:
-  return m._ckptr.directory
+  # v0's `self._directory`: a subclass may set and read it before
+  # `super().__init__` (paxml), when no v1 Checkpointer exists yet.
+  return m._directory
 
 
 def all_steps(m, read: bool = False) -> list[int]:
@@ -338,7 +341,7 @@ def _handler_for(m, name: str, arg: Any) -> type | None:
   if legacy is not None and legacy.item_names is not None and arg is not None:
     if name not in legacy.item_names and name != args_lib.METRICS_ITEM:
       raise ValueError(
-          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f'Item "{name}" and args "{args_lib.shown(arg)}" does not match with any registered'
           f' handler! The manager was configured with items '
           f'{sorted(legacy.item_names)} (`item_names`, `item_handlers` or '
           '`checkpointers`); add the item there.'
@@ -360,7 +363,7 @@ def _register(m, name: str, arg: Any, handler_type: type | None) -> None:
   if known is not None:
     if known is not handler_type:
       raise ValueError(
-          f'Item "{name}" and args "{arg}" does not match with any registered'
+          f'Item "{name}" and args "{args_lib.shown(arg)}" does not match with any registered'
           f' handler! Item {name!r} is handled by {known.__qualname__}; pass'
           f' args of that handler for it.'
       )
@@ -410,6 +413,12 @@ def save(
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
     _register(m, name, arg, _handler_for(m, name, arg))
+  # A None entry: v0 saves the item with its known handler and args None.
+  for name, arg in named.items():
+    if arg is None:
+      if _item_handler(m, name) is None:
+        raise ValueError(_NONE_FOR_UNKNOWN_ITEM.format(name=name))
+      named[name] = args_lib.none_entry(_item_handler(m, name))
   tracked = m._options.best_fn is not None
   if tracked and metrics is None:
     absl_logging.warning('Requested `tracked_metric`; did not provide metrics.')
@@ -471,6 +480,19 @@ def _keep_committed_step(m, save: inflight.SaveInFlight) -> None:
   step_dir = _step_path(m, save.step)
   if step_dir.exists() and _is_committed(m, step_dir):
     _v1.relist_step(m._ckptr, info)
+
+
+# v0's CompositeCheckpointHandler, for a None entry of an item it knows no handler for.
+_NONE_FOR_UNKNOWN_ITEM = (
+    'Provided `None` for `CheckpointArgs`, and the `CheckpointHandler`'
+    ' for item "{name}" was not configured. If saving, this'
+    ' indicates that "{name}" was saved with `None` (an instance'
+    ' of `CheckpointArgs` was expected). If restoring, providing'
+    ' `None` for the item is valid, but only if the `CheckpointHandler'
+    ' was already configured. Provide a `CheckpointArgs` subclass so'
+    ' that `CompositeCheckpointHandler` will know how to restore the'
+    ' item.'
+)
 
 
 def _quietly(m, fn, *a, **kw) -> Any:
@@ -550,16 +572,7 @@ def restore(
         )
       arg = wanted[name]
       if arg is None and args is not None and _item_handler(m, name) is None:
-        raise ValueError(
-            'Provided `None` for `CheckpointArgs`, and the `CheckpointHandler`'
-            f' for item "{name}" was not configured. If saving, this'
-            f' indicates that "{name}" was saved with `None` (an instance'
-            ' of `CheckpointArgs` was expected). If restoring, providing'
-            ' `None` for the item is valid, but only if the `CheckpointHandler'
-            ' was already configured. Provide a `CheckpointArgs` subclass so'
-            ' that `CompositeCheckpointHandler` will know how to restore the'
-            ' item.'
-        )
+        raise ValueError(_NONE_FOR_UNKNOWN_ITEM.format(name=name))
       _register(m, name, arg, _handler_for(m, name, arg))
       args_lib.check_restore_arg(arg, name)
       recovery.check_restorable_types(step_dir / name, arg, m._known_items.get(name))
@@ -571,6 +584,7 @@ def restore(
         wanted,
         lambda name: recovery.restore_metadata(step_dir / name, m._known_items.get(name)),
         m._known_items,
+        lambda name: _v1.pytree_structure(step_dir / name)[0],
     )
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
   with_metrics = abstract is not None and args_lib.METRICS_ITEM in abstract

@@ -24,6 +24,7 @@ from etils import epath
 
 from orbax_compat.compat import profiles
 from orbax_compat.compat.orbax import v1
+from orbax_compat.handlers import bridges
 from orbax_compat.mapping import options as mapping_options
 from orbax_compat.runtime import options as options_lib
 
@@ -32,7 +33,7 @@ _CONTEXT_GROUPS = {
     'pytree_options': 'pytree_options', 'array_options': 'array_options',
     'async_options': 'async_options', 'multiprocessing_options': 'multiprocessing_options',
     'file_options': 'file_options', 'deletion_options': 'deletion_options',
-    'atomicity_options': 'atomicity',
+    'atomicity_options': 'atomicity', 'memory_options': 'memory_options',
 }
 def _public_paths() -> dict[Any, str]:
   """v1 class -> the dotted name users write, under `ocp_v1`."""
@@ -216,6 +217,7 @@ def v1_source(
     options = options or options_lib.CheckpointManagerOptions()
     context = v1.Context()
     context.array.saving.use_zarr3 = False
+    bridges.set_v0_pytree_defaults(context)
     profiles.apply(context)
     refused = options_lib.refused(options)
     options_lib.configure_context(

@@ -22,6 +22,10 @@ def checkpointer(directory):
       directory,
       context=ocp_v1.Context(
           array_options=ocp_v1.options.ArrayOptions(saving=ocp_v1.options.ArrayOptions.Saving(use_zarr3=False)),
+          memory_options=ocp_v1.options.MemoryOptions(
+              write_concurrent_bytes=96000000000,
+              read_concurrent_bytes=96000000000,
+          ),
       ),
       save_decision_policy=ocp_v1.training.save_decision_policies.AnySavePolicy(
           policies=[
