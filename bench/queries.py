@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 
 from bench import stats
 import orbax_compat
-from orbax_compat.runtime import adapters
+from orbax_compat.runtime import steps as adapters
 
 QUERIES = ('latest_step', 'all_steps', 'should_save', 'metrics', 'best_step')
 MANAGERS = {'shim': orbax_compat.CheckpointManager, 'native': ocp.CheckpointManager}

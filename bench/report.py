@@ -425,7 +425,7 @@ step's metrics file.
 ## 3. Shim overhead per call
 
 `latest_step()` on the 10-step root: through the shim (`notify` + adapter) vs the adapter
-`orbax_compat.runtime.adapters.latest_step(mngr)` called directly; {c['overhead_repeats']} loops of
+`orbax_compat.runtime.steps.latest_step(mngr)` called directly; {c['overhead_repeats']} loops of
 ~{c['overhead_budget_s'] * 1e3:.0f} ms each. With 'once', the call site has already reported.
 
 {pick('Shim overhead')}

@@ -106,7 +106,7 @@ class CheckpointManager(
   @property
   def v1_checkpointer(self) -> Any:
     """The v1 `training.Checkpointer` this manager runs on (see README, Migrating)."""
-    return self._ckptr
+    return self._state.ckptr
 
   def __repr__(self):
     return f'orbax_compat.CheckpointManager({str(self._directory)!r})'

@@ -644,7 +644,7 @@ def test_failed_step_is_listed_until_its_error_is_raised(tmp_path):
   m = orbax_compat.CheckpointManager(tmp_path, item_handlers={'x': FlakyHandler()})
   m.save(0, args=args.Composite(x=FlakySave(0)))
   m.save(1, args=args.Composite(x=FlakySave(1, fail=True)))
-  inner = _v1.checkpoint_infos(m._ckptr)  # pylint: disable=protected-access
+  inner = _v1.checkpoint_infos(m.v1_checkpointer)  # pylint: disable=protected-access
   deadline = time.monotonic() + 60
   while 1 in [i.step for i in inner] and time.monotonic() < deadline:
     time.sleep(0.01)

@@ -19,7 +19,7 @@ manager's own wait in each calling thread, and the inner manager drops the
 failed step as soon as v1's thread sees the error. v1 also gives each save
 a checkpointer and metadata store of its own, and of two errors reports the
 data error and holds the metadata error. `SaveInFlight` takes the error from
-the response alone and swaps a pair back into v0's order; the adapters raise
+the response alone and swaps a pair back into v0's order; the runtime raises
 each where v0 does, ignore the inner manager's copies (`is_inner_error`), and
 list the failed step until its error is raised.
 """

@@ -285,9 +285,9 @@ def configure(
   return Legacy(default_item, bound, use_async, closed, by_args)
 
 
-def _args_for_key(m, key: str) -> tuple[type, type]:
+def _args_for_key(state: Any, key: str) -> tuple[type, type]:
   """v0's `_get_args_for_key`: the args classes of the item's handler."""
-  handler_type = m._known_items.get(key)
+  handler_type = state.known_items.get(key)
   if bridges.is_bridge(handler_type):  # v0: the handler's registered args.
     if handler_type.v0_args is None:
       raise ValueError(
@@ -301,41 +301,40 @@ def _args_for_key(m, key: str) -> tuple[type, type]:
   raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
 
 
-def save_args(m, items: Any, save_kwargs: Any, args: Any) -> Any:
-  """`args` for v0's `save(step, items, save_kwargs)` (args win, as in v0)."""
+def save_args(state: Any, items: Any, save_kwargs: Any, args: Any) -> Any:
+  """`args` for v0's `save(step, items, save_kwargs)` (args win, as in v0;
+  `state` a ManagerState whose kind is decided)."""
   if args is not None or items is None:
     return args
-  if m._default_item is None:
-    m._default_item = True  # v0 decides from `args`, which is None here.
   save_kwargs = save_kwargs or {}
-  if m._default_item:
+  if state.single_item:
     items = {args_lib.DEFAULT_ITEM: items}
     save_kwargs = {args_lib.DEFAULT_ITEM: save_kwargs}
   built = {}
   for key, item in items.items():
-    save_cls, _ = _args_for_key(m, key)
+    save_cls, _ = _args_for_key(state, key)
     built[key] = save_cls(item, **(save_kwargs.get(key) or {}))
-  if m._default_item:
+  if state.single_item:
     return built[args_lib.DEFAULT_ITEM]
   return v0_args.Composite(**built)
 
 
-def restore_args(m, items: Any, restore_kwargs: Any, args: Any) -> Any:
+def restore_args(state: Any, items: Any, restore_kwargs: Any, args: Any) -> Any:
   """`args` for v0's `restore(step, items, restore_kwargs)`."""
   if args is not None or (items is None and restore_kwargs is None):
     return args  # v0's empty Composite restores every item, as args=None.
   if items is None:
     items = {}
-  elif m._default_item:
+  elif state.single_item:
     items = {args_lib.DEFAULT_ITEM: items}
   if restore_kwargs is None:
     restore_kwargs = {}
-  elif m._default_item:
+  elif state.single_item:
     restore_kwargs = {args_lib.DEFAULT_ITEM: restore_kwargs}
   built = {}
   for key in sorted(set(items) | set(restore_kwargs)):
-    _, restore_cls = _args_for_key(m, key)
+    _, restore_cls = _args_for_key(state, key)
     built[key] = restore_cls(items.get(key), **(restore_kwargs.get(key) or {}))
-  if m._default_item:
+  if state.single_item:
     return built.get(args_lib.DEFAULT_ITEM)
   return v0_args.Composite(**built)

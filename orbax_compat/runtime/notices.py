@@ -7,7 +7,7 @@ code that `exec`/`eval` compiles again and again, therefore reports once.
 
 The shim's own calls of members (v0's `save` asking `self.should_save`) are
 neither reported nor counted: they run the implementation, or a subclass's
-override (`runtime.adapters.own`), never the public member.
+override (`runtime.state.own`), never the public member.
 """
 
 from __future__ import annotations
@@ -130,9 +130,8 @@ def form_for(member: Member, mngr: Any, args: tuple, kwargs: dict) -> Form:
     bound = forms.signature(member.name).bind(mngr, *args, **kwargs).arguments
   except TypeError:
     bound = None
-  single = getattr(mngr, '_default_item', None)
-  kind = '' if single is None else 'single_item' if single else 'named_items'
-  return forms.form_for(member, bound, kind, _is_args_type)
+  state = getattr(mngr, '_state', None)  # None: a subclass before super().__init__.
+  return forms.form_for(member, bound, state.kind if state else '', _is_args_type)
 
 
 def _is_args_type(value: Any, name: str) -> bool:
@@ -183,7 +182,7 @@ def noticing(member: Member, implementation: Any) -> Any:
 
   The hot path (a site seen before) is inlined here; it costs a few tenths
   of a microsecond (bench/queries.py `overhead`). The shim's own calls never
-  come here (`runtime.adapters.own`).
+  come here (`runtime.state.own`).
   """
   name, getframe, locations = member.name, sys._getframe, state.locations
 

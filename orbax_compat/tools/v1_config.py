@@ -192,7 +192,8 @@ def _context_kwargs(render: _Renderer, context: Any) -> list[str]:
 
 
 def _manager_settings(mngr: Any) -> tuple[Any, Any, Any, Any]:
-  return mngr._directory, mngr._options, mngr._root_metadata, mngr._context  # pylint: disable=protected-access
+  state = mngr._state  # pylint: disable=protected-access
+  return mngr._directory, mngr._options, state.root_metadata, state.context  # pylint: disable=protected-access
 
 
 def v1_source(
