@@ -240,11 +240,11 @@ def resume(cls, roots):
 def stale_listing(cls, roots):
   """Issue 16 item 7's cause, step by step: gcsfs answers from the root's
   cached listing for an item directory written past it; the shim's save
-  drops that listing first (`inflight.forget_cached_listings`)."""
+  drops that listing first (`compat.storage.forget_cached_listings`)."""
   del cls
   from etils import epath  # pylint: disable=g-import-not-at-top
 
-  from orbax_compat.runtime import inflight  # pylint: disable=g-import-not-at-top
+  from orbax_compat.compat import storage  # pylint: disable=g-import-not-at-top
 
   rec = Rec(roots[0])
   root = epath.Path(roots[0])
@@ -252,7 +252,7 @@ def stale_listing(cls, roots):
   rec.value('listed', sorted(p.name for p in root.iterdir()))  # Now cached.
   upload_object(roots[0], '1/default/x', b'step 1')  # As TensorStore writes.
   rec.value('exists, cached listing', (root / '1' / 'default').exists())
-  inflight.forget_cached_listings(root / '1')
+  storage.forget_cached_listings(root / '1')
   rec.value('exists, listing dropped', (root / '1' / 'default').exists())
   return rec.obs
 

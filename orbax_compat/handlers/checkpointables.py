@@ -3,9 +3,9 @@
 A v0 manager stores one unnamed item under `default` and a `Composite` under
 its item names. The shim keeps exactly that layout: each v0 args object becomes
 one entry `{item name: value}` of v1's checkpointables, saved by the v1 handler
-that writes the same files as the v0 handler the args name. v0 args fields
-become v1 abstract leaves (restore_args) or v1 Context options for the one
-save or load (save_args, partial_restore, strict), see `save_context` and
+that writes the same files as the v0 handler the args name (`table`). v0 args
+fields become v1 abstract leaves (restore_args) or v1 Context options for the
+one save or load (save_args, partial_restore, strict), see `save_context` and
 `load_context`.
 """
 
@@ -17,153 +17,33 @@ import dataclasses
 import numbers
 from typing import Any
 
+from etils import epath
 import jax
 import numpy as np
 import orbax.checkpoint as ocp_root
 from orbax.checkpoint import args as v0_args
-from orbax.checkpoint import checkpoint_args as v0_checkpoint_args
 from orbax.checkpoint import checkpoint_utils as v0_checkpoint_utils
 from orbax.checkpoint import metadata as v0_metadata
 from orbax.checkpoint import type_handlers as v0_type_handlers
 
-from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import orbax as compat
 from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
+from orbax_compat.handlers import recovery
+from orbax_compat.handlers import settings as settings_lib
+from orbax_compat.handlers import table
+from orbax_compat.handlers.table import ARRAY
+from orbax_compat.handlers.table import BRIDGED
+from orbax_compat.handlers.table import DEFAULT_ITEM
+from orbax_compat.handlers.table import JSON
+from orbax_compat.handlers.table import PROTO
+from orbax_compat.handlers.table import PYTREE
+from orbax_compat.handlers.table import kind_of
 
-DEFAULT_ITEM = 'default'
-METRICS_ITEM = 'metrics'
-RESERVED_ITEMS = (METRICS_ITEM,)
-
-_handlers = v1.handlers
 RestoreArgs = v0_type_handlers.RestoreArgs
 ArrayRestoreArgs = v0_type_handlers.ArrayRestoreArgs
 SaveArgs = v0_type_handlers.SaveArgs
 PLACEHOLDER = ocp_root.PLACEHOLDER  # v0: a leaf not to restore.
-
-
-@dataclasses.dataclass(frozen=True)
-class ArgsKind:
-  """How one family of v0 args maps to v1."""
-
-  name: str
-  save: tuple[type, ...]
-  restore: tuple[type, ...]
-  # Fields whose non-default values v1 cannot honour, with the v1 alternative.
-  unsupported: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-PYTREE = ArgsKind(
-    'pytree',
-    save=(v0_args.StandardSave, v0_args.PyTreeSave),
-    restore=(v0_args.StandardRestore, v0_args.PyTreeRestore),
-    unsupported={
-        'custom_metadata': 'v1 PyTrees carry no per-item custom metadata; pass '
-                           '`custom_metadata=` to `save` (the step\'s)',
-        'support_layout': 'v1 restores with the shardings of the target leaves; '
-                          'give each leaf a jax.ShapeDtypeStruct with a sharding',
-    },
-)
-JSON = ArgsKind('json', save=(v0_args.JsonSave,), restore=(v0_args.JsonRestore,))
-PROTO = ArgsKind('proto', save=(v0_args.ProtoSave,), restore=(v0_args.ProtoRestore,))
-ARRAY = ArgsKind('array', save=(v0_args.ArraySave,), restore=(v0_args.ArrayRestore,))
-KINDS = (PYTREE, JSON, PROTO, ARRAY)
-# Args of user-written v0 handlers: passed through to their `bridges.V0Bridge`.
-BRIDGED = ArgsKind('bridged', save=(), restore=())
-# The handler each args type saves with: the one v0 would record on disk.
-RECORDED_HANDLER = {
-    v0_args.StandardSave: bridges.StandardHandler,
-    v0_args.StandardRestore: bridges.StandardHandler,
-    v0_args.PyTreeSave: bridges.PyTreeHandler,
-    v0_args.PyTreeRestore: bridges.PyTreeHandler,
-    v0_args.JsonSave: bridges.JsonHandler,
-    v0_args.JsonRestore: bridges.JsonHandler,
-    v0_args.ProtoSave: bridges.ProtoHandler,
-    v0_args.ProtoRestore: bridges.ProtoHandler,
-    v0_args.ArraySave: bridges.ArrayHandler,
-    v0_args.ArrayRestore: bridges.ArrayHandler,
-}
-
-
-
-def _registered_cls(arg: Any) -> type | None:
-  """The v0 handler class v0's global args registry gives `arg`'s exact type."""
-  if isinstance(arg, v0_args.Composite):
-    return None
-  try:
-    return v0_checkpoint_args.get_registered_handler_cls(arg)
-  except (ValueError, TypeError):
-    return None
-
-
-def registered_handler_cls(arg: Any) -> type | None:
-  """The user-written v0 handler class v0 registered `arg`'s type with."""
-  if type(arg) in RECORDED_HANDLER:
-    return None
-  handler_cls = _registered_cls(arg)
-  if handler_cls in bridges.BUILTIN_V0_HANDLERS:
-    return None
-  return handler_cls
-
-
-def recorded_handler(arg: Any) -> type | None:
-  """The shim's handler for args of one of v0's own handlers, else None.
-
-  v0 looks the args' exact type up in its registry: v0's own args classes,
-  and classes registered (`register_with_handler`) with v0's own handlers.
-  """
-  if type(arg) in RECORDED_HANDLER:
-    return RECORDED_HANDLER[type(arg)]
-  return bridges.RECORDED_FOR_V0.get(_registered_cls(arg))
-
-
-def kind_of(arg: Any, argument: str) -> ArgsKind:
-  """The ArgsKind of one v0 args object; raises like v0 for others."""
-  if arg is bridges.NULL:
-    return BRIDGED  # A user-written handler's args None (`none_entry`).
-  if recorded_handler(arg) is not None:
-    for kind in KINDS:
-      if isinstance(arg, kind.save + kind.restore):
-        _check_supported_fields(arg, kind, argument)
-        return kind
-  if type(arg) in bridges.BRIDGED_ARGS or registered_handler_cls(arg) is not None:
-    return BRIDGED  # A user-written v0 handler's args: its bridge takes them.
-  if not isinstance(arg, v0_args.CheckpointArgs):
-    raise ValueError(
-        f'`{argument}` must be an orbax.checkpoint.args.CheckpointArgs '
-        f'(e.g. StandardSave); got {type(arg).__name__}.'
-    )
-  # v0's message: its registry knows exact types only (not subclasses).
-  raise ValueError(
-      f'Unable to find registered `CheckpointHandler` for {type(arg)}. Use '
-      f'`register_with_handler` (`{argument}`; a subclass of an args class '
-      'needs its own registration, as in v0).'
-  )
-
-
-def _default_of(field: dataclasses.Field) -> Any:
-  if field.default is not dataclasses.MISSING:
-    return field.default
-  if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-    return field.default_factory()  # type: ignore[misc]
-  return dataclasses.MISSING
-
-
-def _check_supported_fields(arg: Any, kind: ArgsKind, argument: str) -> None:
-  for field in dataclasses.fields(arg):
-    alternative = kind.unsupported.get(field.name)
-    if alternative is None:
-      continue
-    value, default = getattr(arg, field.name), _default_of(field)
-    if value is not default and value != default:
-      raise NotImplementedError(
-          f'orbax_compat cannot honour `{argument}`.{field.name} of '
-          f'{type(arg).__name__} on Orbax v1 ({alternative}); leave it at '
-          f'its default ({default!r}).'
-      )
-
-
-def _item_argument(name: str) -> str:
-  return f'args[{name!r}]' if name != DEFAULT_ITEM else 'args'
 
 
 def as_items(args: Any, default_item: bool) -> dict[str, Any]:
@@ -186,15 +66,6 @@ def _args_of_class(arg: Any) -> Any:
   return arg.__new__(arg)
 
 
-def shown(arg: Any) -> str:
-  """`arg` in an error message (an args class given as args, whose instance
-  lacks a field: the class, as v0 shows it)."""
-  try:
-    return repr(arg)
-  except AttributeError:
-    return repr(type(arg))
-
-
 def none_entry(handler_type: Any) -> Any:
   """The args of a None Composite entry in a save, for the item's known
   handler: v0 saves the item with args None, which v0's own handlers read as
@@ -202,12 +73,9 @@ def none_entry(handler_type: Any) -> Any:
   refuse such args); a user-written handler gets None (`bridges.NULL`)."""
   for args_cls in (v0_args.StandardSave, v0_args.PyTreeSave, v0_args.JsonSave,
                    v0_args.ProtoSave, v0_args.ArraySave):
-    if isinstance(handler_type, type) and issubclass(handler_type, RECORDED_HANDLER[args_cls]):
+    if isinstance(handler_type, type) and issubclass(handler_type, table.v1_handler_of(args_cls)):
       return args_cls(None)
   return bridges.NULL
-
-
-# --- Saving -------------------------------------------------------------------
 
 
 def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,14 +84,14 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
     raise ValueError('`args` is an empty Composite: there is nothing to save.')
   checkpointables = {}
   for name, arg in items.items():
-    kind = kind_of(arg, _item_argument(name))
+    kind = kind_of(arg, table.item_argument(name))
     if kind is BRIDGED:
       checkpointables[name] = arg  # The bridge's v0 handler takes the args.
       continue
     if kind in (PYTREE, ARRAY) and isinstance(arg, kind.restore):
       raise AttributeError(  # v0's handler reads the save-only field.
           f"'{type(arg).__name__}' object has no attribute 'save_args' "
-          f'(`{_item_argument(name)}` is a restore type; save takes '
+          f'(`{table.item_argument(name)}` is a restore type; save takes '
           f'{type(arg).__name__.replace("Restore", "Save")}).'
       )
     if kind is PROTO and isinstance(arg, kind.restore):
@@ -236,12 +104,12 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
           f'{type(arg).__name__}.'
       )
     if kind is PYTREE:
-      _check_pytree_save(arg, _item_argument(name))
+      _check_pytree_save(arg, table.item_argument(name))
       checkpointables[name] = _numpy_scalars_as_arrays(arg.item)
     elif kind is ARRAY:
       if not isinstance(arg.item, (np.ndarray, jax.Array, int, float, np.number)):
         raise TypeError(  # v0's check, before v1 creates the step directory.
-            f'Unsupported type: {type(arg.item)} (`{_item_argument(name)}` '
+            f'Unsupported type: {type(arg.item)} (`{table.item_argument(name)}` '
             'ArraySave takes an array or a scalar).'
         )
       checkpointables[name] = arg  # The bridge takes the args (save_args too).
@@ -250,7 +118,7 @@ def save_checkpointables(items: Mapping[str, Any]) -> dict[str, Any]:
     else:
       if arg.item is None:  # v1 refuses None checkpointables.
         raise ValueError(
-            f'`{_item_argument(name)}` {type(arg).__name__} has item None,'
+            f'`{table.item_argument(name)}` {type(arg).__name__} has item None,'
             ' which Orbax v1 cannot save; save a value (e.g. {}) instead.'
         )
       checkpointables[name] = arg.item
@@ -278,15 +146,15 @@ def check_leaf_types(checkpointables: Mapping[str, Any],
     if not (isinstance(handler_type, type)
             and issubclass(handler_type, v1.handlers.PyTreeHandler)):
       continue
-    registry = bridges.item_type_handler_registry(handler_type)
+    registry = settings_lib.item_type_handler_registry(handler_type)
     # Refuses a user's TypeHandler v1 would not run, before v1 starts.
-    bridges.user_type_handlers(registry)
+    settings_lib.user_type_handlers(registry)
     handled = _handled_by(registry, handler_type)
     for path, leaf in jax.tree_util.tree_flatten_with_path(item)[0]:
       if leaf is not PLACEHOLDER and not handled(leaf):
         raise ValueError(
             f'TypeHandler lookup failed for: type={type(leaf)}, keypath='
-            f'{jax.tree_util.keystr(path)} in `{_item_argument(name)}`: '
+            f'{jax.tree_util.keystr(path)} in `{table.item_argument(name)}`: '
             + ('the item\'s type_handler_registry has no TypeHandler for it; add one '
                '(type_handler_registry.add(type, handler)).' if registry is not None
                else 'no TypeHandler saves it; register one '
@@ -356,7 +224,7 @@ def check_restore_arg(arg: Any, name: str) -> None:
   """
   if isinstance(arg, (*PYTREE.save, *ARRAY.save)):
     raise AttributeError(
-        f'`{_item_argument(name)}` is {type(arg).__name__}, a save type; restore takes'
+        f'`{table.item_argument(name)}` is {type(arg).__name__}, a save type; restore takes'
         f' {type(arg).__name__.replace("Save", "Restore")}.'
     )
 
@@ -450,9 +318,6 @@ def save_context(
         lambda path, value: storage.get((tuple(path), id(value)))
     )
   return context
-
-
-# --- Restoring ----------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -646,7 +511,7 @@ def _restore_args_abstract(
     if recorded_types is None:
       return False
     if not recorded:
-      typestrs = bridges.user_typestrs(handler_type)
+      typestrs = settings_lib.user_typestrs(handler_type)
       recorded[:] = [typestrs, _by_path(recorded_types(), lambda x: False) if typestrs else {}]
     typestrs, entries = recorded
     return getattr(entries.get(key), 'value_type', None) in typestrs
@@ -697,12 +562,12 @@ def _restore_args_abstract(
     # The user's TypeHandler restores it (by the recorded type, as v0 for
     # `item`'s leaf type), and gets the leaf's own RestoreArgs, as in v0.
     if ra is not None and ra.restore_type is not None:
-      if bridges.has_user_type_handler(ra.restore_type, handler_type):
-        return _v1.RecordedType(ra)
-    elif arg.item is not None and bridges.has_user_type_handler(type(leaf), handler_type):
-      return _v1.RecordedType(ra)
+      if settings_lib.has_user_type_handler(ra.restore_type, handler_type):
+        return compat.RecordedType(ra)
+    elif arg.item is not None and settings_lib.has_user_type_handler(type(leaf), handler_type):
+      return compat.RecordedType(ra)
     elif arg.item is None and by_user_typestr(key):
-      return _v1.RecordedType(ra)
+      return compat.RecordedType(ra)
     return _leaf_abstract(path, ra, meta)
 
   leaves = [
@@ -713,20 +578,23 @@ def _restore_args_abstract(
 
 
 def restore_abstract(
-    items: Mapping[str, Any], tree_metadata: Callable[[str], Any],
+    items: Mapping[str, Any], step_dir: epath.Path,
     handler_types: Mapping[str, Any] | None = None,
-    recorded_types: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-  """v1 abstract checkpointables for `{item name: v0 restore args or None}`
-  (`handler_types`: each item's v1 handler type, for its own settings;
-  `recorded_types`: an item's tree of recorded v0 ValueMetadataEntries)."""
+  """v1 abstract checkpointables for `{item name: v0 restore args or None}` of
+  the step in `step_dir` (`handler_types`: each item's v1 handler type, for
+  its own settings). An item's tree metadata is read only where needed."""
   abstract = {}
   for name, arg in items.items():
     if arg is None:
       abstract[name] = None
       continue
-    kind = kind_of(arg, _item_argument(name))
-    metadata = lambda name=name: tree_metadata(name)  # noqa: E731
+    kind = kind_of(arg, table.item_argument(name))
+    handler_type = (handler_types or {}).get(name)
+
+    def metadata(name=name, handler_type=handler_type):
+      return recovery.restore_metadata(step_dir / name, handler_type)
+
     if kind is BRIDGED:
       abstract[name] = arg  # The bridge's v0 handler restores with the args.
     elif kind is JSON:  # JSON loads need no target.
@@ -741,9 +609,8 @@ def restore_abstract(
       # v0's PyTree handler types leaves by RestoreArgs or the checkpoint;
       # `item` gives only the structure (StandardRestore: see abstract_tree).
       abstract[name] = _restore_args_abstract(
-          arg, metadata, (handler_types or {}).get(name),
-          None if recorded_types is None
-          else lambda name=name: recorded_types(name))
+          arg, metadata, handler_type,
+          lambda name=name: compat.pytree_structure(step_dir / name)[0])
     else:
       abstract[name] = abstract_tree(
           arg.item, metadata, getattr(arg, 'fallback_sharding', None)
@@ -755,7 +622,7 @@ def _proto_class(arg: Any, name: str) -> Any:
   item = arg.item  # An args class without `item` given: v0's AttributeError.
   if not isinstance(item, type):  # v0 calls `item()` to build the message.
     raise TypeError(
-        f'`{_item_argument(name)}` ProtoRestore needs the message class to '
+        f'`{table.item_argument(name)}` ProtoRestore needs the message class to '
         f'restore into (e.g. ProtoRestore(MyMessage)); got {item!r}.'
     )
   return item
@@ -796,7 +663,7 @@ def load_context(base: Any, items: Mapping[str, Any]) -> Any:
   for option in options:
     differing = sorted(n for n, o in wanted.items() if option not in o)
     if differing and any(
-        items[n] is not None and kind_of(items[n], _item_argument(n)) is PYTREE
+        items[n] is not None and kind_of(items[n], table.item_argument(n)) is PYTREE
         for n in differing
     ):
       raise NotImplementedError(
@@ -857,36 +724,3 @@ def finish_restore(items: Mapping[str, Any], restored: dict[str, Any]) -> dict[s
         args_def, [_cast_scalar(v, ra) for v, ra in zip(values, flat_args, strict=True)]
     )
   return restored
-
-
-def handler_for(
-    arg: Any, bound: type | None = None, by_args: Mapping[type, type] | None = None
-) -> type | None:
-  """The v1 handler a v0 args object saves and loads with (None for None).
-
-  `bound` is the handler the item is bound to: the item's configured handler
-  (`bridges.configured`) for args of its v0 handler, or a `bridges.V0Bridge`
-  taking the args type, as v0's registry entry for the item. `by_args` are a
-  handler_registry's entries without an item name. Other args of
-  user-written handlers get the bridge of their default-constructed handler
-  (v0's global args registry).
-  """
-  if arg is None:
-    return None
-  if kind_of(arg, 'args') is not BRIDGED:
-    recorded = recorded_handler(arg)
-    if isinstance(bound, type) and issubclass(bound, recorded):
-      return bound
-    if by_args and type(arg) in by_args:
-      return by_args[type(arg)]
-    return recorded
-  if bridges.is_bridge(bound) and isinstance(arg, bound.accepts):
-    return bound
-  handler_cls = registered_handler_cls(arg)
-  if handler_cls is None:
-    raise ValueError(
-        f'Args "{shown(arg)}" do not match any registered handler: register its '
-        'type with orbax.checkpoint.args.register_with_handler, or bind the '
-        'item to its handler (item_handlers, handler_registry).'
-    )
-  return bridges.default_bridge(handler_cls)

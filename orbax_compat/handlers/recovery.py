@@ -27,7 +27,8 @@ from orbax.checkpoint import type_handlers as v0_type_handlers
 
 from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
-from orbax_compat.handlers import checkpointables as items_lib
+from orbax_compat.handlers import settings as settings_lib
+from orbax_compat.handlers import table
 
 PYTREE_METADATA = '_METADATA'
 
@@ -71,7 +72,7 @@ def restore_metadata(item_dir: epath.Path, handler_type: Any) -> Any:
   """The tree metadata a restore reads for its leaves' shapes and dtypes:
   through the item's own registry, and v0's global one for the types it lacks
   (which `check_restorable_types` refused where v0 restores them)."""
-  registry = bridges.item_type_handler_registry(handler_type)
+  registry = settings_lib.item_type_handler_registry(handler_type)
   return pytree_metadata(
       item_dir, None if registry is None else _WithGlobalFallback(registry)).tree
 
@@ -85,7 +86,7 @@ def check_restorable_types(item_dir: epath.Path, arg: Any, handler_type: Any) ->
   Not checked (README, known differences): the recorded types of leaves
   whose RestoreArgs leave `restore_type` None.
   """
-  registry = bridges.item_type_handler_registry(handler_type)
+  registry = settings_lib.item_type_handler_registry(handler_type)
   if registry is None or not (item_dir / PYTREE_METADATA).exists():
     return
   restore_args = getattr(arg, 'restore_args', None)
@@ -134,7 +135,7 @@ def unrecorded_items(step_dir: epath.Path) -> dict[str, type]:
     name = item_dir.name
     if name in recorded or name.startswith(('.', '_')) or '.orbax-checkpoint-tmp' in name:
       continue
-    if name == items_lib.METRICS_ITEM and (item_dir / items_lib.METRICS_ITEM).exists():
+    if name == table.METRICS_ITEM and (item_dir / table.METRICS_ITEM).exists():
       continue  # Metrics are read on their own.
     if _is_pytree_dir(item_dir):
       found[name] = bridges.StandardHandler

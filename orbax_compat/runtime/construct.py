@@ -19,7 +19,8 @@ from orbax_compat.compat import profiles
 from orbax_compat.compat import subclassing
 from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
-from orbax_compat.handlers import checkpointables as items_lib
+from orbax_compat.handlers import settings as settings_lib
+from orbax_compat.handlers import table
 from orbax_compat.runtime import legacy as legacy_lib
 from orbax_compat.runtime import options as options_lib
 from orbax_compat.runtime import state as state_lib
@@ -51,7 +52,7 @@ def init(
   context = _start(m, directory, options, metadata)
   # v0 writes zarr2 arrays; v1 defaults to zarr3 (another on-disk format).
   context.array.saving.use_zarr3 = False
-  bridges.set_v0_pytree_defaults(context)  # v0's bounds on bytes in flight.
+  settings_lib.set_v0_pytree_defaults(context)  # v0's bounds on bytes in flight.
   profiles.apply(context)  # Opt-in; the default profile changes nothing.
   options_lib.configure_context(options, context, legacy=legacy is not None)
   m._state.legacy = legacy
@@ -104,7 +105,7 @@ def _start(m, directory, options, metadata, base_context=None):
       )
   # A step's metrics, in v0's file, for the shim's saves and for v1 calls
   # through `v1_checkpointer` (which copies this registry when constructed).
-  registry.add(bridges.MetricsHandler, checkpointable_name=items_lib.METRICS_ITEM)
+  registry.add(bridges.MetricsHandler, checkpointable_name=table.METRICS_ITEM)
   # v1 deep-copies a Checkpointer's context; the shim's own context stays
   # live (item names are bound as they appear) and is entered around saves
   # and loads, where v1 resolves handlers.

@@ -19,11 +19,11 @@ from absl import logging as absl_logging
 import jax
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_manager as v0_manager
-from orbax.checkpoint import handlers as v0_handlers
 
 from orbax_compat.compat import orbax as _v1
 from orbax_compat.handlers import bridges
-from orbax_compat.handlers import checkpointables as args_lib
+from orbax_compat.handlers import settings as settings_lib
+from orbax_compat.handlers import table
 
 _Checkpointer = v0_manager.Checkpointer
 _AsyncCheckpointer = v0_manager.AsyncCheckpointer
@@ -52,24 +52,6 @@ _MIXED_CHECKPOINTERS = (
 )
 
 
-# v0 handler type -> the shim's v1 handler recorded under that v0 name.
-V1_HANDLER = {
-    v0_handlers.StandardCheckpointHandler: bridges.StandardHandler,
-    v0_handlers.PyTreeCheckpointHandler: bridges.PyTreeHandler,
-    v0_handlers.JsonCheckpointHandler: bridges.JsonHandler,
-    v0_handlers.ArrayCheckpointHandler: bridges.ArrayHandler,
-    v0_handlers.ProtoCheckpointHandler: bridges.ProtoHandler,
-}
-# The shim's v1 handler -> v0's registered (save args, restore args).
-ARGS_FOR = {
-    bridges.StandardHandler: (v0_args.StandardSave, v0_args.StandardRestore),
-    bridges.PyTreeHandler: (v0_args.PyTreeSave, v0_args.PyTreeRestore),
-    bridges.JsonHandler: (v0_args.JsonSave, v0_args.JsonRestore),
-    bridges.ArrayHandler: (v0_args.ArraySave, v0_args.ArrayRestore),
-    bridges.ProtoHandler: (v0_args.ProtoSave, v0_args.ProtoRestore),
-}
-
-
 @dataclasses.dataclass
 class Legacy:
   """What a legacy configuration fixes at construction."""
@@ -96,8 +78,8 @@ def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> t
         f'`{argument}` must be an orbax.checkpoint CheckpointHandler; got '
         f'{type(handler).__name__}.'
     )
-  v1_type = V1_HANDLER.get(type(handler))
-  if v1_type is None:
+  row = table.BY_V0.get(type(handler))
+  if row is None:
     bridged = bridges.bridge(handler, accepts)
     if bridged is None:  # No registered args: v0's pre-args wrapper, as v0.
       bridged = bridges.bridge(_legacy_wrapper(handler), accepts)
@@ -112,16 +94,16 @@ def v1_handler(handler: Any, argument: str, accepts: tuple[type, ...] = ()) -> t
       )
     return bridged
   # The instance's settings, bound to this item (see bridges.configured).
-  return bridges.configured(v1_type, bridges.item_settings(handler, argument))
+  return bridges.configured(row.v1, table.item_settings(handler, argument))
 
 
 def _check_same_handler(name: str, first: tuple[str, Any], second: tuple[str, Any]) -> None:
   """One item, two of v0's own handlers configured differently: refused."""
   (arg_a, a), (arg_b, b) = first, second
-  if a is b or type(a) not in V1_HANDLER or type(b) not in V1_HANDLER:
+  if a is b or type(a) not in table.BY_V0 or type(b) not in table.BY_V0:
     return
-  if type(a) is type(b) and bridges.same_settings(
-      bridges.item_settings(a, arg_a), bridges.item_settings(b, arg_b)
+  if type(a) is type(b) and settings_lib.same_settings(
+      table.item_settings(a, arg_a), table.item_settings(b, arg_b)
   ):
     return
   raise ValueError(
@@ -138,7 +120,7 @@ def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int |
     if isinstance(checkpointers, _AsyncCheckpointer):
       timeout = _v1.async_checkpointer_timeout(checkpointers)
     return (
-        {args_lib.DEFAULT_ITEM: checkpointers.handler},
+        {table.DEFAULT_ITEM: checkpointers.handler},
         v0_manager.is_async_checkpointer(checkpointers),
         timeout,
     )
@@ -239,7 +221,7 @@ def configure(
       argument = f'handler_registry[{name!r}, {args_type.__name__}]'
       if name is None:
         bound_type = v1_handler(handler, argument, (args_type,))  # Refuses what v1 cannot run.
-        if type(handler) in V1_HANDLER:
+        if type(handler) in table.BY_V0:
           by_args[args_type] = bound_type
         continue
       # An item's first handler instance runs it (v0 registers one per args
@@ -258,8 +240,8 @@ def configure(
     default_item = isinstance(item_handlers, _CheckpointHandler)
     use_async = options.enable_async_checkpointing
     if default_item:
-      handlers = {args_lib.DEFAULT_ITEM: item_handlers}
-      arguments = {args_lib.DEFAULT_ITEM: 'item_handlers'}
+      handlers = {table.DEFAULT_ITEM: item_handlers}
+      arguments = {table.DEFAULT_ITEM: 'item_handlers'}
     else:
       handlers = {name: None for name in item_names or ()}
       if isinstance(item_handlers, Mapping):
@@ -272,7 +254,7 @@ def configure(
       arguments = {name: f'item_handlers[{name!r}]' for name in handlers}
   bound = {}
   for name, handler in handlers.items():
-    if name in args_lib.RESERVED_ITEMS:
+    if name in table.RESERVED_ITEMS:
       raise ValueError(
           f'Item name {name!r} in `{arguments[name].split("[")[0]}` is reserved'
           ' by Orbax v1 for a step\'s metrics; rename the item.'
@@ -295,9 +277,9 @@ def _args_for_key(state: Any, key: str) -> tuple[type, type]:
           f'{type(handler_type.v0_handler)}.'
       )
     return handler_type.v0_args
-  for base in getattr(handler_type, '__mro__', ()):  # Configured: a subclass.
-    if base in ARGS_FOR:
-      return ARGS_FOR[base]
+  found = table.args_of(handler_type)  # Configured: a subclass.
+  if found is not None:
+    return found
   raise ValueError(f'Unknown key "{key}" in CompositeCheckpointHandler.')
 
 
@@ -308,14 +290,14 @@ def save_args(state: Any, items: Any, save_kwargs: Any, args: Any) -> Any:
     return args
   save_kwargs = save_kwargs or {}
   if state.single_item:
-    items = {args_lib.DEFAULT_ITEM: items}
-    save_kwargs = {args_lib.DEFAULT_ITEM: save_kwargs}
+    items = {table.DEFAULT_ITEM: items}
+    save_kwargs = {table.DEFAULT_ITEM: save_kwargs}
   built = {}
   for key, item in items.items():
     save_cls, _ = _args_for_key(state, key)
     built[key] = save_cls(item, **(save_kwargs.get(key) or {}))
   if state.single_item:
-    return built[args_lib.DEFAULT_ITEM]
+    return built[table.DEFAULT_ITEM]
   return v0_args.Composite(**built)
 
 
@@ -326,15 +308,15 @@ def restore_args(state: Any, items: Any, restore_kwargs: Any, args: Any) -> Any:
   if items is None:
     items = {}
   elif state.single_item:
-    items = {args_lib.DEFAULT_ITEM: items}
+    items = {table.DEFAULT_ITEM: items}
   if restore_kwargs is None:
     restore_kwargs = {}
   elif state.single_item:
-    restore_kwargs = {args_lib.DEFAULT_ITEM: restore_kwargs}
+    restore_kwargs = {table.DEFAULT_ITEM: restore_kwargs}
   built = {}
   for key in sorted(set(items) | set(restore_kwargs)):
     _, restore_cls = _args_for_key(state, key)
     built[key] = restore_cls(items.get(key), **(restore_kwargs.get(key) or {}))
   if state.single_item:
-    return built.get(args_lib.DEFAULT_ITEM)
+    return built.get(table.DEFAULT_ITEM)
   return v0_args.Composite(**built)

@@ -25,6 +25,7 @@ from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
 from orbax_compat.handlers import checkpointables as items_lib
 from orbax_compat.handlers import recovery
+from orbax_compat.handlers import table
 from orbax_compat.handlers import transforms as transforms_lib
 from orbax_compat.runtime import legacy as legacy_lib
 from orbax_compat.runtime import lifecycle
@@ -99,16 +100,11 @@ def restore(
         _require_v0_json_file(step_dir / name, m._state.known_items.get(name))
     plans = transforms_lib.plan(wanted, step_dir)
     wanted = transforms_lib.loads(wanted, plans)
-    abstract = items_lib.restore_abstract(
-        wanted,
-        lambda name: recovery.restore_metadata(step_dir / name, m._state.known_items.get(name)),
-        m._state.known_items,
-        lambda name: compat.pytree_structure(step_dir / name)[0],
-    )
+    abstract = items_lib.restore_abstract(wanted, step_dir, m._state.known_items)
   # v1 reserves `metrics`; v0 returns it among the items of a bare restore.
-  with_metrics = abstract is not None and items_lib.METRICS_ITEM in abstract
+  with_metrics = abstract is not None and table.METRICS_ITEM in abstract
   if with_metrics:
-    del abstract[items_lib.METRICS_ITEM]
+    del abstract[table.METRICS_ITEM]
   targets = {n: getattr(a, 'item', None) for n, a in (wanted or {}).items()}
   # Args fields (partial_restore, strict) become v1 options of this load.
   context = items_lib.load_context(m._state.context, wanted or {})
@@ -118,19 +114,19 @@ def restore(
   )
   restored = transforms_lib.finish(plans, restored)
   if with_metrics:
-    restored[items_lib.METRICS_ITEM] = state_lib.own(m, 'metrics', metadata_lib.metrics, step)
+    restored[table.METRICS_ITEM] = state_lib.own(m, 'metrics', metadata_lib.metrics, step)
   step_logging.log_restore(
       m._state.step_logger, step=step, directory=root, started=started,
       checkpointer_started=loading,
   )
   if m._state.single_item:
-    if items_lib.DEFAULT_ITEM not in restored:
+    if table.DEFAULT_ITEM not in restored:
       raise ValueError(
           'Unable to retrieve default item. Please ensure that a handler for'
           ' the default item is registered using `handler_registry` when'
           ' initializing the `CheckpointManager`.'
       )
-    return restored[items_lib.DEFAULT_ITEM]
+    return restored[table.DEFAULT_ITEM]
   return v0_args.Composite(**restored)
 
 
@@ -138,12 +134,13 @@ def _recorded_handler(typestr: Any) -> type | None:
   """The shim's handler for a recorded v0 handler type name, chosen as v0's
   restore without args chooses: the handler class's registered restore args,
   default-constructed, select the handler (a user-written one's bridge)."""
-  bridged = bridges.bridge_for_typestr(typestr)
+  bridged = table.bridge_for_typestr(typestr)
   if bridged is not None or not isinstance(typestr, str):
     return bridged
   handler_cls = compat.v0_handler_type(typestr)
   registered = bridges.registered_args(handler_cls) if handler_cls else None
-  return items_lib.RECORDED_HANDLER.get(registered[1]) if registered else None
+  row = table.BY_ARGS.get(registered[1]) if registered else None
+  return row.v1 if row else None
 
 
 def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
@@ -159,16 +156,16 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
     for name in unknown + unknown:
       absl_logging.warning(metadata_lib.UNRESTORABLE, name)
   if m._state.single_item:
-    wanted = {items_lib.DEFAULT_ITEM: None}
+    wanted = {table.DEFAULT_ITEM: None}
   else:
     wanted = {name: None for name in recorded}
   # v0 binds each item it restores to the handler its recorded type name
   # selects, so later metadata and restores know it.
   for name in existing:
-    if name in recorded and name in unknown and name != items_lib.METRICS_ITEM:
+    if name in recorded and name in unknown and name != table.METRICS_ITEM:
       state_lib.register(m._state, name, None, _recorded_handler(recorded[name]))
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
-    if m._state.single_item and name != items_lib.DEFAULT_ITEM:
+    if m._state.single_item and name != table.DEFAULT_ITEM:
       continue
     if bridges.is_bridge(m._state.known_items.get(name)):
       continue  # A user-written handler's files.

@@ -16,7 +16,9 @@ from absl import logging as absl_logging
 from orbax.checkpoint import checkpoint_manager as v0_manager
 
 from orbax_compat.compat import orbax as compat
+from orbax_compat.compat import storage
 from orbax_compat.handlers import checkpointables as items_lib
+from orbax_compat.handlers import table
 from orbax_compat.runtime import inflight
 from orbax_compat.runtime import legacy as legacy_lib
 from orbax_compat.runtime import lifecycle
@@ -44,13 +46,13 @@ def save(
   state_lib.validate_args(m._state, items, args)
   args = legacy_lib.save_args(m._state, items, save_kwargs, args)
   named = items_lib.as_items(args, m._state.single_item)
-  if items_lib.METRICS_ITEM in named:
+  if table.METRICS_ITEM in named:
     raise ValueError(
         "Item name 'metrics' in `args` is reserved by Orbax v1 for a step's"
         ' metrics (v0 allowed it without best_fn); rename the item.'
     )
-  for name, arg in named.items():
-    state_lib.handler_for(m._state, name, arg)  # v0 refuses unknown items and args first.
+  # Each item's handler, decided once: v0 refuses unknown items and args first.
+  handlers = {name: state_lib.handler_for(m._state, name, arg) for name, arg in named.items()}
   if not force and not state_lib.own(m, 'should_save', steps.should_save, step):
     return False
   if m._state.closed:
@@ -66,7 +68,7 @@ def save(
   if step in state_lib.own(m, 'all_steps', steps.all_steps):
     raise StepAlreadyExistsError(f'Checkpoint for step {step} already exists.')
   for name, arg in named.items():
-    state_lib.register(m._state, name, arg, state_lib.handler_for(m._state, name, arg))
+    state_lib.register(m._state, name, arg, handlers[name])
   # A None entry: v0 saves the item with its known handler and args None.
   for name, arg in named.items():
     if arg is None:
@@ -80,7 +82,7 @@ def save(
   if previous is not None:
     previous.raise_held()  # v0: its checkpointer's error, before saving.
   checkpointables = items_lib.save_checkpointables(named)
-  inflight.forget_cached_listings(state_lib.step_path(m, step))  # gs://: as v0's sync save.
+  storage.forget_cached_listings(state_lib.step_path(m, step))  # gs://: as v0's sync save.
   # Args fields (save_args, ...) become v1 options of this save's Context.
   with (items_lib.save_context(m._state.context, named, checkpointables),
         step_logging.holding(m._state.step_logger) as statistics):

@@ -18,7 +18,7 @@ from etils import epath
 from orbax.checkpoint import args as v0_args
 
 from orbax_compat.handlers import bridges
-from orbax_compat.handlers import checkpointables as items_lib
+from orbax_compat.handlers import table
 from orbax_compat.mapping import forms
 from orbax_compat.runtime import options as options_lib
 
@@ -99,7 +99,7 @@ def decide_single_item(state: ManagerState, *, args: Any = None, items: Any = No
     elif items is not None:
       state.single_item = True
     elif step_dir is not None:
-      state.single_item = (step_dir / items_lib.DEFAULT_ITEM).exists()
+      state.single_item = (step_dir / table.DEFAULT_ITEM).exists()
   return bool(state.single_item)
 
 
@@ -138,14 +138,14 @@ def handler_for(state: ManagerState, name: str, arg: Any) -> type | None:
   """
   legacy = state.legacy
   if legacy is not None and legacy.item_names is not None and arg is not None:
-    if name not in legacy.item_names and name != items_lib.METRICS_ITEM:
+    if name not in legacy.item_names and name != table.METRICS_ITEM:
       raise ValueError(
-          f'Item "{name}" and args "{items_lib.shown(arg)}" does not match with any registered'
+          f'Item "{name}" and args "{table.shown(arg)}" does not match with any registered'
           f' handler! The manager was configured with items '
           f'{sorted(legacy.item_names)} (`item_names`, `item_handlers` or '
           '`checkpointers`); add the item there.'
       )
-  return items_lib.handler_for(
+  return table.handler_for(
       arg, state.known_items.get(name), legacy.by_args if legacy else None
   )
 
@@ -162,7 +162,7 @@ def register(state: ManagerState, name: str, arg: Any, handler_type: type | None
   if known is not None:
     if known is not handler_type:
       raise ValueError(
-          f'Item "{name}" and args "{items_lib.shown(arg)}" does not match with any registered'
+          f'Item "{name}" and args "{table.shown(arg)}" does not match with any registered'
           f' handler! Item {name!r} is handled by {known.__qualname__}; pass'
           f' args of that handler for it.'
       )
@@ -173,6 +173,6 @@ def register(state: ManagerState, name: str, arg: Any, handler_type: type | None
 
 def item_handler(state: ManagerState, name: str) -> type | None:
   """The handler v0's registry holds for an item (v0 always registers metrics)."""
-  if name == items_lib.METRICS_ITEM:
+  if name == table.METRICS_ITEM:
     return bridges.MetricsHandler
   return state.known_items.get(name)

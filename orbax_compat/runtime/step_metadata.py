@@ -17,16 +17,17 @@ from orbax.checkpoint import metadata as v0_metadata
 from orbax_compat.compat import orbax as compat
 from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
-from orbax_compat.handlers import checkpointables as items_lib
 from orbax_compat.handlers import recovery
+from orbax_compat.handlers import settings as settings_lib
+from orbax_compat.handlers import table
 from orbax_compat.runtime import state as state_lib
 
 
 def metrics(m, step: int) -> Any:
-  path = state_lib.step_path(m, step) / items_lib.METRICS_ITEM
+  path = state_lib.step_path(m, step) / table.METRICS_ITEM
   try:
     return v0_handlers.JsonCheckpointHandler(
-        filename=items_lib.METRICS_ITEM
+        filename=table.METRICS_ITEM
     ).restore(path)
   except FileNotFoundError:
     return None
@@ -54,7 +55,7 @@ def _item_metadata_of(m, step_dir: epath.Path, name: str) -> Any:
     if handler_type is not None:
       if issubclass(handler_type, v1.handlers.PyTreeHandler):
         return recovery.pytree_metadata(
-            step_dir / name, bridges.item_type_handler_registry(handler_type))
+            step_dir / name, settings_lib.item_type_handler_registry(handler_type))
       return None  # v0's JSON, Array and Proto handlers have no item metadata.
   except FileNotFoundError:
     pass
@@ -90,16 +91,16 @@ def metadata(m, step: int | None = None):
   step_metadata.item_handlers = _item_handlers(m, names, step_metadata.item_handlers)
   state_lib.decide_single_item(m._state, step_dir=step_dir)
   if m._state.single_item:
-    if items_lib.DEFAULT_ITEM not in item_metadata:
+    if table.DEFAULT_ITEM not in item_metadata:
       raise ValueError(
           'Unable to retrieve default item. Please ensure that a handler for'
           ' the default item is registered using `handler_registry` when'
           ' initializing the `CheckpointManager`.'
       )
-    step_metadata.item_metadata = item_metadata[items_lib.DEFAULT_ITEM]
+    step_metadata.item_metadata = item_metadata[table.DEFAULT_ITEM]
   else:
     step_metadata.item_metadata = compat.ItemMetadataComposite(**item_metadata)
-  if items_lib.METRICS_ITEM in step_metadata.item_handlers:
+  if table.METRICS_ITEM in step_metadata.item_handlers:
     found = metrics(m, step)
     if found is not None:
       step_metadata.metrics = dict(found)

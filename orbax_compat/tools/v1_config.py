@@ -24,7 +24,7 @@ from etils import epath
 
 from orbax_compat.compat import profiles
 from orbax_compat.compat.orbax import v1
-from orbax_compat.handlers import bridges
+from orbax_compat.handlers import settings as settings_lib
 from orbax_compat.mapping import options as mapping_options
 from orbax_compat.runtime import options as options_lib
 
@@ -218,7 +218,7 @@ def v1_source(
     options = options or options_lib.CheckpointManagerOptions()
     context = v1.Context()
     context.array.saving.use_zarr3 = False
-    bridges.set_v0_pytree_defaults(context)
+    settings_lib.set_v0_pytree_defaults(context)
     profiles.apply(context)
     refused = options_lib.refused(options)
     options_lib.configure_context(
