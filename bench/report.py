@@ -19,6 +19,9 @@ TARGETS = {
     'import': 1.1,  # import orbax_compat / import orbax.checkpoint.
 }
 NOTES_BEGIN, NOTES_END = '<!-- notes: kept across runs -->', '<!-- /notes -->'
+# Section 7, written by `python bench/scan_recall.py --write` and kept by `python -m bench`.
+RECALL_BEGIN = '<!-- scan-recall: written by bench/scan_recall.py --write, kept across runs -->'
+RECALL_END = '<!-- /scan-recall -->'
 
 
 # --- Machine -----------------------------------------------------------------
@@ -350,16 +353,15 @@ def plot(results: dict, path: pathlib.Path) -> None:
   plt.close(fig)
 
 
-def _kept_notes(md_path: pathlib.Path) -> str:
+def _kept_notes(md_path: pathlib.Path, begin: str = NOTES_BEGIN, end: str = NOTES_END) -> str:
   if md_path.exists():
-    found = re.search(re.escape(NOTES_BEGIN) + r'\n(.*?)' + re.escape(NOTES_END),
-                      md_path.read_text(), re.S)
+    found = re.search(re.escape(begin) + r'\n(.*?)' + re.escape(end), md_path.read_text(), re.S)
     if found:
       return found.group(1)
   return '(none yet)\n'
 
 
-def markdown(results: dict, png_name: str, notes: str) -> str:
+def markdown(results: dict, png_name: str, notes: str, recall: str = '(none yet)\n') -> str:
   m, c = results['machine'], results['config']
   sections = {title: _md_table(title, h, r) for title, h, r in tables(results)}
   pick = lambda prefix: '\n\n'.join(v for k, v in sections.items() if k.startswith(prefix))  # noqa: E731
@@ -462,6 +464,9 @@ run that also parses each v0 module with libcst and rewrites it in memory.
 
 {pick('Scan')}
 
+{RECALL_BEGIN}
+{recall}{RECALL_END}
+
 {NOTES_BEGIN}
 {notes}{NOTES_END}
 """
@@ -470,5 +475,6 @@ run that also parses each v0 module with libcst and rewrites it in memory.
 def write_markdown(results: dict, md_path: pathlib.Path, png_path: pathlib.Path) -> list[pathlib.Path]:
   plot(results, png_path)
   name = os.path.relpath(png_path, md_path.parent)
-  md_path.write_text(markdown(results, name, _kept_notes(md_path)))
+  md_path.write_text(markdown(results, name, _kept_notes(md_path),
+                              _kept_notes(md_path, RECALL_BEGIN, RECALL_END)))
   return [png_path, md_path]
