@@ -210,6 +210,9 @@ class ModuleFindings:
     origins = self.analysis.origins(self.mod, attribute.value)
     if not origins:
       return
+    narrowed = self.mod.c.narrowed.get(id(attribute))
+    if narrowed and self.analysis.excludes_managers(self.mod, narrowed):
+      return
     parent = self.mod.c.parent.get(id(attribute))
     call = parent if isinstance(parent, cst.Call) and parent.func is attribute else None
     call = call if row.kind == 'method' else None

@@ -200,6 +200,8 @@ class Collector(cst.CSTVisitor):
     self._parents: list[cst.CSTNode] = []
     self._defs: list[cst.CSTNode] = []
     self._fstring = 0
+    self._guards: list[tuple[int, list[tuple[str, cst.BaseExpression]]]] = []
+    self.narrowed: dict[int, list[cst.BaseExpression]] = {}  # id(attr) -> isinstance types.
 
   def collect(self) -> None:
     self.mod.tree.visit(self)
@@ -216,12 +218,21 @@ class Collector(cst.CSTVisitor):
         self.parent[id(node)] = self._parents[-1]
       if self._fstring:
         self.in_fstring.add(id(node))
+    if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)) and self._parents:
+      owner = self._parents[-1]
+      test = owner.test if isinstance(owner, cst.If) and owner.body is node else (
+          owner.guard if isinstance(owner, cst.MatchCase) and owner.body is node else None)
+      guards = _isinstance_guards(test)
+      if guards:
+        self._guards.append((id(node), guards))
     self._parents.append(node)
     return super().on_visit(node)
 
   def on_leave(self, original_node: cst.CSTNode) -> None:
     super().on_leave(original_node)
     self._parents.pop()
+    if self._guards and self._guards[-1][0] == id(original_node):
+      self._guards.pop()
     if isinstance(original_node, cst.FormattedString):
       self._fstring -= 1
     if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
@@ -357,6 +368,21 @@ class Collector(cst.CSTVisitor):
 
   def visit_Attribute(self, node: cst.Attribute) -> None:
     self.attributes.append(node)
+    if self._guards and isinstance(node.value, cst.Name):
+      types = [t for _, guards in self._guards for name, t in guards if name == node.value.value]
+      if types:
+        self.narrowed[id(node)] = types
+
+
+def _isinstance_guards(test: cst.BaseExpression | None) -> list[tuple[str, cst.BaseExpression]]:
+  """`isinstance(name, T)` tests (also joined with `and`): [(name, T)]."""
+  if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+    return _isinstance_guards(test.left) + _isinstance_guards(test.right)
+  if (isinstance(test, cst.Call) and isinstance(test.func, cst.Name)
+      and test.func.value == 'isinstance' and len(test.args) == 2
+      and isinstance(test.args[0].value, cst.Name)):
+    return [(test.args[0].value.value, test.args[1].value)]
+  return []
 
 
 # --------------------------------------------------------------------------
@@ -478,6 +504,9 @@ class Analysis:
     self.owner_mod: dict[int, Module] = {}  # id(def/param/target node) -> its module.
     self._resolving: set[int] = set()
     self._fixable_ids: set[int] = set()
+    self._resolved: dict[tuple[int, bool], list[Any]] = {}
+    self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
+    self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
 
   @property
   def modules(self) -> list[Module]:
@@ -486,7 +515,17 @@ class Analysis:
   # ---- resolution.
   def resolve(self, mod: Module, expr: cst.CSTNode | None) -> list[Any]:
     """What a Name or attribute chain may refer to: Local bindings, project
-    modules (ModuleRef), or External qualified names."""
+    modules (ModuleRef), or External qualified names. (The same during a solve:
+    memoized.)"""
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+      return []
+    key = (id(expr), self.project.want)
+    found = self._resolved.get(key)
+    if found is None:
+      found = self._resolved[key] = self._resolve(mod, expr)
+    return found
+
+  def _resolve(self, mod: Module, expr: cst.CSTNode) -> list[Any]:
     if isinstance(expr, cst.Name):
       out = []
       for a in mod.assignments(expr):
@@ -620,6 +659,20 @@ class Analysis:
         isinstance(fn, cst.ClassDef) and id(fn) in self.manager_classes
         for _, fn, _ in self.callees(mod, call.func))
 
+  def excludes_managers(self, mod: Module, types: list[cst.BaseExpression]) -> bool:
+    """Inside `if isinstance(x, T)`: whether T names only classes that are no
+    manager (e.g. Orbax's emergency managers)."""
+    for t in types:
+      for e in (t.elements if isinstance(t, cst.Tuple) else [t]):
+        expr = e.value if isinstance(e, cst.Element) else e
+        found = self.resolve(mod, expr)
+        if not found or self.api(mod, expr, 'CheckpointManager') is not None or any(
+            isinstance(x, Local) and id(x.node) in self.manager_classes for x in found):
+          break
+      else:
+        return True
+    return False
+
   def _api_kinds(self, mod: Module, expr: cst.CSTNode | None, leaf: str) -> set[str]:
     if isinstance(expr, cst.IfExp):
       return self._api_kinds(mod, expr.body, leaf) | self._api_kinds(mod, expr.orelse, leaf)
@@ -671,6 +724,8 @@ class Analysis:
     return out
 
   def _methods(self, classes: Iterable[int], name: str) -> list[tuple[Module, cst.CSTNode]]:
+    """The members `name` a call on an instance of `classes` may run: the one
+    its class inherits, and overrides in the project's subclasses (dispatch)."""
     found = []
     for cls in classes:
       for c in self._lineage(cls):
@@ -679,7 +734,21 @@ class Analysis:
         if member is not None:
           found.append((mod, member))
           break
+      for c in self._descendants(cls):
+        mod = self.owner_mod.get(c)
+        member = mod.c.members.get(c, {}).get(name) if mod is not None else None
+        if member is not None and all(member is not f for _, f in found):
+          found.append((mod, member))
     return found
+
+  def _descendants(self, cls_id: int) -> Iterator[int]:
+    seen, todo = set(), list(self.children.get(cls_id, ()))
+    while todo:
+      c = todo.pop()
+      if c not in seen:
+        seen.add(c)
+        yield c
+        todo.extend(self.children.get(c, ()))
 
   def classes_of(self, mod: Module, expr: cst.CSTNode | None) -> set[int]:
     """The project's classes `expr` may be an instance of."""
@@ -947,6 +1016,7 @@ class Analysis:
 
   # ---- the fixpoint.
   def solve(self) -> None:
+    self._resolved.clear()  # Modules loaded since may resolve names differently.
     self._fixable_ids = {i for mod in self.modules for i in mod.fixable_imports}
     for mod in self.modules:
       for node in [*mod.c.functions, *mod.c.classes]:
@@ -955,15 +1025,22 @@ class Analysis:
         self.classes[id(cls)] = cls
     for mod in self.modules:
       for cls in mod.c.classes:
-        self.bases[id(cls)] = [t.node for b in cls.bases for t in self.resolve(mod, b.value)
+        bases = [b.value.value if isinstance(b.value, cst.Subscript) else b.value
+                 for b in cls.bases]  # `Base[T]`: Base.
+        self.bases[id(cls)] = [t.node for b in bases for t in self.resolve(mod, b)
                                if isinstance(t, Local) and isinstance(t.node, cst.ClassDef)]
+        for base in self.bases[id(cls)]:
+          if id(cls) not in self.children.get(id(base), ()):
+            self.children.setdefault(id(base), []).append(id(cls))
     changed = True
     while changed:  # Subclasses of the manager (also of subclasses, across modules).
       changed = False
       for mod in self.modules:
         for cls in mod.c.classes:
           if id(cls) not in self.manager_classes and any(
-              self.api(mod, b.value, 'CheckpointManager') for b in cls.bases):
+              self.api(mod, b.value, 'CheckpointManager') for b in cls.bases) or (
+              id(cls) not in self.manager_classes and any(
+                  id(b) in self.manager_classes for b in self.bases.get(id(cls), ()))):
             self.manager_classes.add(id(cls))
             changed = True
     for mod in self.modules:
@@ -975,6 +1052,8 @@ class Analysis:
                                            mod.scopes.get(param))
         if manager:
           self.managers[id(param)].add(DECLARED)
+        elif classes and not classes & self.manager_classes:
+          self.not_managers.add(id(param))  # Annotated with another class: trusted.
         self.instances[id(param)] |= classes
       for fn in mod.c.functions:
         if fn.returns is not None:
@@ -1143,7 +1222,7 @@ class Analysis:
           param = by_name.get(arg.keyword.value)
         else:
           param = positional[i] if i < len(positional) else None
-        if param is None:
+        if param is None or id(param) in self.not_managers:
           continue
         if origins:
           news |= self._add(self.managers, id(param), origins | {PARAM})
@@ -1167,17 +1246,49 @@ class Analysis:
         out.add(a.name)
     return out
 
+  def want_bases(self) -> None:
+    """Asks for the modules (not loaded yet) of the base classes of classes that
+    hold or make managers, or whose methods do (a base may set or use the
+    attribute)."""
+    self.project.want = True
+    try:
+      for mod in self.modules:
+        for cls in mod.c.classes:
+          if not self.related_class(id(cls)) and not any(
+              self.makers.get(id(f)) and any(self.related_class(c) for c in self.makers[id(f)])
+              for f in mod.c.members.get(id(cls), {}).values()):
+            continue
+          for b in cls.bases:
+            self.resolve(mod, b.value.value if isinstance(b.value, cst.Subscript) else b.value)
+    finally:
+      self.project.want = False
+
+  def related_class(self, cls_id: int) -> bool:
+    """A class that is, holds (itself or through its bases), or makes managers."""
+    if cls_id in self.manager_classes:
+      return True
+    for c in self._lineage(cls_id):
+      if any(self.attrs.get(c, {}).values()) or any(self.attr_containers.get(c, {}).values()):
+        return True
+      mod = self.owner_mod.get(c)
+      members = mod.c.members.get(c, {}).values() if mod is not None else ()
+      if any(self.factories.get(id(f)) or self.tuples.get(id(f)) for f in members):
+        return True
+    return False
+
   def _related(self, targets: list[Any]) -> bool:
     for t in targets:
       if not isinstance(t, Local):
         continue
       i = id(t.node)
-      if self.factories.get(i) or self.tuples.get(i) or self.makers.get(i):
+      if self.factories.get(i) or self.tuples.get(i):
         return True
-      if i in self.manager_classes or any(self.attrs.get(i, {}).values()) or any(
-          self.attr_containers.get(i, {}).values()):
+      if any(self.related_class(c) for c in self.makers.get(i, ())):
         return True
-      if self.managers.get(i) or self.containers.get(i) or self.instances.get(i):
+      if isinstance(t.node, cst.ClassDef) and self.related_class(i):
+        return True
+      if self.managers.get(i) or self.containers.get(i) or any(
+          self.related_class(c) for c in self.instances.get(i, ())):
         return True
       if isinstance(t.node, cst.Name):
         value = t.mod.c.assigned.get(id(t.node))
@@ -1204,6 +1315,7 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
   pending = [p for p, t in texts.items()
              if _SEED.search(t) or (p in project.targets and _ORBAX.search(t))]
   exported: dict[str, set[str]] = {}
+  analysis = Analysis(project)
   while True:
     for path in pending:
       if path not in project.modules and path not in project.failed:
@@ -1212,8 +1324,8 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
           project.failed.add(path)
         else:
           project.modules[path] = mod
-    analysis = Analysis(project)
-    analysis.solve()
+    analysis.solve()  # Facts only grow: each round goes on from the last.
+    analysis.want_bases()
     pending = sorted(p for p in project.wanted if p not in project.modules)
     project.wanted.clear()
     # Files that name a module and one of its manager-related names.
