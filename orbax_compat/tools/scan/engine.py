@@ -69,8 +69,9 @@ class Scan:
       files[path] = source_lib.module_name(path, base)
       if root is not None:
         roots[root] = True
+    real_targets = {os.path.realpath(t) for t in self.targets}
     index_files = [p for p in source_lib.iter_files(list(roots), None) if p not in target_set
-                   and os.path.realpath(p) not in {os.path.realpath(t) for t in self.targets}]
+                   and os.path.realpath(p) not in real_targets]
     for path in index_files:
       root = source_lib.project_root(path)
       files[path] = source_lib.module_name(path, root or os.path.dirname(path))
@@ -87,7 +88,17 @@ class Scan:
     self.parse_errors: dict[str, Unscannable] = {}
     self.analysis = index_lib.index(self.project, texts, self.load)
 
-  def load(self, path: str) -> index_lib.Module | None:
+  def load(self, path: str, light: bool = False) -> index_lib.Module | None:
+    """Parses and collects one file (`light`: its imports only); None if it cannot."""
+    known = self.project.modules.get(path)
+    if known is not None:  # A light module, now needed whole: the same tree.
+      mod = index_lib.Module(path, known.name, known.source, known.tree, known.target,
+                             known.notebook)
+      mod.finder = known.finder
+      mod.finder.mod = mod
+      mod.fixable_imports = known.fixable_imports
+      mod._positions = known._positions  # pylint: disable=protected-access
+      return mod
     raw = self.texts[path]
     target = path in self.project.targets
     try:
@@ -102,7 +113,7 @@ class Scan:
       if target:
         self.parse_errors[path] = e
       return None
-    mod = index_lib.Module(path, self.project.files[path], text, tree, target, notebook)
+    mod = index_lib.Module(path, self.project.files[path], text, tree, target, notebook, light)
     mod.finder = detect.ModuleFindings(mod, None)
     if target and detect.may_use_orbax(text):
       mod.finder.imports()

@@ -124,16 +124,22 @@ class Module:
   the facts `Collector` gathers in one visit."""
 
   def __init__(self, path: str, name: str, source: bytes | str, tree: cst.Module,
-               target: bool, notebook: Any = None):
+               target: bool, notebook: Any = None, light: bool = False):
     self.path, self.name, self.source, self.tree = path, name, source, tree
     self.target = target  # Among the paths given (findings are reported).
     self.notebook = notebook  # notebooks.Notebook for a .ipynb file.
+    self.light = light  # Only its imports (it names nothing manager-related yet).
     self.wrapper = md.MetadataWrapper(tree, unsafe_skip_copy=True)
-    self.scopes = self.wrapper.resolve(md.ScopeProvider)
     self._positions = None
     self.fixable_imports: set[int] = set()  # id(import statement) --fix swaps.
-    self.c = Collector(self)
-    self.c.collect()
+    if light:
+      self.scopes = {}
+      self.c = Collector(self)
+      self.c.imports = list(_imports(tree.body))
+    else:
+      self.scopes = self.wrapper.resolve(md.ScopeProvider)
+      self.c = Collector(self)
+      self.c.collect()
 
   @property
   def positions(self):
@@ -154,6 +160,43 @@ class Module:
     for access in scope.accesses[name]:
       out.extend(access.referents)
     return out
+
+
+def _imports(body) -> Iterator[tuple[cst.CSTNode, cst.CSTNode]]:
+  """(import, statement) of a module's statements, nested ones included,
+  without visiting expressions (the light load)."""
+  for stmt in body:
+    if isinstance(stmt, cst.SimpleStatementLine):
+      for small in stmt.body:
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+          yield small, stmt
+    elif isinstance(stmt, cst.BaseCompoundStatement):
+      for block in _blocks(stmt):
+        if isinstance(block, cst.IndentedBlock):
+          yield from _imports(block.body)
+        elif isinstance(block, cst.SimpleStatementSuite):
+          for small in block.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+              yield small, stmt
+
+
+def _blocks(stmt: cst.BaseCompoundStatement) -> Iterator[cst.CSTNode]:
+  """The blocks of a compound statement (body, else, except, finally, cases)."""
+  if getattr(stmt, 'body', None) is not None:
+    yield stmt.body
+  for name in ('orelse', 'finalbody'):
+    part = getattr(stmt, name, None)
+    while part is not None:
+      if isinstance(part, cst.If):
+        yield part.body
+        part = part.orelse
+        continue
+      yield part.body
+      break
+  for handler in getattr(stmt, 'handlers', ()):
+    yield handler.body
+  for case in getattr(stmt, 'cases', ()):
+    yield case.body
 
 
 @dataclasses.dataclass
@@ -446,7 +489,7 @@ class Project:
 
   def module(self, path: str) -> Module | None:
     mod = self.modules.get(path)
-    if mod is None and self.want and path not in self.failed:
+    if (mod is None or mod.light) and self.want and path not in self.failed:
       self.wanted.add(path)
     return mod
 
@@ -1314,19 +1357,25 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
   """
   pending = [p for p, t in texts.items()
              if _SEED.search(t) or (p in project.targets and _ORBAX.search(t))]
+  # Files given that name orbax but not the manager: their imports only, until
+  # something says they matter (the prefilter, or a lookup into them).
+  light = {p for p in pending if not _SEED.search(texts[p])}
   exported: dict[str, set[str]] = {}
   analysis = Analysis(project)
   while True:
     for path in pending:
-      if path not in project.modules and path not in project.failed:
-        mod = load_one(path)
+      known = project.modules.get(path)
+      if (known is None or known.light) and path not in project.failed:
+        mod = load_one(path, path in light and known is None)
         if mod is None:
           project.failed.add(path)
         else:
           project.modules[path] = mod
+    light = set()
     analysis.solve()  # Facts only grow: each round goes on from the last.
     analysis.want_bases()
-    pending = sorted(p for p in project.wanted if p not in project.modules)
+    pending = sorted(p for p in project.wanted if p not in project.modules or (
+        project.modules[p].light))
     project.wanted.clear()
     # Files that name a module and one of its manager-related names.
     new: dict[str, set[str]] = {}
@@ -1341,7 +1390,8 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
       bases = {src: re.compile(rb'\b' + re.escape(project.files[src].rpartition('.')[2].encode())
                                + rb'\b') for src in new}
       for path, text in texts.items():
-        if path in project.modules or path in project.failed or path in pending:
+        if (path in project.modules and not project.modules[path].light) or (
+            path in project.failed or path in pending):
           continue
         if not every.search(text):
           continue
