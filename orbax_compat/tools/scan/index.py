@@ -733,7 +733,7 @@ class Analysis:
         if isinstance(t, External):
           if is_api_qname(t.qname, leaf):
             shim = is_shim_module(t.qname.rpartition('.')[0]) or (
-                t.via is not None and id(t.via) in self._fixable)
+                t.via is not None and id(t.via) in self._fixable_ids)
             kinds.add(NEW if shim else NATIVE)
         elif isinstance(t.node, cst.ClassDef):
           if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
@@ -745,10 +745,6 @@ class Analysis:
       return kinds
     finally:
       self._resolving.discard(key)
-
-  @property
-  def _fixable(self) -> set[int]:
-    return self._fixable_ids
 
   def _lineage(self, cls_id: int) -> Iterator[int]:
     seen, todo = set(), [cls_id]

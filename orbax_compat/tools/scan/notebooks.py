@@ -57,9 +57,8 @@ class Notebook:
     raw = src.split('\n')
     if raw and raw[0].strip().startswith('%%') and not raw[0].strip().startswith(
         _PYTHON_CELL_MAGICS):
-      self.magics.append(src)
-      return [f'{_PLACEHOLDER}{len(self.magics) - 1}'] + [''] * 0 if False else [
-          f'{_PLACEHOLDER}{len(self.magics) - 1}']
+      self.magics.append(src)  # A cell magic: the whole cell is opaque.
+      return [f'{_PLACEHOLDER}{len(self.magics) - 1}']
     for line in raw:
       match = _MAGIC.match(line)
       if match and not line.strip().startswith('#'):
