@@ -40,10 +40,13 @@ SHIM_NAMES = frozenset({
     'set_warning_policy', 'usage_report', 'get_performance_profile',
     'set_performance_profile', 'v1_source',
 })
+# orbax_compat's own submodules: `from orbax_compat import handlers` imports
+# orbax_compat.handlers, not Orbax's `handlers`, so such names are not swapped.
+SHIM_SUBMODULES = frozenset({'compat', 'handlers', 'manager', 'mapping', 'runtime', 'tools'})
 
 
 def fixable_name(name: str) -> bool:
   """`from orbax_compat import name` gives what `from orbax.checkpoint import name` gave."""
   if name.startswith('_') or name not in PUBLIC_NAMES:
     return False
-  return name == 'CheckpointManager' or name not in SHIM_NAMES
+  return name == 'CheckpointManager' or name not in SHIM_NAMES | SHIM_SUBMODULES
