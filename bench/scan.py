@@ -5,10 +5,13 @@ the `scan` section of `python -m bench`). Two trees of N generated modules of
 ~110 lines each: *mixed*, where one module in ten uses v0 Orbax (a train loop,
 a trainer class holding a manager, options, helpers) and the others are
 ordinary code of the same size, and *all v0*, every module a v0 user (the worst
-case: each is analysed in full). Times `orbax_compat.tools.scan.run(dir, jobs=N)` in
-this process after one warm-up, one fresh `python -m orbax_compat scan` process
-per tree (which includes importing Orbax), and one `--to-v1 --diff` run (each
-v0 file parsed again with libcst and rewritten in memory, nothing written).
+case: each is parsed with libcst and analysed in full). Times
+`orbax_compat.tools.scan.run(dir, jobs=N)` in this process after one warm-up,
+the same with one job (`one_job_s`: one core), one fresh `python -m
+orbax_compat scan` process per tree (start-up included: libcst and the mapping,
+no jax, no Orbax), and one `--to-v1 --diff` run with N jobs (each v0 file
+rewritten in memory by the codemod, nothing written). A real codebase's timing
+on one core: `python bench/scan_recall.py --time maxtext`.
 """
 
 from __future__ import annotations
@@ -240,6 +243,9 @@ def _measure_one(n_files, v0_every, trials, base, jobs, log) -> dict[str, Any]:
       scan.run([directory], jobs=jobs)
       seconds.append(time.perf_counter() - start)
     start = time.perf_counter()
+    scan.run([directory], jobs=1)
+    one_job_s = time.perf_counter() - start
+    start = time.perf_counter()
     proc = subprocess.run([sys.executable, '-m', 'orbax_compat', 'scan', '--format', 'json',
                            '--jobs', str(jobs), directory], capture_output=True, text=True)
     cli_s = time.perf_counter() - start
@@ -255,6 +261,7 @@ def _measure_one(n_files, v0_every, trials, base, jobs, log) -> dict[str, Any]:
       'files': n_files, 'v0_files': len({f.path for f in result.findings}), 'lines': lines,
       'findings': len(result.findings), 'jobs': jobs, 'seconds': summary,
       'files_per_s': n_files / summary['median'], 'cli_s': cli_s, 'to_v1_s': to_v1_s,
+      'one_job_s': one_job_s,
   }
 
 
@@ -266,7 +273,8 @@ def lines(results: dict[str, Any]) -> list[str]:
         f'{name}: {r["files"]} files ({r["v0_files"]} using v0, {r["lines"]} lines, '
         f'{r["findings"]} findings, {r["jobs"]} jobs): median {s["median"]:.2f} s '
         f'(min {s["min"]:.2f}, max {s["max"]:.2f}, {s["n"]} trials), {r["files_per_s"]:.0f} '
-        f'files/s; a fresh `orbax-compat scan` process {r["cli_s"]:.2f} s; '
+        f'files/s; one job {r["one_job_s"]:.2f} s; a fresh `orbax-compat scan` process '
+        f'{r["cli_s"]:.2f} s; '
         f'`--to-v1 --diff` {r["to_v1_s"]:.2f} s')
   return out
 

@@ -550,8 +550,8 @@ def test_to_v1_never_writes_what_it_cannot_parse(corpus, monkeypatch):
   path = corpus / 'flax_train.py'
   source = path.read_bytes()
   # A rewrite that would not parse is refused before anything is written.
-  real_rewrite = scan.rewrite
-  monkeypatch.setattr(scan, 'rewrite', lambda s, e: real_rewrite(s, e) + b'\ndef (:\n')
+  real_rewrite = scan.engine.rewrite
+  monkeypatch.setattr(scan.engine, 'rewrite', lambda s, e: real_rewrite(s, e) + b'\ndef (:\n')
   result = scan.run([str(corpus)], to_v1=True)
   assert path.read_bytes() == source and result.changes == []
   assert any(e.path == str(path) and e.message.startswith(

@@ -1,0 +1,1400 @@
+"""The whole-repo index: which expressions of which modules are v0 managers.
+
+A scan first lists every Python file and notebook of the *project* (the paths
+given, and the project root above them: the nearest directory with a
+pyproject.toml, setup.py, setup.cfg or .git, as ruff and pyright find it).
+It loads (parses with libcst and collects, `Module`) only the modules that
+can matter, decided by their text first:
+
+1. every file that names `CheckpointManager` (constructions, subclasses,
+   annotations, aliases), and every file given that names `orbax`;
+2. after each solve, every file that names both a module and a name that
+   module exports which is manager-related (a factory, a class holding or
+   subclassing a manager, a module-level manager or class alias) — how
+   `m = make_manager(...)` in `train.py` reaches `checkpointing.py`'s factory;
+3. the module of a function that receives a manager at a call site (its
+   parameter is a manager).
+
+`Analysis` solves, over all loaded modules at once, to a fixpoint
+(flow-insensitive, may-alias): names, parameters, attributes, containers
+and tuple elements bound to managers, with their *origins* (built by
+orbax_compat's class, by Orbax's, by a subclass, known by an annotation,
+received as a parameter); functions and methods returning managers (also
+inside tuples) or instances; classes whose attributes hold managers
+(through base classes in other modules); subclasses of the manager (also
+imported, or nested and built as `self._Impl(d)`); aliases of the manager
+class and of `CheckpointManagerOptions`. Names resolve through libcst's
+`ScopeProvider`; imports resolve to the modules of the project (matched by
+dotted suffix, so `src/` layouts need no configuration), anything else to
+its qualified name.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from collections.abc import Iterator
+import dataclasses
+import os
+import re
+from typing import Any
+
+import libcst as cst
+from libcst import metadata as md
+
+from orbax_compat.mapping import forms
+from orbax_compat.tools.scan import templates
+from orbax_compat.tools.scan.findings import SHIM
+from orbax_compat.tools.scan.findings import V0
+
+EXPERIMENTAL = templates.EXPERIMENTAL
+_V1_MODULES = ('orbax.checkpoint.v1', EXPERIMENTAL + '.v1')
+_TYPING_WRAPPERS = frozenset({'Optional', 'Union', 'Annotated', 'Final', 'ClassVar'})
+
+# Where a manager comes from (`Analysis.origins`). --to-v1 rewrites calls only
+# on managers it sees built as orbax_compat's own class (NEW; NEW_ITEMS when
+# built with item names, handlers or legacy checkpointers).
+NEW = 'orbax_compat'
+NEW_ITEMS = 'orbax_compat, with items'
+# `OPTION + field`: the manager's options may set `field` to a non-default
+# value (`OPTION + '?'`: options the scan does not see).
+OPTION = 'option:'
+NATIVE = 'orbax.checkpoint'
+SUBCLASS = 'subclass'
+DECLARED = 'annotation'
+PARAM = 'parameter'
+_NONE: frozenset = frozenset()
+
+
+def is_v1_module(module: str) -> bool:
+  return any(module == x or module.startswith(x + '.') for x in _V1_MODULES)
+
+
+def is_v0_module(module: str) -> bool:
+  return (module == V0 or module.startswith(V0 + '.')) and not is_v1_module(module)
+
+
+def is_shim_module(module: str) -> bool:
+  return module == SHIM or module.startswith(SHIM + '.')
+
+
+def is_api_qname(qname: str, leaf: str) -> bool:
+  """`qname` names `leaf` (e.g. CheckpointManager) of v0 Orbax or of the shim.
+
+  Not under `orbax.checkpoint.experimental`: its emergency CheckpointManager is
+  another API, which orbax_compat does not stand in for.
+  """
+  module, _, name = qname.rpartition('.')
+  if name != leaf or module == EXPERIMENTAL or module.startswith(EXPERIMENTAL + '.'):
+    return False
+  return is_v0_module(module) or is_shim_module(module)
+
+
+def dotted(node: cst.CSTNode | None) -> str | None:
+  """'a.b.c' for a Name or a chain of attributes on one, else None."""
+  if isinstance(node, cst.Name):
+    return node.value
+  if isinstance(node, cst.Attribute):
+    base = dotted(node.value)
+    return f'{base}.{node.attr.value}' if base else None
+  return None
+
+
+class _Names(cst.CSTVisitor):
+  def __init__(self):
+    super().__init__()
+    self.names: set[str] = set()
+
+  def visit_Name(self, node: cst.Name) -> None:
+    self.names.add(node.value)
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+  visitor = _Names()
+  node.visit(visitor)
+  return visitor.names
+
+
+# --------------------------------------------------------------------------
+# One module: its tree, its scopes, and what the analysis needs of it.
+
+
+class Module:
+  """One loaded file: its libcst tree (with `ScopeProvider` metadata on it) and
+  the facts `Collector` gathers in one visit."""
+
+  def __init__(self, path: str, name: str, source: bytes | str, tree: cst.Module,
+               target: bool, notebook: Any = None, light: bool = False):
+    self.path, self.name, self.source, self.tree = path, name, source, tree
+    self.target = target  # Among the paths given (findings are reported).
+    self.notebook = notebook  # notebooks.Notebook for a .ipynb file.
+    self.light = light  # Only its imports (it names nothing manager-related yet).
+    self.wrapper = md.MetadataWrapper(tree, unsafe_skip_copy=True)
+    self._positions = None
+    self.fixable_imports: set[int] = set()  # id(import statement) --fix swaps.
+    if light:
+      self.scopes = {}
+      self.c = Collector(self)
+      self.c.imports = list(_imports(tree.body))
+    else:
+      self.scopes = self.wrapper.resolve(md.ScopeProvider)
+      self.c = Collector(self)
+      self.c.collect()
+
+  @property
+  def positions(self):
+    if self._positions is None:
+      self._positions = self.wrapper.resolve(md.PositionProvider)
+    return self._positions
+
+  @property
+  def package(self) -> str:
+    return self.name if os.path.basename(self.path) == '__init__.py' else (
+        self.name.rpartition('.')[0])
+
+  def assignments(self, name: cst.Name | cst.Attribute) -> list[md.BaseAssignment]:
+    scope = self.scopes.get(name)
+    if scope is None:
+      return []
+    out = []
+    for access in scope.accesses[name]:
+      out.extend(access.referents)
+    return out
+
+
+def _imports(body) -> Iterator[tuple[cst.CSTNode, cst.CSTNode]]:
+  """(import, statement) of a module's statements, nested ones included,
+  without visiting expressions (the light load)."""
+  for stmt in body:
+    if isinstance(stmt, cst.SimpleStatementLine):
+      for small in stmt.body:
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+          yield small, stmt
+    elif isinstance(stmt, cst.BaseCompoundStatement):
+      for block in _blocks(stmt):
+        if isinstance(block, cst.IndentedBlock):
+          yield from _imports(block.body)
+        elif isinstance(block, cst.SimpleStatementSuite):
+          for small in block.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+              yield small, stmt
+
+
+def _blocks(stmt: cst.BaseCompoundStatement) -> Iterator[cst.CSTNode]:
+  """The blocks of a compound statement (body, else, except, finally, cases)."""
+  if getattr(stmt, 'body', None) is not None:
+    yield stmt.body
+  for name in ('orelse', 'finalbody'):
+    part = getattr(stmt, name, None)
+    while part is not None:
+      if isinstance(part, cst.If):
+        yield part.body
+        part = part.orelse
+        continue
+      yield part.body
+      break
+  for handler in getattr(stmt, 'handlers', ()):
+    yield handler.body
+  for case in getattr(stmt, 'cases', ()):
+    yield case.body
+
+
+@dataclasses.dataclass
+class Site:
+  targets: list[cst.BaseExpression]
+  value: cst.BaseExpression | None
+  annotation: cst.BaseExpression | None
+  scope: Any
+
+
+class Collector(cst.CSTVisitor):
+  """One visit of a module: calls, attribute uses, imports, binding sites,
+  definitions, and each node's statement and parent (what `Analysis` and the
+  findings need)."""
+
+  def __init__(self, module: Module):
+    super().__init__()
+    self.mod = module
+    self.imports: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (Import|ImportFrom, statement)
+    self.calls: list[cst.Call] = []
+    self.attributes: list[cst.Attribute] = []
+    self.statement: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> anchor statement.
+    self.parent: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> parent.
+    self.stores: set[int] = set()  # Attributes assigned or deleted.
+    self.in_fstring: set[int] = set()
+    self.sites: list[Site] = []
+    self.loops: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # (target, iterable)
+    self.appends: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # x.append(v)
+    self.assigned: dict[int, cst.BaseExpression] = {}  # id(Name target of `x = v`) -> v.
+    self.params: list[tuple[cst.Param, cst.FunctionDef | cst.Lambda]] = []
+    self.signature: dict[int, tuple[list[cst.Param], dict[str, cst.Param]]] = {}
+    self.returns: list[tuple[cst.FunctionDef, cst.BaseExpression]] = []
+    self.functions: list[cst.FunctionDef] = []
+    self.classes: list[cst.ClassDef] = []
+    self.class_of_self: dict[int, cst.ClassDef] = {}  # id(first Param) -> class.
+    self.staticmethods: set[int] = set()
+    self.properties: set[int] = set()
+    self.members: dict[int, dict[str, cst.CSTNode]] = collections.defaultdict(dict)
+    self.class_attrs: list[tuple[cst.ClassDef, str, cst.BaseExpression | None,
+                                 cst.BaseExpression | None]] = []
+    self.super_calls: dict[int, cst.ClassDef] = {}
+    self.owner: dict[int, cst.CSTNode] = {}  # id(FunctionDef/ClassDef) -> enclosing def.
+    self._statements: list[cst.CSTNode] = []
+    self._parents: list[cst.CSTNode] = []
+    self._defs: list[cst.CSTNode] = []
+    self._fstring = 0
+    self._guards: list[tuple[int, list[tuple[str, cst.BaseExpression]]]] = []
+    self.narrowed: dict[int, list[cst.BaseExpression]] = {}  # id(attr) -> isinstance types.
+
+  def collect(self) -> None:
+    self.mod.tree.visit(self)
+
+  # The walk: statements, parents, f-strings.
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.append(node)
+    if isinstance(node, cst.FormattedString):
+      self._fstring += 1
+    if isinstance(node, (cst.Call, cst.Attribute, cst.Arg)):
+      self.statement[id(node)] = self._anchor()
+      if self._parents:
+        self.parent[id(node)] = self._parents[-1]
+      if self._fstring:
+        self.in_fstring.add(id(node))
+    if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)) and self._parents:
+      owner = self._parents[-1]
+      test = owner.test if isinstance(owner, cst.If) and owner.body is node else (
+          owner.guard if isinstance(owner, cst.MatchCase) and owner.body is node else None)
+      guards = _isinstance_guards(test)
+      if guards:
+        self._guards.append((id(node), guards))
+    self._parents.append(node)
+    return super().on_visit(node)
+
+  def on_leave(self, original_node: cst.CSTNode) -> None:
+    super().on_leave(original_node)
+    self._parents.pop()
+    if self._guards and self._guards[-1][0] == id(original_node):
+      self._guards.pop()
+    if isinstance(original_node, cst.FormattedString):
+      self._fstring -= 1
+    if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+      self._statements.pop()
+    if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
+      self._defs.pop()
+
+  def _anchor(self) -> cst.CSTNode | None:
+    """The statement a comment goes above (an `elif`'s: its `if`)."""
+    s = self._statements
+    i = len(s) - 1
+    while i > 0 and isinstance(s[i], cst.If) and isinstance(s[i - 1], cst.If) and (
+        s[i - 1].orelse is s[i]):
+      i -= 1
+    return s[i] if i >= 0 else None
+
+  def _class_body(self) -> cst.ClassDef | None:
+    owner = self._defs[-1] if self._defs else None
+    return owner if isinstance(owner, cst.ClassDef) else None
+
+  # Imports.
+  def visit_Import(self, node: cst.Import) -> None:
+    self.imports.append((node, self._anchor()))
+
+  def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    self.imports.append((node, self._anchor()))
+
+  # Definitions.
+  def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    owner = self._class_body()
+    if self._defs:
+      self.owner[id(node)] = self._defs[-1]
+    decorators = {dotted(d.decorator) or '' for d in node.decorators}
+    short = {d.rpartition('.')[2] for d in decorators}
+    if 'staticmethod' in short:
+      self.staticmethods.add(id(node))
+    if 'property' in short or 'cached_property' in short:
+      self.properties.add(id(node))
+    params = node.params
+    positional = [*params.posonly_params, *params.params]
+    by_name = {p.name.value: p for p in [*positional, *params.kwonly_params]}
+    self.signature[id(node)] = (positional, by_name)
+    for p in [*positional, *params.kwonly_params]:
+      if p.annotation is not None:
+        self.params.append((p, node))
+    if owner is not None:
+      self.members[id(owner)][node.name.value] = node
+      if positional and 'staticmethod' not in short and 'classmethod' not in short:
+        self.class_of_self[id(positional[0])] = owner
+    self.functions.append(node)
+    self._defs.append(node)
+
+  def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    owner = self._class_body()
+    if owner is not None:
+      self.members[id(owner)][node.name.value] = node
+    if self._defs:
+      self.owner[id(node)] = self._defs[-1]
+    self.classes.append(node)
+    self._defs.append(node)
+
+  def visit_Return(self, node: cst.Return) -> None:
+    fn = next((d for d in reversed(self._defs)), None)
+    if isinstance(fn, cst.FunctionDef) and node.value is not None:
+      self.returns.append((fn, node.value))
+
+  # Binding sites.
+  def _targets(self, targets: Iterable[cst.BaseExpression]) -> None:
+    for t in targets:
+      if isinstance(t, cst.Attribute):
+        self.stores.add(id(t))
+      elif isinstance(t, (cst.Tuple, cst.List)):
+        self._targets(e.value for e in t.elements)
+      elif isinstance(t, cst.StarredElement):
+        self._targets([t.value])
+
+  def visit_Assign(self, node: cst.Assign) -> None:
+    targets = [t.target for t in node.targets]
+    self._targets(targets)
+    for t in targets:
+      if isinstance(t, cst.Name):
+        self.assigned[id(t)] = node.value
+    owner = self._class_body()
+    if owner is not None:
+      for t in targets:
+        if isinstance(t, cst.Name):
+          self.class_attrs.append((owner, t.value, node.value, None))
+    self.sites.append(Site(targets, node.value, None, self.mod.scopes.get(node.value)))
+
+  def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    self._targets([node.target])
+    if isinstance(node.target, cst.Name) and node.value is not None:
+      self.assigned[id(node.target)] = node.value
+    owner = self._class_body()
+    if owner is not None and isinstance(node.target, cst.Name):
+      self.class_attrs.append((owner, node.target.value, node.value,
+                               node.annotation.annotation))
+    self.sites.append(Site([node.target], node.value, node.annotation.annotation,
+                           self.mod.scopes.get(node.target)))
+
+  def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    self._targets([node.target])
+
+  def visit_Del(self, node: cst.Del) -> None:
+    self._targets([node.target])
+
+  def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+    self.sites.append(Site([node.target], node.value, None, None))
+
+  def visit_WithItem(self, node: cst.WithItem) -> None:
+    if node.asname is not None:
+      self._targets([node.asname.name])
+      self.sites.append(Site([node.asname.name], node.item, None, None))
+
+  def visit_For(self, node: cst.For) -> None:
+    self._targets([node.target])
+    self.loops.append((node.target, node.iter))
+
+  def visit_CompFor(self, node: cst.CompFor) -> None:
+    self.loops.append((node.target, node.iter))
+
+  # Uses.
+  def visit_Call(self, node: cst.Call) -> None:
+    self.calls.append(node)
+    func = node.func
+    if isinstance(func, cst.Name) and func.value == 'super':
+      owner = next((d for d in reversed(self._defs) if isinstance(d, cst.ClassDef)), None)
+      if owner is not None:
+        self.super_calls[id(node)] = owner
+    elif (isinstance(func, cst.Attribute) and func.attr.value in ('append', 'add', 'insert')
+          and node.args):
+      self.appends.append((func.value, node.args[-1].value))
+
+  def visit_Attribute(self, node: cst.Attribute) -> None:
+    self.attributes.append(node)
+    if self._guards and isinstance(node.value, cst.Name):
+      types = [t for _, guards in self._guards for name, t in guards if name == node.value.value]
+      if types:
+        self.narrowed[id(node)] = types
+
+
+def _isinstance_guards(test: cst.BaseExpression | None) -> list[tuple[str, cst.BaseExpression]]:
+  """`isinstance(name, T)` tests (also joined with `and`): [(name, T)]."""
+  if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+    return _isinstance_guards(test.left) + _isinstance_guards(test.right)
+  if (isinstance(test, cst.Call) and isinstance(test.func, cst.Name)
+      and test.func.value == 'isinstance' and len(test.args) == 2
+      and isinstance(test.args[0].value, cst.Name)):
+    return [(test.args[0].value.value, test.args[1].value)]
+  return []
+
+
+# --------------------------------------------------------------------------
+# Targets of name resolution.
+
+
+@dataclasses.dataclass(frozen=True)
+class External:
+  """A name outside the project: its qualified name, and the import it came through."""
+
+  qname: str
+  via: cst.CSTNode | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Local:
+  """A binding node (FunctionDef, ClassDef, Name target, Param...) in a module."""
+
+  mod: Module
+  node: cst.CSTNode
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModuleRef:
+  mod: Module
+
+
+class Project:
+  """The files of a project, by path and dotted name; loads modules on demand."""
+
+  def __init__(self, files: dict[str, str], targets: set[str], load):
+    self.files = files  # path -> dotted name.
+    self.targets = targets
+    self._load = load  # path -> Module | None.
+    self.modules: dict[str, Module] = {}  # path -> loaded module.
+    self.by_suffix: dict[str, list[str]] = collections.defaultdict(list)
+    for path, name in files.items():
+      parts = name.split('.')
+      for i in range(len(parts)):
+        self.by_suffix['.'.join(parts[i:])].append(path)
+    self.failed: set[str] = set()  # Paths that could not be loaded.
+    self.wanted: set[str] = set()  # Paths the analysis asked for, not loaded yet.
+    self.want = False  # Whether a lookup of a module not loaded asks for it.
+
+  def find(self, qname: str, near: str) -> tuple[str, str] | None:
+    """(path, rest) of the project module `qname` names, the longest prefix
+    first (`pkg.mod.func` -> pkg/mod.py, 'func'); None: not the project's."""
+    parts = qname.split('.')
+    for i in range(len(parts), 0, -1):
+      paths = self.by_suffix.get('.'.join(parts[:i]))
+      if not paths:
+        continue
+      if len(paths) > 1:
+        here = os.path.dirname(near)
+        best = max(len(os.path.commonpath([here, os.path.dirname(p)])) for p in paths)
+        paths = [p for p in paths if len(os.path.commonpath([here, os.path.dirname(p)])) == best]
+        if len(paths) > 1:
+          return None  # Ambiguous: several files of that name.
+      return paths[0], '.'.join(parts[i:])
+    return None
+
+  def module(self, path: str) -> Module | None:
+    mod = self.modules.get(path)
+    if (mod is None or mod.light) and self.want and path not in self.failed:
+      self.wanted.add(path)
+    return mod
+
+
+# --------------------------------------------------------------------------
+# The analysis.
+
+
+def _import_qname(stmt: cst.CSTNode, name: str, mod: Module) -> str | None:
+  """The qualified name `name` is bound to by the import statement `stmt`."""
+  if isinstance(stmt, cst.Import):
+    for alias in stmt.names:
+      full = dotted(alias.name)
+      if alias.asname is not None:
+        if isinstance(alias.asname.name, cst.Name) and alias.asname.name.value == name:
+          return full
+      elif full == name:  # `import a.b`, used as `a.b.x`.
+        return full
+      elif full and full.split('.')[0] == name:
+        return name
+    return None
+  if isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
+    base = dotted(stmt.module) if stmt.module is not None else ''
+    if stmt.relative:
+      package = mod.package.split('.') if mod.package else []
+      up = len(stmt.relative) - 1
+      package = package[:len(package) - up] if up else package
+      base = '.'.join([*package, base] if base else package)
+    for alias in stmt.names:
+      if (alias.asname.name.value if alias.asname else alias.name.value) == name:
+        return f'{base}.{alias.name.value}' if base else alias.name.value
+  return None
+
+
+class Analysis:
+  """Which expressions of the loaded modules are v0 managers, and where they
+  come from (see the module docstring). Facts are keyed by `id()` of the
+  nodes of every loaded tree."""
+
+  def __init__(self, project: Project):
+    self.project = project
+    self.managers: dict[int, set[str]] = collections.defaultdict(set)  # Name/Param -> origins.
+    self.instances: dict[int, set[int]] = collections.defaultdict(set)  # Binding -> classes.
+    self.containers: dict[int, set[str]] = collections.defaultdict(set)  # Binding -> origins.
+    self.attrs: dict[int, dict[str, set[str]]] = collections.defaultdict(dict)
+    self.attr_classes: dict[int, dict[str, set[int]]] = collections.defaultdict(dict)
+    self.attr_containers: dict[int, dict[str, set[str]]] = collections.defaultdict(dict)
+    self.factories: dict[int, set[str]] = collections.defaultdict(set)  # Function -> origins.
+    self.tuples: dict[int, dict[int, set[str]]] = collections.defaultdict(dict)
+    self.declared_factories: set[int] = set()
+    self.makers: dict[int, set[int]] = collections.defaultdict(set)  # Function -> classes.
+    self.manager_classes: set[int] = set()
+    self.bases: dict[int, list[cst.ClassDef]] = {}
+    self.classes: dict[int, cst.ClassDef] = {}
+    self.owner_mod: dict[int, Module] = {}  # id(def/param/target node) -> its module.
+    self._resolving: set[int] = set()
+    self._fixable_ids: set[int] = set()
+    self._resolved: dict[tuple[int, bool], list[Any]] = {}
+    self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
+    self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
+
+  @property
+  def modules(self) -> list[Module]:
+    return list(self.project.modules.values())
+
+  # ---- resolution.
+  def resolve(self, mod: Module, expr: cst.CSTNode | None) -> list[Any]:
+    """What a Name or attribute chain may refer to: Local bindings, project
+    modules (ModuleRef), or External qualified names. (The same during a solve:
+    memoized.)"""
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+      return []
+    key = (id(expr), self.project.want)
+    found = self._resolved.get(key)
+    if found is None:
+      found = self._resolved[key] = self._resolve(mod, expr)
+    return found
+
+  def _resolve(self, mod: Module, expr: cst.CSTNode) -> list[Any]:
+    if isinstance(expr, cst.Name):
+      out = []
+      for a in mod.assignments(expr):
+        if isinstance(a, md.ImportAssignment):
+          qname = _import_qname(a.node, expr.value, mod)
+          if qname is not None:
+            out.extend(self.resolve_qname(mod, qname, a.node))
+        elif isinstance(a, md.Assignment):
+          out.append(Local(mod, a.node))
+      return out
+    if isinstance(expr, cst.Attribute):
+      out = []
+      accessed = mod.assignments(expr)  # `import a.b`: libcst's access is `a.b`.
+      if accessed:
+        text = dotted(expr)
+        for a in accessed:
+          if isinstance(a, md.ImportAssignment):
+            qname = _import_qname(a.node, text, mod)
+            if qname is not None:
+              out.extend(self.resolve_qname(mod, qname, a.node))
+        if out:
+          return out
+      attr = expr.attr.value
+      for t in self.resolve(mod, expr.value):
+        if isinstance(t, External):
+          out.append(External(f'{t.qname}.{attr}', t.via))
+        elif isinstance(t, ModuleRef):
+          out.extend(self.module_attr(t.mod, attr))
+        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+          member = self._class_member(t.node, attr)
+          if member is not None:
+            out.append(member)
+      return out
+    return []
+
+  def resolve_qname(self, mod: Module, qname: str, via: cst.CSTNode | None) -> list[Any]:
+    found = self.project.find(qname, mod.path)
+    if found is None or is_v0_module(qname) or is_shim_module(qname):
+      return [External(qname, via)]
+    path, rest = found
+    target = self.project.module(path)
+    if target is None:
+      return [External(qname, via)]
+    out: list[Any] = [ModuleRef(target)]
+    for attr in rest.split('.') if rest else ():
+      nxt = []
+      for t in out:
+        if isinstance(t, ModuleRef):
+          nxt.extend(self.module_attr(t.mod, attr))
+        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+          member = self._class_member(t.node, attr)
+          if member is not None:
+            nxt.append(member)
+        elif isinstance(t, External):
+          nxt.append(External(f'{t.qname}.{attr}', t.via))
+      out = nxt
+    return out
+
+  def module_attr(self, mod: Module, name: str) -> list[Any]:
+    """A module's top-level binding `name` (through its imports: re-exports)."""
+    key = id(mod) ^ hash(name)
+    if key in self._resolving:
+      return []
+    self._resolving.add(key)
+    try:
+      out = []
+      scope = mod.scopes.get(mod.tree)
+      assignments = scope.assignments[name] if scope is not None and name in scope.assignments \
+          else ()
+      for a in assignments:
+        if isinstance(a, md.ImportAssignment):
+          qname = _import_qname(a.node, name, mod)
+          if qname is not None:
+            out.extend(self.resolve_qname(mod, qname, a.node))
+        elif isinstance(a, md.Assignment):
+          out.append(Local(mod, a.node))
+      if not out:  # A submodule: `from pkg import mod`.
+        sub = f'{mod.name}.{name}' if os.path.basename(mod.path) == '__init__.py' else None
+        if sub is not None:
+          found = self.project.find(sub, mod.path)
+          if found is not None and not found[1]:
+            target = self.project.module(found[0])
+            if target is not None:
+              out.append(ModuleRef(target))
+      return out
+    finally:
+      self._resolving.discard(key)
+
+  def _class_member(self, cls: cst.ClassDef, name: str) -> Local | None:
+    for c in self._lineage(id(cls)):
+      mod = self.owner_mod.get(c)
+      if mod is None:
+        continue
+      member = mod.c.members.get(c, {}).get(name)
+      if member is not None:
+        return Local(mod, member)
+      for owner, attr, value, _ in mod.c.class_attrs:
+        if id(owner) == c and attr == name and value is not None:
+          for t in self.resolve(mod, value):
+            if isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+              return t
+    return None
+
+  def called_name(self, mod: Module, func: cst.BaseExpression) -> str | None:
+    """The last attribute of a called name, through import aliases
+    (`from orbax.checkpoint.args import StandardSave as S`: `S` -> StandardSave)."""
+    if isinstance(func, cst.Attribute):
+      return func.attr.value
+    if isinstance(func, cst.Name):
+      names = {t.qname.rpartition('.')[2] for t in self.resolve(mod, func)
+               if isinstance(t, External)}
+      return names.pop() if len(names) == 1 else func.value
+    return None
+
+  def api(self, mod: Module, expr: cst.CSTNode | None, leaf: str) -> str | None:
+    """Whose `leaf` (e.g. `ocp.CheckpointManager`) `expr` names: NEW (orbax_compat's,
+    also after the import swap), NATIVE (Orbax's own), SUBCLASS, or None; through
+    aliases (`cls = ocp.CheckpointManager`, also `A if c else B`)."""
+    kinds = self._api_kinds(mod, expr, leaf)
+    for kind in (SUBCLASS, NATIVE, NEW):
+      if kind in kinds:
+        return kind
+    return None
+
+  def constructs(self, mod: Module, call: cst.Call) -> bool:
+    """Whether `call` builds a manager (its class, an alias, a subclass, also a
+    nested one reached as `self._Impl`)."""
+    if self.api(mod, call.func, 'CheckpointManager') is not None:
+      return True
+    return isinstance(call.func, cst.Attribute) and any(
+        isinstance(fn, cst.ClassDef) and id(fn) in self.manager_classes
+        for _, fn, _ in self.callees(mod, call.func))
+
+  def excludes_managers(self, mod: Module, types: list[cst.BaseExpression]) -> bool:
+    """Inside `if isinstance(x, T)`: whether T names only classes that are no
+    manager (e.g. Orbax's emergency managers)."""
+    for t in types:
+      for e in (t.elements if isinstance(t, cst.Tuple) else [t]):
+        expr = e.value if isinstance(e, cst.Element) else e
+        found = self.resolve(mod, expr)
+        if not found or self.api(mod, expr, 'CheckpointManager') is not None or any(
+            isinstance(x, Local) and id(x.node) in self.manager_classes for x in found):
+          break
+      else:
+        return True
+    return False
+
+  def _api_kinds(self, mod: Module, expr: cst.CSTNode | None, leaf: str) -> set[str]:
+    if isinstance(expr, cst.IfExp):
+      return self._api_kinds(mod, expr.body, leaf) | self._api_kinds(mod, expr.orelse, leaf)
+    if isinstance(expr, cst.BooleanOperation):
+      return self._api_kinds(mod, expr.left, leaf) | self._api_kinds(mod, expr.right, leaf)
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+      return set()
+    key = id(expr) ^ hash(leaf)
+    if key in self._resolving:
+      return set()
+    self._resolving.add(key)
+    try:
+      kinds = set()
+      for t in self.resolve(mod, expr):
+        if isinstance(t, External):
+          if is_api_qname(t.qname, leaf):
+            shim = is_shim_module(t.qname.rpartition('.')[0]) or (
+                t.via is not None and id(t.via) in self._fixable_ids)
+            kinds.add(NEW if shim else NATIVE)
+        elif isinstance(t.node, cst.ClassDef):
+          if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
+            kinds.add(SUBCLASS)
+        elif isinstance(t.node, cst.Name):
+          value = t.mod.c.assigned.get(id(t.node))
+          if value is not None:
+            kinds |= self._api_kinds(t.mod, value, leaf)
+      return kinds
+    finally:
+      self._resolving.discard(key)
+
+  def _lineage(self, cls_id: int) -> Iterator[int]:
+    seen, todo = set(), [cls_id]
+    while todo:
+      c = todo.pop()
+      if c not in seen:
+        seen.add(c)
+        yield c
+        todo.extend(id(b) for b in self.bases.get(c, ()))
+
+  def _attr_facts(self, table, classes: Iterable[int], name: str) -> set:
+    out = set()
+    for cls in classes:
+      for c in self._lineage(cls):
+        out |= table[c].get(name, _NONE)
+    return out
+
+  def _methods(self, classes: Iterable[int], name: str) -> list[tuple[Module, cst.CSTNode]]:
+    """The members `name` a call on an instance of `classes` may run: the one
+    its class inherits, and overrides in the project's subclasses (dispatch)."""
+    found = []
+    for cls in classes:
+      for c in self._lineage(cls):
+        mod = self.owner_mod.get(c)
+        member = mod.c.members.get(c, {}).get(name) if mod is not None else None
+        if member is not None:
+          found.append((mod, member))
+          break
+      for c in self._descendants(cls):
+        mod = self.owner_mod.get(c)
+        member = mod.c.members.get(c, {}).get(name) if mod is not None else None
+        if member is not None and all(member is not f for _, f in found):
+          found.append((mod, member))
+    return found
+
+  def _descendants(self, cls_id: int) -> Iterator[int]:
+    seen, todo = set(), list(self.children.get(cls_id, ()))
+    while todo:
+      c = todo.pop()
+      if c not in seen:
+        seen.add(c)
+        yield c
+        todo.extend(self.children.get(c, ()))
+
+  def classes_of(self, mod: Module, expr: cst.CSTNode | None) -> set[int]:
+    """The project's classes `expr` may be an instance of."""
+    if isinstance(expr, cst.NamedExpr):
+      return self.classes_of(mod, expr.value)
+    if isinstance(expr, (cst.IfExp,)):
+      return self.classes_of(mod, expr.body) | self.classes_of(mod, expr.orelse)
+    if isinstance(expr, cst.Name):
+      out = set()
+      for t in self.resolve(mod, expr):
+        if isinstance(t, Local):
+          owner = t.mod.c.class_of_self.get(id(t.node))
+          if owner is not None:
+            out.add(id(owner))
+          out |= self.instances.get(id(t.node), _NONE)
+      return out
+    if isinstance(expr, cst.Attribute):
+      out = self._attr_facts(self.attr_classes, self.classes_of(mod, expr.value),
+                             expr.attr.value)
+      for t in self.resolve(mod, expr):
+        if isinstance(t, Local):
+          out |= self.instances.get(id(t.node), _NONE)
+      return out
+    if isinstance(expr, cst.Call):
+      out = set()
+      for _, fn, _ in self.callees(mod, expr.func):
+        if isinstance(fn, cst.ClassDef):
+          out.add(id(fn))
+        else:
+          out |= self.makers.get(id(fn), _NONE)
+      return out
+    return set()
+
+  def callees(self, mod: Module, func: cst.BaseExpression
+              ) -> list[tuple[Module, cst.CSTNode, bool]]:
+    """(module, FunctionDef or ClassDef, bound: the first parameter is the receiver)
+    a call of `func` may run."""
+    out = []
+    if isinstance(func, cst.Attribute):
+      for fmod, fn in self._methods(self.classes_of(mod, func.value), func.attr.value):
+        out.append((fmod, fn, id(fn) not in fmod.c.staticmethods))
+    for t in self.resolve(mod, func):
+      if isinstance(t, Local) and isinstance(t.node, (cst.FunctionDef, cst.ClassDef)):
+        if isinstance(func, cst.Attribute) and isinstance(t.node, cst.FunctionDef) and any(
+            fn is t.node for _, fn, _ in out):
+          continue
+        out.append((t.mod, t.node, False))
+    return out
+
+  def origins(self, mod: Module, expr: cst.CSTNode | None) -> set[str]:
+    """Where the manager `expr` evaluates to may come from (empty: not a manager,
+    as far as the project tells)."""
+    if isinstance(expr, cst.NamedExpr):
+      return self.origins(mod, expr.value)
+    if isinstance(expr, cst.Await):
+      return self.origins(mod, expr.expression)
+    if isinstance(expr, cst.IfExp):
+      return self.origins(mod, expr.body) | self.origins(mod, expr.orelse)
+    if isinstance(expr, cst.BooleanOperation):
+      return self.origins(mod, expr.left) | self.origins(mod, expr.right)
+    if isinstance(expr, cst.Subscript):
+      return self.contained(mod, expr.value)
+    if isinstance(expr, cst.Call):
+      kind = self.api(mod, expr.func, 'CheckpointManager')
+      if kind == NEW:
+        return {NEW if self._plain_construction(expr) else NEW_ITEMS} | {
+            OPTION + f for f in self.option_fields(mod, expr)}
+      if kind is not None:
+        return {kind}
+      owner = mod.c.super_calls.get(id(expr))
+      if owner is not None:
+        return {SUBCLASS} if id(owner) in self.manager_classes else set()
+      func = expr.func
+      if isinstance(func, cst.Attribute) and func.attr.value in ('get', 'pop', 'setdefault'):
+        inside = self.contained(mod, func.value)
+        if inside:
+          return inside
+      out = set()
+      for _, fn, _ in self.callees(mod, func):
+        if isinstance(fn, cst.ClassDef):  # e.g. a nested subclass, `self._Impl(d)`.
+          if id(fn) in self.manager_classes:
+            out.add(SUBCLASS)
+        else:
+          out |= self.factories.get(id(fn), _NONE)
+      return out
+    if isinstance(expr, cst.Name):
+      out = set()
+      for t in self.resolve(mod, expr):
+        if isinstance(t, Local):
+          out |= self.managers.get(id(t.node), _NONE)
+      return out
+    if isinstance(expr, cst.Attribute):
+      out = self._attr_facts(self.attrs, self.classes_of(mod, expr.value), expr.attr.value)
+      for t in self.resolve(mod, expr):  # A module's attribute.
+        if isinstance(t, Local):
+          out |= self.managers.get(id(t.node), _NONE)
+      return out
+    return set()
+
+  def contained(self, mod: Module, expr: cst.CSTNode | None) -> set[str]:
+    """Origins of the managers a container (dict, list, tuple...) may hold."""
+    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+      out = set()
+      for e in expr.elements:
+        out |= self.origins(mod, e.value) if isinstance(e, cst.Element) else self.contained(
+            mod, e.value)
+      return out
+    if isinstance(expr, cst.Dict):
+      out = set()
+      for e in expr.elements:
+        if isinstance(e, cst.DictElement):
+          out |= self.origins(mod, e.value)
+      return out
+    if isinstance(expr, cst.Name):
+      out = set()
+      for t in self.resolve(mod, expr):
+        if isinstance(t, Local):
+          out |= self.containers.get(id(t.node), _NONE)
+      return out
+    if isinstance(expr, cst.Attribute):
+      return self._attr_facts(self.attr_containers, self.classes_of(mod, expr.value),
+                              expr.attr.value)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and (
+        expr.func.attr.value in ('values', 'copy')):
+      return self.contained(mod, expr.func.value)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and (
+        expr.func.value in ('list', 'tuple', 'sorted', 'reversed', 'set')) and expr.args:
+      return self.contained(mod, expr.args[0].value)
+    return set()
+
+  def _elements(self, mod: Module, expr: cst.CSTNode | None) -> dict[int, set[str]] | None:
+    """Origins per position of a tuple value (a literal, or a function returning one)."""
+    if isinstance(expr, (cst.Tuple, cst.List)):
+      if any(not isinstance(e, cst.Element) for e in expr.elements):
+        return None
+      return {i: self.origins(mod, e.value) for i, e in enumerate(expr.elements)}
+    if isinstance(expr, cst.Call):
+      out: dict[int, set[str]] = {}
+      for _, fn, _ in self.callees(mod, expr.func):
+        for i, o in self.tuples.get(id(fn), {}).items():
+          out.setdefault(i, set()).update(o)
+      return out or None
+    return None
+
+  def option_fields(self, mod: Module, construction: cst.Call) -> set[str]:
+    """CheckpointManagerOptions fields a construction may set to a non-default
+    value ('?': options it cannot see: built elsewhere, `**kwargs`, ...)."""
+    bound = templates.bind_call(forms.signature('__init__'), construction)
+    if bound is None:
+      return {'?'}
+    slot = bound.get('options')
+    if slot is None or templates.is_none(slot):
+      return set()
+    values: list[tuple[Module, Any]] = [(mod, slot.node)]
+    if isinstance(slot.node, cst.Name):
+      values = [(t.mod, t.mod.c.assigned.get(id(t.node))) if isinstance(t, Local) else (mod, None)
+                for t in self.resolve(mod, slot.node)]
+    out = set()
+    for vmod, value in values:
+      if not (isinstance(value, cst.Call)
+              and self.api(vmod, value.func, 'CheckpointManagerOptions') is not None):
+        return {'?'}
+      for arg in value.args:
+        if arg.keyword is None:
+          return {'?'}
+        is_literal, lit = templates.literal(arg.value)
+        field = arg.keyword.value
+        if not (is_literal and lit == templates.OPTION_DEFAULTS.get(field, object())):
+          out.add(field)
+    return out
+
+  @staticmethod
+  def _plain_construction(call: cst.Call) -> bool:
+    """A construction of one unnamed item: only directory, options, metadata."""
+    bound = templates.bind_call(forms.signature('__init__'), call)
+    return bound is not None and all(
+        name in ('directory', 'options', 'metadata') or templates.is_none(slot)
+        for name, slot in bound.items())
+
+  def is_manager(self, mod: Module, expr) -> bool:
+    return bool(self.origins(mod, expr))
+
+  def annotation(self, mod: Module, annotation: cst.CSTNode, scope) -> tuple[bool, set[int]]:
+    """(says CheckpointManager, the project's classes it names), through Optional,
+    Union, `X | None`, quotes and module-level type aliases."""
+    expr = annotation
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
+      text = expr.evaluated_value
+      if not isinstance(text, str):
+        return False, set()
+      try:
+        parsed = cst.parse_expression(text.strip())
+      except cst.ParserSyntaxError:
+        return False, set()
+      return self._string_annotation(mod, parsed, scope)
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+      parts = [expr.left, expr.right]
+    elif isinstance(expr, cst.Subscript):
+      wrapper = dotted(expr.value) or ''
+      if wrapper.rpartition('.')[2] not in _TYPING_WRAPPERS:
+        return False, set()
+      parts = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
+      if wrapper.endswith('Annotated'):
+        parts = parts[:1]
+    else:
+      is_manager = self.api(mod, expr, 'CheckpointManager') is not None
+      classes = set()
+      for t in self.resolve(mod, expr):
+        if isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+          classes.add(id(t.node))
+        elif isinstance(t, Local) and isinstance(t.node, cst.Name):
+          value = t.mod.c.assigned.get(id(t.node))  # A type alias.
+          if value is not None and id(value) not in self._resolving:
+            self._resolving.add(id(value))
+            try:
+              is_manager = is_manager or self.annotation(t.mod, value, None)[0]
+            finally:
+              self._resolving.discard(id(value))
+      return is_manager, classes
+    manager, classes = False, set()
+    for part in parts:
+      mm, cc = self.annotation(mod, part, scope)
+      manager, classes = manager or mm, classes | cc
+    return manager, classes
+
+  def _string_annotation(self, mod: Module, parsed: cst.BaseExpression, scope
+                         ) -> tuple[bool, set[int]]:
+    """A quoted annotation: its names looked up in the scope of the quotes."""
+    if scope is None:
+      return False, set()
+    if isinstance(parsed, cst.BinaryOperation) and isinstance(parsed.operator, cst.BitOr):
+      a = self._string_annotation(mod, parsed.left, scope)
+      b = self._string_annotation(mod, parsed.right, scope)
+      return a[0] or b[0], a[1] | b[1]
+    if isinstance(parsed, cst.Subscript):
+      wrapper = dotted(parsed.value) or ''
+      if wrapper.rpartition('.')[2] not in _TYPING_WRAPPERS:
+        return False, set()
+      out = (False, set())
+      for e in parsed.slice:
+        if isinstance(e.slice, cst.Index):
+          r = self._string_annotation(mod, e.slice.value, scope)
+          out = (out[0] or r[0], out[1] | r[1])
+      return out
+    text = dotted(parsed)
+    if text is None:
+      return False, set()
+    head, _, rest = text.partition('.')
+    classes, manager = set(), False
+    for a in scope[head] if head in scope else ():
+      targets: list[Any] = []
+      if isinstance(a, md.ImportAssignment):
+        qname = _import_qname(a.node, head, mod)
+        if qname is not None:
+          targets = self.resolve_qname(mod, f'{qname}.{rest}' if rest else qname, a.node)
+      elif isinstance(a, md.Assignment) and not rest:
+        targets = [Local(mod, a.node)]
+      for t in targets:
+        if isinstance(t, External) and is_api_qname(t.qname, 'CheckpointManager'):
+          manager = True
+        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+          classes.add(id(t.node))
+          manager = manager or id(t.node) in self.manager_classes
+    return manager, classes
+
+  # ---- the fixpoint.
+  def solve(self) -> None:
+    self._resolved.clear()  # Modules loaded since may resolve names differently.
+    self._fixable_ids = {i for mod in self.modules for i in mod.fixable_imports}
+    for mod in self.modules:
+      for node in [*mod.c.functions, *mod.c.classes]:
+        self.owner_mod[id(node)] = mod
+      for cls in mod.c.classes:
+        self.classes[id(cls)] = cls
+    for mod in self.modules:
+      for cls in mod.c.classes:
+        bases = [b.value.value if isinstance(b.value, cst.Subscript) else b.value
+                 for b in cls.bases]  # `Base[T]`: Base.
+        self.bases[id(cls)] = [t.node for b in bases for t in self.resolve(mod, b)
+                               if isinstance(t, Local) and isinstance(t.node, cst.ClassDef)]
+        for base in self.bases[id(cls)]:
+          if id(cls) not in self.children.get(id(base), ()):
+            self.children.setdefault(id(base), []).append(id(cls))
+    changed = True
+    while changed:  # Subclasses of the manager (also of subclasses, across modules).
+      changed = False
+      for mod in self.modules:
+        for cls in mod.c.classes:
+          if id(cls) not in self.manager_classes and any(
+              self.api(mod, b.value, 'CheckpointManager') for b in cls.bases) or (
+              id(cls) not in self.manager_classes and any(
+                  id(b) in self.manager_classes for b in self.bases.get(id(cls), ()))):
+            self.manager_classes.add(id(cls))
+            changed = True
+    for mod in self.modules:
+      for param_id, cls in mod.c.class_of_self.items():
+        if id(cls) in self.manager_classes:
+          self.managers[param_id].add(SUBCLASS)
+      for param, _ in mod.c.params:
+        manager, classes = self.annotation(mod, param.annotation.annotation,
+                                           mod.scopes.get(param))
+        if manager:
+          self.managers[id(param)].add(DECLARED)
+        elif classes and not classes & self.manager_classes:
+          self.not_managers.add(id(param))  # Annotated with another class: trusted.
+        self.instances[id(param)] |= classes
+      for fn in mod.c.functions:
+        if fn.returns is not None:
+          manager, classes = self.annotation(mod, fn.returns.annotation, mod.scopes.get(fn))
+          if manager:
+            self.declared_factories.add(id(fn))
+          self.makers[id(fn)] |= classes
+    # First what the code shows, then annotations where it shows nothing (an
+    # annotation beside a construction adds no origin).
+    for declared in (False, True):
+      changed = True
+      while changed:
+        changed = False
+        for mod in self.modules:
+          changed |= self._step(mod, declared)
+
+  def _add(self, table: dict, key: int, values: set) -> bool:
+    known = table[key]
+    if values - known:
+      known |= values
+      return True
+    return False
+
+  def _add_attr(self, table: dict, cls: int, name: str, values: set) -> bool:
+    known = table[cls].setdefault(name, set())
+    if values - known:
+      known |= values
+      return True
+    return False
+
+  def _bind(self, mod: Module, target: cst.CSTNode, origins: set[str], classes: set[int],
+            inside: set[str]) -> bool:
+    """Records what `target` is bound to; whether that is news."""
+    news = False
+    if isinstance(target, cst.Name):
+      news |= self._add(self.managers, id(target), origins)
+      news |= self._add(self.instances, id(target), classes)
+      news |= self._add(self.containers, id(target), inside)
+    elif isinstance(target, cst.Attribute):
+      for cls in self.classes_of(mod, target.value):
+        news |= self._add_attr(self.attrs, cls, target.attr.value, origins)
+        news |= self._add_attr(self.attr_classes, cls, target.attr.value, classes)
+        news |= self._add_attr(self.attr_containers, cls, target.attr.value, inside)
+    elif isinstance(target, cst.Subscript) and origins:  # d[k] = manager
+      news |= self._contain(mod, target.value, origins)
+    return news
+
+  def _contain(self, mod: Module, container: cst.CSTNode, origins: set[str]) -> bool:
+    news = False
+    if isinstance(container, cst.Name):
+      for t in self.resolve(mod, container):
+        if isinstance(t, Local):
+          news |= self._add(self.containers, id(t.node), origins)
+    elif isinstance(container, cst.Attribute):
+      for cls in self.classes_of(mod, container.value):
+        news |= self._add_attr(self.attr_containers, cls, container.attr.value, origins)
+    return news
+
+  def _bind_tuple(self, mod: Module, target: cst.CSTNode, value: cst.CSTNode | None) -> bool:
+    elements = self._elements(mod, value)
+    if elements is None or not isinstance(target, (cst.Tuple, cst.List)):
+      return False
+    news = False
+    for i, e in enumerate(target.elements):
+      if isinstance(e, cst.StarredElement):
+        break
+      origins = elements.get(i, set())
+      if origins:
+        news |= self._bind(mod, e.value, origins, set(), set())
+    return news
+
+  def _step(self, mod: Module, declared: bool) -> bool:
+    c, changed = mod.c, False
+    if declared:
+      for fn_id in self.declared_factories:
+        if not self.factories[fn_id]:
+          self.factories[fn_id].add(DECLARED)
+          changed = True
+    for site in c.sites:
+      origins = self.origins(mod, site.value)
+      classes = self.classes_of(mod, site.value)
+      inside = self.contained(mod, site.value)
+      if site.annotation is not None:
+        manager, more = self.annotation(mod, site.annotation, site.scope)
+        classes = classes | more
+        if manager and declared and not origins:
+          origins = {DECLARED}
+      for t in site.targets:
+        if isinstance(t, (cst.Tuple, cst.List)):
+          changed |= self._bind_tuple(mod, t, site.value)
+        else:
+          changed |= self._bind(mod, t, origins, classes, inside)
+    for target, iterable in c.loops:
+      inside = self.contained(mod, iterable)
+      if not inside:
+        continue
+      if isinstance(target, cst.Name):
+        changed |= self._add(self.managers, id(target), inside)
+      elif isinstance(target, cst.Tuple) and len(target.elements) == 2 and isinstance(
+          iterable, cst.Call) and isinstance(iterable.func, cst.Attribute) and (
+              iterable.func.attr.value == 'items'):
+        changed |= self._bind(mod, target.elements[1].value, inside, set(), set())
+    for container, value in c.appends:
+      origins = self.origins(mod, value)
+      if origins:
+        changed |= self._contain(mod, container, origins)
+    for cls, name, value, annotation in c.class_attrs:
+      origins = self.origins(mod, value)
+      if not origins and declared and annotation is not None and self.annotation(
+          mod, annotation, mod.scopes.get(annotation))[0]:
+        origins = {DECLARED}
+      changed |= self._add_attr(self.attrs, id(cls), name, origins)
+      changed |= self._add_attr(self.attr_containers, id(cls), name, self.contained(mod, value))
+    for fn, value in c.returns:
+      changed |= self._add(self.factories, id(fn), self.origins(mod, value))
+      changed |= self._add(self.makers, id(fn), self.classes_of(mod, value))
+      if isinstance(value, cst.Tuple):
+        for i, e in enumerate(value.elements):
+          if isinstance(e, cst.Element):
+            o = self.origins(mod, e.value)
+            if o:
+              known = self.tuples[id(fn)].setdefault(i, set())
+              if o - known:
+                known |= o
+                changed = True
+    for cls in c.classes:  # Properties returning a manager are manager attributes.
+      for name, method in c.members.get(id(cls), {}).items():
+        origins = self.factories.get(id(method), _NONE)
+        if origins and id(method) in c.properties:
+          changed |= self._add_attr(self.attrs, id(cls), name, origins)
+    for call in c.calls:  # Parameters that receive a manager at a call site.
+      changed |= self._call_site(mod, call)
+    return changed
+
+  def _call_site(self, mod: Module, call: cst.Call) -> bool:
+    given = []
+    for i, arg in enumerate(call.args):
+      if arg.star:
+        break
+      origins = self.origins(mod, arg.value)
+      classes = self.classes_of(mod, arg.value) if not origins else set()
+      if origins or classes:
+        given.append((i, arg, origins, classes))
+    if not given:
+      return False
+    self.project.want = True  # A function of a module not loaded yet: load it.
+    try:
+      callees = self.callees(mod, call.func)
+    finally:
+      self.project.want = False
+    news = False
+    for fmod, fn, bound in callees:
+      if isinstance(fn, cst.ClassDef):
+        init = self._methods([id(fn)], '__init__')
+        if not init:
+          continue
+        fmod, fn = init[0]
+        bound = True
+      signature = fmod.c.signature.get(id(fn))
+      if signature is None:
+        continue
+      positional, by_name = signature
+      positional = positional[1:] if bound else positional
+      for i, arg, origins, classes in given:
+        if arg.keyword is not None:
+          param = by_name.get(arg.keyword.value)
+        else:
+          param = positional[i] if i < len(positional) else None
+        if param is None or id(param) in self.not_managers:
+          continue
+        if origins:
+          news |= self._add(self.managers, id(param), origins | {PARAM})
+        news |= self._add(self.instances, id(param), classes)
+    return news
+
+  # ---- what a module offers others (for the text prefilter).
+  def exports(self, mod: Module) -> set[str]:
+    """Top-level names of `mod` that are manager-related: factories, classes
+    holding, making or subclassing managers, managers, aliases."""
+    scope = mod.scopes.get(mod.tree)
+    out = set()
+    if scope is None:
+      return out
+    for a in scope.assignments:
+      if isinstance(a, md.ImportAssignment):
+        name = a.name.split('.')[0]
+        if self._related(self.module_attr(mod, name)):
+          out.add(name)
+      elif isinstance(a, md.Assignment) and self._related([Local(mod, a.node)]):
+        out.add(a.name)
+    return out
+
+  def want_bases(self) -> None:
+    """Asks for the modules (not loaded yet) of the base classes of classes that
+    hold or make managers, or whose methods do (a base may set or use the
+    attribute)."""
+    self.project.want = True
+    try:
+      for mod in self.modules:
+        for cls in mod.c.classes:
+          if not self.related_class(id(cls)) and not any(
+              self.makers.get(id(f)) and any(self.related_class(c) for c in self.makers[id(f)])
+              for f in mod.c.members.get(id(cls), {}).values()):
+            continue
+          for b in cls.bases:
+            self.resolve(mod, b.value.value if isinstance(b.value, cst.Subscript) else b.value)
+    finally:
+      self.project.want = False
+
+  def related_class(self, cls_id: int) -> bool:
+    """A class that is, holds (itself or through its bases), or makes managers."""
+    if cls_id in self.manager_classes:
+      return True
+    for c in self._lineage(cls_id):
+      if any(self.attrs.get(c, {}).values()) or any(self.attr_containers.get(c, {}).values()):
+        return True
+      mod = self.owner_mod.get(c)
+      members = mod.c.members.get(c, {}).values() if mod is not None else ()
+      if any(self.factories.get(id(f)) or self.tuples.get(id(f)) for f in members):
+        return True
+    return False
+
+  def _related(self, targets: list[Any]) -> bool:
+    for t in targets:
+      if not isinstance(t, Local):
+        continue
+      i = id(t.node)
+      if self.factories.get(i) or self.tuples.get(i):
+        return True
+      if any(self.related_class(c) for c in self.makers.get(i, ())):
+        return True
+      if isinstance(t.node, cst.ClassDef) and self.related_class(i):
+        return True
+      if self.managers.get(i) or self.containers.get(i) or any(
+          self.related_class(c) for c in self.instances.get(i, ())):
+        return True
+      if isinstance(t.node, cst.Name):
+        value = t.mod.c.assigned.get(id(t.node))
+        if value is not None and (
+            self.api(t.mod, value, 'CheckpointManager') or self.api(
+                t.mod, value, 'CheckpointManagerOptions')):
+          return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# Loading the project.
+
+_SEED = re.compile(rb'\bCheckpointManager')
+_ORBAX = re.compile(rb'\borbax')
+
+
+def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
+  """Loads the modules that can matter and solves; see the module docstring.
+
+  `texts` is every project file's text (for the prefilter); `load_one(path)`
+  parses and collects one file (None when it cannot be parsed).
+  """
+  pending = [p for p, t in texts.items()
+             if _SEED.search(t) or (p in project.targets and _ORBAX.search(t))]
+  # Files given that name orbax but not the manager: their imports only, until
+  # something says they matter (the prefilter, or a lookup into them).
+  light = {p for p in pending if not _SEED.search(texts[p])}
+  exported: dict[str, set[str]] = {}
+  analysis = Analysis(project)
+  while True:
+    for path in pending:
+      known = project.modules.get(path)
+      if (known is None or known.light) and path not in project.failed:
+        mod = load_one(path, path in light and known is None)
+        if mod is None:
+          project.failed.add(path)
+        else:
+          project.modules[path] = mod
+    light = set()
+    analysis.solve()  # Facts only grow: each round goes on from the last.
+    analysis.want_bases()
+    pending = sorted(p for p in project.wanted if p not in project.modules or (
+        project.modules[p].light))
+    project.wanted.clear()
+    # Files that name a module and one of its manager-related names.
+    new: dict[str, set[str]] = {}
+    for path, mod in project.modules.items():
+      names = analysis.exports(mod)
+      if names - exported.get(path, set()):
+        new[path] = names - exported.get(path, set())
+        exported.setdefault(path, set()).update(names)
+    if new:
+      every = re.compile(rb'\b(?:' + b'|'.join(
+          sorted({re.escape(n.encode()) for names in new.values() for n in names})) + rb')\b')
+      bases = {src: re.compile(rb'\b' + re.escape(project.files[src].rpartition('.')[2].encode())
+                               + rb'\b') for src in new}
+      for path, text in texts.items():
+        if (path in project.modules and not project.modules[path].light) or (
+            path in project.failed or path in pending):
+          continue
+        if not every.search(text):
+          continue
+        for src, names in new.items():
+          if bases[src].search(text) and any(
+              re.search(rb'\b' + re.escape(n.encode()) + rb'\b', text) for n in names):
+            pending.append(path)
+            break
+    if not pending:
+      return analysis
