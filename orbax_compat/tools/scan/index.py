@@ -23,8 +23,9 @@ received as a parameter); functions and methods returning managers (also
 inside tuples) or instances; classes whose attributes hold managers
 (through base classes in other modules); subclasses of the manager (also
 imported, or nested and built as `self._Impl(d)`); aliases of the manager
-class and of `CheckpointManagerOptions`. Names resolve through libcst's
-`ScopeProvider`; imports resolve to the modules of the project (matched by
+class and of `CheckpointManagerOptions`. Names resolve through libcst's scope
+objects, which `Collector`'s one walk builds by `ScopeProvider`'s rules
+(scopes.py); imports resolve to the modules of the project (matched by
 dotted suffix, so `src/` layouts need no configuration), anything else to
 its qualified name.
 """
@@ -40,9 +41,12 @@ import re
 from typing import Any
 
 import libcst as cst
+from libcst import MaybeSentinel
 from libcst import metadata as md
 
 from orbax_compat.mapping import forms
+from orbax_compat.tools.scan import nodes
+from orbax_compat.tools.scan import scopes as scopes_lib
 from orbax_compat.tools.scan import templates
 from orbax_compat.tools.scan.findings import SHIM
 from orbax_compat.tools.scan.findings import V0
@@ -100,19 +104,15 @@ def dotted(node: cst.CSTNode | None) -> str | None:
   return None
 
 
-class _Names(cst.CSTVisitor):
-  def __init__(self):
-    super().__init__()
-    self.names: set[str] = set()
-
-  def visit_Name(self, node: cst.Name) -> None:
-    self.names.add(node.value)
-
-
 def names_in(node: cst.CSTNode) -> set[str]:
-  visitor = _Names()
-  node.visit(visitor)
-  return visitor.names
+  """Every name in `node` (attributes' and keywords' included)."""
+  out, todo = set(), [node]
+  while todo:
+    n = todo.pop()
+    if type(n) is cst.Name:
+      out.add(n.value)
+    todo.extend(nodes.children(n))
+  return out
 
 
 # --------------------------------------------------------------------------
@@ -120,8 +120,9 @@ def names_in(node: cst.CSTNode) -> set[str]:
 
 
 class Module:
-  """One loaded file: its libcst tree (with `ScopeProvider` metadata on it) and
-  the facts `Collector` gathers in one visit."""
+  """One loaded file: its libcst tree, its scopes (libcst's scope objects,
+  `scopes.Scopes`) and the facts `Collector` gathers in one walk that also
+  builds those scopes; positions (libcst's `CodeRange`s) on demand."""
 
   def __init__(self, path: str, name: str, source: bytes | str, tree: cst.Module,
                target: bool, notebook: Any = None, light: bool = False):
@@ -129,22 +130,19 @@ class Module:
     self.target = target  # Among the paths given (findings are reported).
     self.notebook = notebook  # notebooks.Notebook for a .ipynb file.
     self.light = light  # Only its imports (it names nothing manager-related yet).
-    self.wrapper = md.MetadataWrapper(tree, unsafe_skip_copy=True)
-    self._positions = None
+    self._positions: nodes.Positions | None = None
     self.fixable_imports: set[int] = set()  # id(import statement) --fix swaps.
+    self.scopes = scopes_lib.Scopes()
+    self.c = Collector(self)
     if light:
-      self.scopes = {}
-      self.c = Collector(self)
       self.c.imports = list(_imports(tree.body))
     else:
-      self.scopes = self.wrapper.resolve(md.ScopeProvider)
-      self.c = Collector(self)
       self.c.collect()
 
   @property
-  def positions(self):
+  def positions(self) -> nodes.Positions:
     if self._positions is None:
-      self._positions = self.wrapper.resolve(md.PositionProvider)
+      self._positions = nodes.Positions(self.tree)
     return self._positions
 
   @property
@@ -153,13 +151,7 @@ class Module:
         self.name.rpartition('.')[0])
 
   def assignments(self, name: cst.Name | cst.Attribute) -> list[md.BaseAssignment]:
-    scope = self.scopes.get(name)
-    if scope is None:
-      return []
-    out = []
-    for access in scope.accesses[name]:
-      out.extend(access.referents)
-    return out
+    return self.scopes.assignments(name)
 
 
 def _imports(body) -> Iterator[tuple[cst.CSTNode, cst.CSTNode]]:
@@ -207,13 +199,41 @@ class Site:
   scope: Any
 
 
-class Collector(cst.CSTVisitor):
-  """One visit of a module: calls, attribute uses, imports, binding sites,
+def _subclasses(cls: type) -> set[type]:
+  out = set()
+  for sub in cls.__subclasses__():
+    out |= {sub, *_subclasses(sub)}
+  return out
+
+
+_STATEMENTS = frozenset({cst.SimpleStatementLine, *_subclasses(cst.BaseCompoundStatement)})
+_USES = frozenset({cst.Call, cst.Attribute, cst.Arg})  # Their statement and parent are kept.
+_SUITES = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
+_DEFS = frozenset({cst.FunctionDef, cst.ClassDef})
+_COMPREHENSIONS = frozenset({cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp})
+# Expression contexts, as libcst's ExpressionContextProvider gives them to names.
+_LOAD, _STORE, _DEL = 0, 1, 2
+_CONTEXT = {  # (node type, field) -> the context of that field's names.
+    (cst.AssignTarget, 'target'): _STORE, (cst.AnnAssign, 'target'): _STORE,
+    (cst.AugAssign, 'target'): _STORE, (cst.NamedExpr, 'target'): _STORE,
+    (cst.AsName, 'name'): _STORE, (cst.CompFor, 'target'): _STORE, (cst.Del, 'target'): _DEL,
+    (cst.Subscript, 'value'): _LOAD, (cst.Subscript, 'slice'): _LOAD,
+}
+_NOT_NODES = (type(None), str, bool, MaybeSentinel)
+
+
+class Collector:
+  """One walk of a module: calls, attribute uses, imports, binding sites,
   definitions, and each node's statement and parent (what `Analysis` and the
-  findings need)."""
+  findings need), and the module's scopes (`scopes.Scopes`).
+
+  The walk reads the tree without rebuilding it (`nodes.child_fields`), in the
+  order of libcst's `ScopeProvider` (parameters and body before decorators,
+  a comprehension's first iterable in the enclosing scope, ...), so that the
+  scopes it records are the ones `ScopeProvider` builds.
+  """
 
   def __init__(self, module: Module):
-    super().__init__()
     self.mod = module
     self.imports: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (Import|ImportFrom, statement)
     self.calls: list[cst.Call] = []
@@ -245,43 +265,72 @@ class Collector(cst.CSTVisitor):
     self._fstring = 0
     self._guards: list[tuple[int, list[tuple[str, cst.BaseExpression]]]] = []
     self.narrowed: dict[int, list[cst.BaseExpression]] = {}  # id(attr) -> isinstance types.
+    # The scopes being built (libcst's objects).
+    self._scopes = module.scopes
+    self.scope: md.Scope | None = None
+    self._top_attribute: list[cst.Attribute | None] = [None]
 
   def collect(self) -> None:
-    self.mod.tree.visit(self)
+    self.scope = md.GlobalScope()
+    self._visit(self.mod.tree, _LOAD)
 
-  # The walk: statements, parents, f-strings.
-  def on_visit(self, node: cst.CSTNode) -> bool:
-    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+  # The walk.
+  def _visit(self, node: cst.CSTNode, ctx: int) -> None:
+    t = type(node)
+    statement = t in _STATEMENTS
+    if statement:
       self._statements.append(node)
-    if isinstance(node, cst.FormattedString):
-      self._fstring += 1
-    if isinstance(node, (cst.Call, cst.Attribute, cst.Arg)):
-      self.statement[id(node)] = self._anchor()
-      if self._parents:
-        self.parent[id(node)] = self._parents[-1]
+    parents = self._parents
+    if t in _USES:
+      i = id(node)
+      self.statement[i] = self._anchor()
+      if parents:
+        self.parent[i] = parents[-1]
       if self._fstring:
-        self.in_fstring.add(id(node))
-    if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)) and self._parents:
-      owner = self._parents[-1]
-      test = owner.test if isinstance(owner, cst.If) and owner.body is node else (
-          owner.guard if isinstance(owner, cst.MatchCase) and owner.body is node else None)
+        self.in_fstring.add(i)
+    elif t is cst.FormattedString:
+      self._fstring += 1
+    elif t in _SUITES and parents:
+      owner = parents[-1]
+      test = owner.test if type(owner) is cst.If and owner.body is node else (
+          owner.guard if type(owner) is cst.MatchCase and owner.body is node else None)
       guards = _isinstance_guards(test)
       if guards:
         self._guards.append((id(node), guards))
-    self._parents.append(node)
-    return super().on_visit(node)
-
-  def on_leave(self, original_node: cst.CSTNode) -> None:
-    super().on_leave(original_node)
-    self._parents.pop()
-    if self._guards and self._guards[-1][0] == id(original_node):
+    parents.append(node)
+    hook = _HOOKS.get(t)
+    if hook is not None:
+      hook(self, node)
+    walk = _WALKS.get(t)
+    if walk is not None:
+      walk(self, node, ctx)
+    else:
+      self._children(node, t, ctx)
+    parents.pop()
+    if self._guards and self._guards[-1][0] == id(node):
       self._guards.pop()
-    if isinstance(original_node, cst.FormattedString):
+    if t is cst.FormattedString:
       self._fstring -= 1
-    if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+    if statement:
       self._statements.pop()
-    if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
+    if t in _DEFS:
       self._defs.pop()
+    scope = self.scope
+    self._scopes.of[id(node)] = scope
+    if t in scopes_lib.ASSIGNMENT_LIKE:
+      scope._assignment_count += 1  # pylint: disable=protected-access
+
+  def _children(self, node: cst.CSTNode, t: type, ctx: int) -> None:
+    visit = self._visit
+    for name in nodes.child_fields(t):
+      value = getattr(node, name)
+      tv = type(value)
+      if tv is tuple or tv is list:
+        c = _CONTEXT.get((t, name), ctx)
+        for item in value:
+          visit(item, c)
+      elif tv not in _NOT_NODES:
+        visit(value, _CONTEXT.get((t, name), ctx))
 
   def _anchor(self) -> cst.CSTNode | None:
     """The statement a comment goes above (an `elif`'s: its `if`)."""
@@ -296,15 +345,155 @@ class Collector(cst.CSTVisitor):
     owner = self._defs[-1] if self._defs else None
     return owner if isinstance(owner, cst.ClassDef) else None
 
-  # Imports.
-  def visit_Import(self, node: cst.Import) -> None:
-    self.imports.append((node, self._anchor()))
+  # Scopes: the rules of libcst's ScopeVisitor.
+  def _walk_name(self, node: cst.Name, ctx: int) -> None:
+    scope = self.scope
+    if ctx == _STORE:
+      scope.record_assignment(node.value, node)
+    else:
+      self._scopes.raw[scope].append(
+          (md.Access(node, scope, is_annotation=False, is_type_hint=False),
+           self._top_attribute[-1]))
 
-  def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+  def _walk_attribute(self, node: cst.Attribute, ctx: int) -> None:
+    top = self._top_attribute
+    if top[-1] is None:
+      top[-1] = node
+    self._visit(node.value, _LOAD)  # Not the attribute's name.
+    if top[-1] is node:
+      top[-1] = None
+
+  def _walk_call(self, node: cst.Call, ctx: int) -> None:
+    self._top_attribute.append(None)
+    self._children(node, cst.Call, ctx)
+    self._top_attribute.pop()
+
+  def _walk_arg(self, node: cst.Arg, ctx: int) -> None:
+    self._visit(node.value, ctx)  # Not the keyword.
+
+  def _walk_param(self, node: cst.Param, ctx: int) -> None:
+    scope = self.scope
+    scope.record_assignment(node.name.value, node)
+    self._scopes.of[id(node.name)] = scope
+    self.scope = scope.parent  # Defaults and annotations: the enclosing scope.
+    for part in (node.default, node.annotation):
+      if part is not None:
+        self._visit(part, ctx)
+    self.scope = scope
+
+  def _walk_function(self, node: cst.FunctionDef, ctx: int) -> None:
+    outer = self.scope
+    outer.record_assignment(node.name.value, node)
+    self._scopes.of[id(node.name)] = outer
+    if node.type_parameters is not None:
+      self.scope = scopes_lib.AnnotationScope(outer, node, None)
+      self._visit(node.type_parameters, ctx)
+    around = self.scope
+    self.scope = md.FunctionScope(around, node, node.name.value)
+    self._visit(node.params, ctx)
+    self._visit(node.body, ctx)
+    self.scope = around
+    for decorator in node.decorators:
+      self._visit(decorator, ctx)
+    if node.returns is not None:
+      self._visit(node.returns, ctx)
+    self.scope = outer
+
+  def _walk_lambda(self, node: cst.Lambda, ctx: int) -> None:
+    outer = self.scope
+    self.scope = md.FunctionScope(outer, node, None)
+    self._visit(node.params, ctx)
+    self._visit(node.body, ctx)
+    self.scope = outer
+
+  def _walk_class(self, node: cst.ClassDef, ctx: int) -> None:
+    outer = self.scope
+    outer.record_assignment(node.name.value, node)
+    self._scopes.of[id(node.name)] = outer
+    for decorator in node.decorators:
+      self._visit(decorator, ctx)
+    if node.type_parameters is not None:
+      self.scope = scopes_lib.AnnotationScope(outer, node, None)
+      self._visit(node.type_parameters, ctx)
+    for arg in (*node.bases, *node.keywords):
+      self._visit(arg, ctx)
+    self.scope = md.ClassScope(self.scope, node, node.name.value)
+    self._visit(node.body, ctx)
+    self.scope = outer
+
+  def _walk_comprehension(self, node: cst.BaseComp, ctx: int) -> None:
+    for_in = node.for_in
+    self._parents.append(for_in)
+    self._hook_comp_for(for_in)
+    self._visit(for_in.iter, ctx)  # The first iterable: the enclosing scope.
+    outer = self.scope
+    self._scopes.of[id(for_in)] = outer
+    self.scope = scope = md.ComprehensionScope(outer, node)
+    self._visit(for_in.target, _STORE)
+    scope._assignment_count += 1  # pylint: disable=protected-access
+    for condition in for_in.ifs:
+      self._visit(condition, ctx)
+    if for_in.inner_for_in is not None:
+      self._visit(for_in.inner_for_in, ctx)
+    self._parents.pop()
+    if type(node) is cst.DictComp:
+      self._visit(node.key, ctx)
+      self._visit(node.value, ctx)
+    else:
+      self._visit(node.elt, ctx)
+    self.scope = outer
+
+  def _walk_for(self, node: cst.For, ctx: int) -> None:
+    self._visit(node.target, _STORE)
+    self.scope._assignment_count += 1  # pylint: disable=protected-access
+    for part in (node.iter, node.body, node.orelse):
+      if part is not None:
+        self._visit(part, ctx)
+
+  def _walk_import(self, node: cst.Import | cst.ImportFrom, ctx: int) -> None:
+    names = node.names
+    if isinstance(names, cst.ImportStar):
+      return
+    scope = self.scope
+    for alias in names:
+      self._scopes.of[id(alias)] = scope
+      bound = alias.asname.name if alias.asname is not None else alias.name
+      for name, _ in scopes_lib.dotted_names(bound):
+        scope.record_import_assignment(name, node, bound)
+
+  def _walk_global(self, node: cst.Global | cst.Nonlocal, ctx: int) -> None:
+    for item in node.names:
+      try:
+        if type(node) is cst.Global:
+          self.scope.record_global_overwrite(item.name.value)
+        else:
+          self.scope.record_nonlocal_overwrite(item.name.value)
+      except NotImplementedError:  # `nonlocal` at module level: not Python.
+        pass
+
+  def _walk_type_alias(self, node: Any, ctx: int) -> None:
+    outer = self.scope
+    outer.record_assignment(node.name.value, node)
+    self.scope = scopes_lib.AnnotationScope(outer, node, None)
+    if node.type_parameters is not None:
+      self._visit(node.type_parameters, ctx)
+    self._visit(node.value, ctx)
+    self.scope = outer
+
+  def _walk_type_var(self, node: Any, ctx: int) -> None:
+    self.scope.record_assignment(node.name.value, node)
+    if getattr(node, 'bound', None) is not None:
+      self._visit(node.bound, ctx)
+
+  def _walk_nothing(self, node: cst.CSTNode, ctx: int) -> None:
+    pass  # A string's text (annotations in strings are left out: scopes.py).
+
+  # Imports.
+  def _hook_import(self, node: cst.Import | cst.ImportFrom) -> None:
     self.imports.append((node, self._anchor()))
 
   # Definitions.
-  def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+  def _hook_function(self, node: cst.FunctionDef) -> None:
     owner = self._class_body()
     if self._defs:
       self.owner[id(node)] = self._defs[-1]
@@ -328,7 +517,7 @@ class Collector(cst.CSTVisitor):
     self.functions.append(node)
     self._defs.append(node)
 
-  def visit_ClassDef(self, node: cst.ClassDef) -> None:
+  def _hook_class(self, node: cst.ClassDef) -> None:
     owner = self._class_body()
     if owner is not None:
       self.members[id(owner)][node.name.value] = node
@@ -337,7 +526,7 @@ class Collector(cst.CSTVisitor):
     self.classes.append(node)
     self._defs.append(node)
 
-  def visit_Return(self, node: cst.Return) -> None:
+  def _hook_return(self, node: cst.Return) -> None:
     fn = next((d for d in reversed(self._defs)), None)
     if isinstance(fn, cst.FunctionDef) and node.value is not None:
       self.returns.append((fn, node.value))
@@ -352,7 +541,7 @@ class Collector(cst.CSTVisitor):
       elif isinstance(t, cst.StarredElement):
         self._targets([t.value])
 
-  def visit_Assign(self, node: cst.Assign) -> None:
+  def _hook_assign(self, node: cst.Assign) -> None:
     targets = [t.target for t in node.targets]
     self._targets(targets)
     for t in targets:
@@ -363,9 +552,9 @@ class Collector(cst.CSTVisitor):
       for t in targets:
         if isinstance(t, cst.Name):
           self.class_attrs.append((owner, t.value, node.value, None))
-    self.sites.append(Site(targets, node.value, None, self.mod.scopes.get(node.value)))
+    self.sites.append(Site(targets, node.value, None, self.scope))
 
-  def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+  def _hook_ann_assign(self, node: cst.AnnAssign) -> None:
     self._targets([node.target])
     if isinstance(node.target, cst.Name) and node.value is not None:
       self.assigned[id(node.target)] = node.value
@@ -373,32 +562,31 @@ class Collector(cst.CSTVisitor):
     if owner is not None and isinstance(node.target, cst.Name):
       self.class_attrs.append((owner, node.target.value, node.value,
                                node.annotation.annotation))
-    self.sites.append(Site([node.target], node.value, node.annotation.annotation,
-                           self.mod.scopes.get(node.target)))
+    self.sites.append(Site([node.target], node.value, node.annotation.annotation, self.scope))
 
-  def visit_AugAssign(self, node: cst.AugAssign) -> None:
+  def _hook_aug_assign(self, node: cst.AugAssign) -> None:
     self._targets([node.target])
 
-  def visit_Del(self, node: cst.Del) -> None:
+  def _hook_del(self, node: cst.Del) -> None:
     self._targets([node.target])
 
-  def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+  def _hook_named_expr(self, node: cst.NamedExpr) -> None:
     self.sites.append(Site([node.target], node.value, None, None))
 
-  def visit_WithItem(self, node: cst.WithItem) -> None:
+  def _hook_with_item(self, node: cst.WithItem) -> None:
     if node.asname is not None:
       self._targets([node.asname.name])
       self.sites.append(Site([node.asname.name], node.item, None, None))
 
-  def visit_For(self, node: cst.For) -> None:
+  def _hook_for(self, node: cst.For) -> None:
     self._targets([node.target])
     self.loops.append((node.target, node.iter))
 
-  def visit_CompFor(self, node: cst.CompFor) -> None:
+  def _hook_comp_for(self, node: cst.CompFor) -> None:
     self.loops.append((node.target, node.iter))
 
   # Uses.
-  def visit_Call(self, node: cst.Call) -> None:
+  def _hook_call(self, node: cst.Call) -> None:
     self.calls.append(node)
     func = node.func
     if isinstance(func, cst.Name) and func.value == 'super':
@@ -409,12 +597,37 @@ class Collector(cst.CSTVisitor):
           and node.args):
       self.appends.append((func.value, node.args[-1].value))
 
-  def visit_Attribute(self, node: cst.Attribute) -> None:
+  def _hook_attribute(self, node: cst.Attribute) -> None:
     self.attributes.append(node)
     if self._guards and isinstance(node.value, cst.Name):
       types = [t for _, guards in self._guards for name, t in guards if name == node.value.value]
       if types:
         self.narrowed[id(node)] = types
+
+
+_HOOKS: dict[type, Any] = {
+    cst.Import: Collector._hook_import, cst.ImportFrom: Collector._hook_import,  # pylint: disable=protected-access
+    cst.FunctionDef: Collector._hook_function, cst.ClassDef: Collector._hook_class,  # pylint: disable=protected-access
+    cst.Return: Collector._hook_return, cst.Assign: Collector._hook_assign,  # pylint: disable=protected-access
+    cst.AnnAssign: Collector._hook_ann_assign, cst.AugAssign: Collector._hook_aug_assign,  # pylint: disable=protected-access
+    cst.Del: Collector._hook_del, cst.NamedExpr: Collector._hook_named_expr,  # pylint: disable=protected-access
+    cst.WithItem: Collector._hook_with_item, cst.For: Collector._hook_for,  # pylint: disable=protected-access
+    cst.CompFor: Collector._hook_comp_for, cst.Call: Collector._hook_call,  # pylint: disable=protected-access
+    cst.Attribute: Collector._hook_attribute,  # pylint: disable=protected-access
+}
+_WALKS: dict[type, Any] = {
+    cst.Name: Collector._walk_name, cst.Attribute: Collector._walk_attribute,  # pylint: disable=protected-access
+    cst.Call: Collector._walk_call, cst.Arg: Collector._walk_arg,  # pylint: disable=protected-access
+    cst.Param: Collector._walk_param, cst.FunctionDef: Collector._walk_function,  # pylint: disable=protected-access
+    cst.Lambda: Collector._walk_lambda, cst.ClassDef: Collector._walk_class,  # pylint: disable=protected-access
+    cst.For: Collector._walk_for, cst.Import: Collector._walk_import,  # pylint: disable=protected-access
+    cst.ImportFrom: Collector._walk_import, cst.Global: Collector._walk_global,  # pylint: disable=protected-access
+    cst.Nonlocal: Collector._walk_global, cst.SimpleString: Collector._walk_nothing,  # pylint: disable=protected-access
+    **{t: Collector._walk_comprehension for t in _COMPREHENSIONS},  # pylint: disable=protected-access
+    **({cst.TypeAlias: Collector._walk_type_alias} if hasattr(cst, 'TypeAlias') else {}),  # pylint: disable=protected-access
+    **{getattr(cst, n): Collector._walk_type_var for n in ('TypeVar', 'TypeVarTuple', 'ParamSpec')  # pylint: disable=protected-access
+       if hasattr(cst, n)},
+}
 
 
 def _isinstance_guards(test: cst.BaseExpression | None) -> list[tuple[str, cst.BaseExpression]]:

@@ -1,0 +1,143 @@
+"""The scanner's own walk gives what libcst's providers give (issue 18, speed).
+
+`nodes.child_fields` must follow libcst's visit order, `nodes.Positions` must
+give `PositionProvider`'s ranges, and the scopes `index.Collector` builds in its
+single walk must resolve names as `ScopeProvider` does. Checked node by node
+on the test sources and on a module of awkward scoping.
+"""
+
+import pathlib
+
+import libcst as cst
+from libcst import metadata as md
+
+from orbax_compat.tools.scan import index
+from orbax_compat.tools.scan import nodes
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+SCOPING = '''\
+import os.path
+import orbax.checkpoint as ocp
+from . import sibling as sib
+from pkg.mod import (a, b as c)
+from typing import Optional
+x = 1
+x = x + 1
+y: int
+del y
+
+
+def outer(p, q=x, *args, r: "Optional[int]" = None, **kw) -> os.path.Path:
+  global x
+  z = [x for x in range(p) if x for w in range(x)]
+  w = {k: v for k, v in kw.items()}
+  g = (lambda u, v=q: u + v + p)(1)
+  print(os.path.join('a', 'b').upper(), ocp.args.StandardSave, sib.thing)
+
+  def inner():
+    nonlocal z
+    z = p
+    return z, (n := 3), n
+  try:
+    pass
+  except (ValueError, KeyError) as err:
+    print(err)
+  with open(p) as (f1, f2), open(q) as f3:
+    print(f1, f2, f3)
+  for i, (j, *k) in enumerate(args):
+    print(i, j, k)
+  else:
+    print(i)
+  match p:
+    case {'k': v1, **rest}:
+      print(v1, rest)
+    case ocp.CheckpointManager(directory=d) | [d, *_]:
+      print(d)
+  return inner, g, w, f'{z!r:>{p}} {x}'
+
+
+@ocp.decorator(x)
+class C(ocp.Base, metaclass=type):
+  attr = x
+  other = [attr for _ in range(3)]
+
+  def method(self, m: 'ocp.CheckpointManager') -> 'C':
+    self.m = m
+    return self.m.latest_step() + attr
+
+  class Inner:
+    value = C
+'''
+
+
+def sources() -> list[tuple[str, cst.Module]]:
+  out = [('scoping', cst.parse_module(SCOPING))]
+  for path in sorted([*(HERE / 'scan_sources').glob('*.py'),
+                      *(HERE / 'scan_patterns').glob('*/*.py')]):
+    out.append((path.name, cst.parse_module(path.read_bytes())))
+  return out
+
+
+def all_nodes(tree: cst.CSTNode) -> list[cst.CSTNode]:
+  out, todo = [], [tree]
+  while todo:
+    node = todo.pop()
+    out.append(node)
+    todo.extend(node.children)
+  return out
+
+
+def test_child_fields_follow_libcsts_visit_order():
+  for name, tree in sources():
+    for node in all_nodes(tree):
+      fields = nodes.visit_order(type(node))
+      mine = []
+      for field in fields:
+        value = getattr(node, field)
+        items = value if isinstance(value, (tuple, list)) else [value]
+        mine.extend(v for v in items if isinstance(v, cst.CSTNode))
+      assert [id(n) for n in mine] == [id(n) for n in node.children], (name, node)
+      syntax = [id(n) for n in nodes.children(node)]
+      assert set(syntax) <= {id(n) for n in node.children}
+      for child in node.children:  # What the walk skips holds no name.
+        if id(child) not in syntax:
+          assert not any(isinstance(n, cst.Name) for n in all_nodes(child)), (name, child)
+
+
+def test_positions_are_position_providers():
+  for name, tree in sources():
+    expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.PositionProvider)
+    positions = nodes.Positions(tree)
+    for node, where in expected.items():
+      assert positions[node] == where, (name, type(node).__name__)
+
+
+def _scope_key(scope):
+  if scope is None or isinstance(scope, (md.GlobalScope, md.BuiltinScope)):
+    return type(scope).__name__
+  return type(scope).__name__, id(scope.node)
+
+
+def _assignment_key(a):
+  return type(a).__name__, a.name, id(getattr(a, 'node', None)), _scope_key(a.scope)
+
+
+def test_scopes_resolve_as_scope_provider_does():
+  for name, tree in sources():
+    expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.ScopeProvider)
+    mod = index.Module(name, 'm', tree.code, tree, True)
+    checked = 0
+    syntax = {id(n) for n in all_nodes(tree)}
+    for node, scope in expected.items():
+      if id(node) not in syntax or not (
+          isinstance(node, (cst.BaseExpression, cst.BaseStatement, cst.BaseSmallStatement,
+                            cst.Param, cst.Arg, cst.Module))):
+        continue  # Layout nodes, and the parsed text of string annotations.
+      assert _scope_key(mod.scopes.get(node)) == _scope_key(scope), (name, node)
+      if isinstance(node, (cst.Name, cst.Attribute)):
+        theirs = {_assignment_key(a) for access in scope.accesses[node] for a in access.referents}
+        assert {_assignment_key(a) for a in mod.assignments(node)} == theirs, (name, node)
+        checked += 1
+    assert checked
+
