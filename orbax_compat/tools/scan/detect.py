@@ -65,10 +65,7 @@ class ModuleFindings:
   @property
   def text(self) -> Text:
     if self._text is None:
-      source = self.mod.source
-      if isinstance(source, bytes):
-        source = source.decode(self.mod.tree.encoding)
-      self._text = Text(source)
+      self._text = Text(self.mod.text)
     return self._text
 
   def segment(self, node: cst.CSTNode) -> str:

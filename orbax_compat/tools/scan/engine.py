@@ -89,33 +89,56 @@ class Scan:
     self.analysis = index_lib.index(self.project, texts, self.load)
 
   def load(self, path: str, light: bool = False) -> index_lib.Module | None:
-    """Parses and collects one file (`light`: its imports only); None if it cannot."""
-    known = self.project.modules.get(path)
-    if known is not None:  # A light module, now needed whole: the same tree.
-      mod = index_lib.Module(path, known.name, known.source, known.tree, known.target,
-                             known.notebook)
-      mod.finder = known.finder
-      mod.finder.mod = mod
-      mod.fixable_imports = known.fixable_imports
-      mod._positions = known._positions  # pylint: disable=protected-access
-      return mod
-    raw = self.texts[path]
+    """Parses and collects one file; None if it cannot. `light`: its imports
+    only, which the analysis never reads, so nothing is parsed until its
+    findings are reported (`_light`) or it is needed whole."""
     target = path in self.project.targets
+    if light and path not in self.project.modules:
+      return index_lib.Module(path, self.project.files[path], None, None, target, light=True)
     try:
-      notebook = None
-      if path.endswith('.ipynb'):
-        notebook = notebooks.Notebook(raw)
-        text: bytes | str = notebook.source
-      else:
-        text = raw
+      text, notebook = self._source(path)
       tree = source_lib.parse(text)
     except Unscannable as e:
       if target:
         self.parse_errors[path] = e
       return None
-    mod = index_lib.Module(path, self.project.files[path], text, tree, target, notebook, light)
+    mod = index_lib.Module(path, self.project.files[path], text, tree, target, notebook)
     mod.finder = detect.ModuleFindings(mod, None)
     if target and detect.may_use_orbax(text):
+      mod.finder.imports()
+    return mod
+
+  def _source(self, path: str) -> tuple[bytes | str, notebooks.Notebook | None]:
+    """What is parsed of a file (a notebook's: its code cells); raises Unscannable."""
+    raw = self.texts[path]
+    if path.endswith('.ipynb'):
+      notebook = notebooks.Notebook(raw)
+      return notebook.source, notebook
+    return raw, None
+
+  def _light(self, path: str, whole: bool) -> index_lib.Module:
+    """A light module's imports, with their findings; raises Unscannable.
+
+    Unless `whole` (a rewrite needs the file's tree), only its import statements
+    naming orbax are parsed with libcst, where Python's parser finds them; a
+    file Python cannot parse is parsed whole with libcst.
+    """
+    text, notebook = self._source(path)
+    name = self.project.files[path]
+    statements, decoded = None, text
+    if not whole and isinstance(text, bytes) and b'\0' not in text:
+      try:
+        decoded = source_lib.decode(text)
+      except Unscannable:
+        decoded = None  # The whole parse says why, as for any file.
+    if not whole and isinstance(decoded, str):
+      statements = source_lib.import_statements(decoded)
+    if statements is None:
+      mod = index_lib.Module(path, name, text, source_lib.parse(text), True, notebook, light=True)
+    else:
+      mod = index_lib.Module.imports_only(path, name, decoded, statements, True, notebook)
+    mod.finder = detect.ModuleFindings(mod, None)
+    if detect.may_use_orbax(text):
       mod.finder.imports()
     return mod
 
@@ -128,6 +151,12 @@ class Scan:
     if error is not None:
       outcome.errors.append(ScanError(path, error.message, error.line, error.col))
       return outcome
+    if mod is not None and mod.tree is None:
+      try:
+        mod = self._light(path, whole=rewrite)
+      except Unscannable as e:
+        outcome.errors.append(ScanError(path, e.message, e.line, e.col))
+        return outcome
     outcome.scanned = 1
     if mod is None:
       return outcome

@@ -122,22 +122,53 @@ def names_in(node: cst.CSTNode) -> set[str]:
 class Module:
   """One loaded file: its libcst tree, its scopes (libcst's scope objects,
   `scopes.Scopes`) and the facts `Collector` gathers in one walk that also
-  builds those scopes; positions (libcst's `CodeRange`s) on demand."""
+  builds those scopes; positions (libcst's `CodeRange`s) on demand.
 
-  def __init__(self, path: str, name: str, source: bytes | str, tree: cst.Module,
+  A *light* module (a file given that names `orbax` but not the manager) is
+  only its imports; until it is needed whole it has no tree at all (`tree`
+  None: nothing of it is parsed during the analysis), and its findings are
+  its imports (`imports_only`).
+  """
+
+  def __init__(self, path: str, name: str, source: bytes | str | None, tree: cst.Module | None,
                target: bool, notebook: Any = None, light: bool = False):
     self.path, self.name, self.source, self.tree = path, name, source, tree
     self.target = target  # Among the paths given (findings are reported).
     self.notebook = notebook  # notebooks.Notebook for a .ipynb file.
     self.light = light  # Only its imports (it names nothing manager-related yet).
+    self.encoding = tree.encoding if tree is not None else 'utf-8'
     self._positions: nodes.Positions | None = None
+    self._text: str | None = None
     self.fixable_imports: set[int] = set()  # id(import statement) --fix swaps.
     self.scopes = scopes_lib.Scopes()
     self.c = Collector(self)
-    if light:
+    if tree is None:
+      pass
+    elif light:
       self.c.imports = list(_imports(tree.body))
     else:
       self.c.collect()
+
+  @classmethod
+  def imports_only(cls, path: str, name: str, text: str, statements: list[tuple[str, int, int]],
+                   target: bool, notebook: Any = None) -> Module:
+    """A light module of its import statements alone (`source.import_statements`:
+    located by Python's parser, each parsed by libcst on its own), with their
+    positions in the file; for findings that need no rewrite."""
+    mod = cls(path, name, text, None, target, notebook, light=True)
+    mod._text = text
+    ranges = {}
+    for code, line, col in statements:
+      stmt = cst.parse_statement(code + '\n')
+      local = nodes.Positions(cst.Module(body=[stmt]))
+      for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+          where = local[small]
+          ranges[small] = md.CodeRange(
+              _shift(where.start, line, col), _shift(where.end, line, col))
+          mod.c.imports.append((small, stmt))
+    mod._positions = ranges
+    return mod
 
   @property
   def positions(self) -> nodes.Positions:
@@ -146,12 +177,25 @@ class Module:
     return self._positions
 
   @property
+  def text(self) -> str:
+    """The source as text (a notebook's: its code cells)."""
+    if self._text is None:
+      source = self.source
+      self._text = source.decode(self.encoding) if isinstance(source, bytes) else source
+    return self._text
+
+  @property
   def package(self) -> str:
     return self.name if os.path.basename(self.path) == '__init__.py' else (
         self.name.rpartition('.')[0])
 
   def assignments(self, name: cst.Name | cst.Attribute) -> list[md.BaseAssignment]:
     return self.scopes.assignments(name)
+
+
+def _shift(where: md.CodePosition, line: int, col: int) -> md.CodePosition:
+  """A position in a statement parsed alone, moved to where the statement starts."""
+  return md.CodePosition(line + where.line - 1, where.column + (col if where.line == 1 else 0))
 
 
 def _imports(body) -> Iterator[tuple[cst.CSTNode, cst.CSTNode]]:
@@ -713,18 +757,18 @@ class Project:
 
 def _import_qname(stmt: cst.CSTNode, name: str, mod: Module) -> str | None:
   """The qualified name `name` is bound to by the import statement `stmt`."""
-  if isinstance(stmt, cst.Import):
+  if type(stmt) is cst.Import:
     for alias in stmt.names:
       full = dotted(alias.name)
       if alias.asname is not None:
-        if isinstance(alias.asname.name, cst.Name) and alias.asname.name.value == name:
+        if type(alias.asname.name) is cst.Name and alias.asname.name.value == name:
           return full
       elif full == name:  # `import a.b`, used as `a.b.x`.
         return full
       elif full and full.split('.')[0] == name:
         return name
     return None
-  if isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
+  if type(stmt) is cst.ImportFrom and type(stmt.names) is not cst.ImportStar:
     base = dotted(stmt.module) if stmt.module is not None else ''
     if stmt.relative:
       package = mod.package.split('.') if mod.package else []
@@ -773,7 +817,7 @@ class Analysis:
     """What a Name or attribute chain may refer to: Local bindings, project
     modules (ModuleRef), or External qualified names. (The same during a solve:
     memoized.)"""
-    if not isinstance(expr, (cst.Name, cst.Attribute)):
+    if type(expr) not in (cst.Name, cst.Attribute):
       return []
     key = (id(expr), self.project.want)
     found = self._resolved.get(key)
@@ -782,23 +826,23 @@ class Analysis:
     return found
 
   def _resolve(self, mod: Module, expr: cst.CSTNode) -> list[Any]:
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
       out = []
       for a in mod.assignments(expr):
-        if isinstance(a, md.ImportAssignment):
+        if type(a) is md.ImportAssignment:
           qname = _import_qname(a.node, expr.value, mod)
           if qname is not None:
             out.extend(self.resolve_qname(mod, qname, a.node))
-        elif isinstance(a, md.Assignment):
+        elif type(a) is md.Assignment:
           out.append(Local(mod, a.node))
       return out
-    if isinstance(expr, cst.Attribute):
+    if type(expr) is cst.Attribute:
       out = []
       accessed = mod.assignments(expr)  # `import a.b`: libcst's access is `a.b`.
       if accessed:
         text = dotted(expr)
         for a in accessed:
-          if isinstance(a, md.ImportAssignment):
+          if type(a) is md.ImportAssignment:
             qname = _import_qname(a.node, text, mod)
             if qname is not None:
               out.extend(self.resolve_qname(mod, qname, a.node))
@@ -810,7 +854,7 @@ class Analysis:
           out.append(External(f'{t.qname}.{attr}', t.via))
         elif isinstance(t, ModuleRef):
           out.extend(self.module_attr(t.mod, attr))
-        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+        elif isinstance(t, Local) and type(t.node) is cst.ClassDef:
           member = self._class_member(t.node, attr)
           if member is not None:
             out.append(member)
@@ -831,7 +875,7 @@ class Analysis:
       for t in out:
         if isinstance(t, ModuleRef):
           nxt.extend(self.module_attr(t.mod, attr))
-        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+        elif isinstance(t, Local) and type(t.node) is cst.ClassDef:
           member = self._class_member(t.node, attr)
           if member is not None:
             nxt.append(member)
@@ -852,11 +896,11 @@ class Analysis:
       assignments = scope.assignments[name] if scope is not None and name in scope.assignments \
           else ()
       for a in assignments:
-        if isinstance(a, md.ImportAssignment):
+        if type(a) is md.ImportAssignment:
           qname = _import_qname(a.node, name, mod)
           if qname is not None:
             out.extend(self.resolve_qname(mod, qname, a.node))
-        elif isinstance(a, md.Assignment):
+        elif type(a) is md.Assignment:
           out.append(Local(mod, a.node))
       if not out:  # A submodule: `from pkg import mod`.
         sub = f'{mod.name}.{name}' if os.path.basename(mod.path) == '__init__.py' else None
@@ -881,16 +925,16 @@ class Analysis:
       for owner, attr, value, _ in mod.c.class_attrs:
         if id(owner) == c and attr == name and value is not None:
           for t in self.resolve(mod, value):
-            if isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+            if isinstance(t, Local) and type(t.node) is cst.ClassDef:
               return t
     return None
 
   def called_name(self, mod: Module, func: cst.BaseExpression) -> str | None:
     """The last attribute of a called name, through import aliases
     (`from orbax.checkpoint.args import StandardSave as S`: `S` -> StandardSave)."""
-    if isinstance(func, cst.Attribute):
+    if type(func) is cst.Attribute:
       return func.attr.value
-    if isinstance(func, cst.Name):
+    if type(func) is cst.Name:
       names = {t.qname.rpartition('.')[2] for t in self.resolve(mod, func)
                if isinstance(t, External)}
       return names.pop() if len(names) == 1 else func.value
@@ -911,16 +955,16 @@ class Analysis:
     nested one reached as `self._Impl`)."""
     if self.api(mod, call.func, 'CheckpointManager') is not None:
       return True
-    return isinstance(call.func, cst.Attribute) and any(
-        isinstance(fn, cst.ClassDef) and id(fn) in self.manager_classes
+    return type(call.func) is cst.Attribute and any(
+        type(fn) is cst.ClassDef and id(fn) in self.manager_classes
         for _, fn, _ in self.callees(mod, call.func))
 
   def excludes_managers(self, mod: Module, types: list[cst.BaseExpression]) -> bool:
     """Inside `if isinstance(x, T)`: whether T names only classes that are no
     manager (e.g. Orbax's emergency managers)."""
     for t in types:
-      for e in (t.elements if isinstance(t, cst.Tuple) else [t]):
-        expr = e.value if isinstance(e, cst.Element) else e
+      for e in (t.elements if type(t) is cst.Tuple else [t]):
+        expr = e.value if type(e) is cst.Element else e
         found = self.resolve(mod, expr)
         if not found or self.api(mod, expr, 'CheckpointManager') is not None or any(
             isinstance(x, Local) and id(x.node) in self.manager_classes for x in found):
@@ -930,11 +974,11 @@ class Analysis:
     return False
 
   def _api_kinds(self, mod: Module, expr: cst.CSTNode | None, leaf: str) -> set[str]:
-    if isinstance(expr, cst.IfExp):
+    if type(expr) is cst.IfExp:
       return self._api_kinds(mod, expr.body, leaf) | self._api_kinds(mod, expr.orelse, leaf)
-    if isinstance(expr, cst.BooleanOperation):
+    if type(expr) is cst.BooleanOperation:
       return self._api_kinds(mod, expr.left, leaf) | self._api_kinds(mod, expr.right, leaf)
-    if not isinstance(expr, (cst.Name, cst.Attribute)):
+    if type(expr) not in (cst.Name, cst.Attribute):
       return set()
     key = id(expr) ^ hash(leaf)
     if key in self._resolving:
@@ -948,10 +992,10 @@ class Analysis:
             shim = is_shim_module(t.qname.rpartition('.')[0]) or (
                 t.via is not None and id(t.via) in self._fixable_ids)
             kinds.add(NEW if shim else NATIVE)
-        elif isinstance(t.node, cst.ClassDef):
+        elif type(t.node) is cst.ClassDef:
           if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
             kinds.add(SUBCLASS)
-        elif isinstance(t.node, cst.Name):
+        elif type(t.node) is cst.Name:
           value = t.mod.c.assigned.get(id(t.node))
           if value is not None:
             kinds |= self._api_kinds(t.mod, value, leaf)
@@ -1004,11 +1048,11 @@ class Analysis:
 
   def classes_of(self, mod: Module, expr: cst.CSTNode | None) -> set[int]:
     """The project's classes `expr` may be an instance of."""
-    if isinstance(expr, cst.NamedExpr):
+    if type(expr) is cst.NamedExpr:
       return self.classes_of(mod, expr.value)
-    if isinstance(expr, (cst.IfExp,)):
+    if type(expr) in (cst.IfExp,):
       return self.classes_of(mod, expr.body) | self.classes_of(mod, expr.orelse)
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
       out = set()
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
@@ -1017,17 +1061,17 @@ class Analysis:
             out.add(id(owner))
           out |= self.instances.get(id(t.node), _NONE)
       return out
-    if isinstance(expr, cst.Attribute):
+    if type(expr) is cst.Attribute:
       out = self._attr_facts(self.attr_classes, self.classes_of(mod, expr.value),
                              expr.attr.value)
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
           out |= self.instances.get(id(t.node), _NONE)
       return out
-    if isinstance(expr, cst.Call):
+    if type(expr) is cst.Call:
       out = set()
       for _, fn, _ in self.callees(mod, expr.func):
-        if isinstance(fn, cst.ClassDef):
+        if type(fn) is cst.ClassDef:
           out.add(id(fn))
         else:
           out |= self.makers.get(id(fn), _NONE)
@@ -1039,12 +1083,12 @@ class Analysis:
     """(module, FunctionDef or ClassDef, bound: the first parameter is the receiver)
     a call of `func` may run."""
     out = []
-    if isinstance(func, cst.Attribute):
+    if type(func) is cst.Attribute:
       for fmod, fn in self._methods(self.classes_of(mod, func.value), func.attr.value):
         out.append((fmod, fn, id(fn) not in fmod.c.staticmethods))
     for t in self.resolve(mod, func):
-      if isinstance(t, Local) and isinstance(t.node, (cst.FunctionDef, cst.ClassDef)):
-        if isinstance(func, cst.Attribute) and isinstance(t.node, cst.FunctionDef) and any(
+      if isinstance(t, Local) and type(t.node) in (cst.FunctionDef, cst.ClassDef):
+        if type(func) is cst.Attribute and type(t.node) is cst.FunctionDef and any(
             fn is t.node for _, fn, _ in out):
           continue
         out.append((t.mod, t.node, False))
@@ -1053,17 +1097,17 @@ class Analysis:
   def origins(self, mod: Module, expr: cst.CSTNode | None) -> set[str]:
     """Where the manager `expr` evaluates to may come from (empty: not a manager,
     as far as the project tells)."""
-    if isinstance(expr, cst.NamedExpr):
+    if type(expr) is cst.NamedExpr:
       return self.origins(mod, expr.value)
-    if isinstance(expr, cst.Await):
+    if type(expr) is cst.Await:
       return self.origins(mod, expr.expression)
-    if isinstance(expr, cst.IfExp):
+    if type(expr) is cst.IfExp:
       return self.origins(mod, expr.body) | self.origins(mod, expr.orelse)
-    if isinstance(expr, cst.BooleanOperation):
+    if type(expr) is cst.BooleanOperation:
       return self.origins(mod, expr.left) | self.origins(mod, expr.right)
-    if isinstance(expr, cst.Subscript):
+    if type(expr) is cst.Subscript:
       return self.contained(mod, expr.value)
-    if isinstance(expr, cst.Call):
+    if type(expr) is cst.Call:
       kind = self.api(mod, expr.func, 'CheckpointManager')
       if kind == NEW:
         return {NEW if self._plain_construction(expr) else NEW_ITEMS} | {
@@ -1074,25 +1118,25 @@ class Analysis:
       if owner is not None:
         return {SUBCLASS} if id(owner) in self.manager_classes else set()
       func = expr.func
-      if isinstance(func, cst.Attribute) and func.attr.value in ('get', 'pop', 'setdefault'):
+      if type(func) is cst.Attribute and func.attr.value in ('get', 'pop', 'setdefault'):
         inside = self.contained(mod, func.value)
         if inside:
           return inside
       out = set()
       for _, fn, _ in self.callees(mod, func):
-        if isinstance(fn, cst.ClassDef):  # e.g. a nested subclass, `self._Impl(d)`.
+        if type(fn) is cst.ClassDef:  # e.g. a nested subclass, `self._Impl(d)`.
           if id(fn) in self.manager_classes:
             out.add(SUBCLASS)
         else:
           out |= self.factories.get(id(fn), _NONE)
       return out
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
       out = set()
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
           out |= self.managers.get(id(t.node), _NONE)
       return out
-    if isinstance(expr, cst.Attribute):
+    if type(expr) is cst.Attribute:
       out = self._attr_facts(self.attrs, self.classes_of(mod, expr.value), expr.attr.value)
       for t in self.resolve(mod, expr):  # A module's attribute.
         if isinstance(t, Local):
@@ -1102,42 +1146,42 @@ class Analysis:
 
   def contained(self, mod: Module, expr: cst.CSTNode | None) -> set[str]:
     """Origins of the managers a container (dict, list, tuple...) may hold."""
-    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+    if type(expr) in (cst.List, cst.Tuple, cst.Set):
       out = set()
       for e in expr.elements:
-        out |= self.origins(mod, e.value) if isinstance(e, cst.Element) else self.contained(
+        out |= self.origins(mod, e.value) if type(e) is cst.Element else self.contained(
             mod, e.value)
       return out
-    if isinstance(expr, cst.Dict):
+    if type(expr) is cst.Dict:
       out = set()
       for e in expr.elements:
-        if isinstance(e, cst.DictElement):
+        if type(e) is cst.DictElement:
           out |= self.origins(mod, e.value)
       return out
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
       out = set()
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
           out |= self.containers.get(id(t.node), _NONE)
       return out
-    if isinstance(expr, cst.Attribute):
+    if type(expr) is cst.Attribute:
       return self._attr_facts(self.attr_containers, self.classes_of(mod, expr.value),
                               expr.attr.value)
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and (
+    if type(expr) is cst.Call and type(expr.func) is cst.Attribute and (
         expr.func.attr.value in ('values', 'copy')):
       return self.contained(mod, expr.func.value)
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and (
+    if type(expr) is cst.Call and type(expr.func) is cst.Name and (
         expr.func.value in ('list', 'tuple', 'sorted', 'reversed', 'set')) and expr.args:
       return self.contained(mod, expr.args[0].value)
     return set()
 
   def _elements(self, mod: Module, expr: cst.CSTNode | None) -> dict[int, set[str]] | None:
     """Origins per position of a tuple value (a literal, or a function returning one)."""
-    if isinstance(expr, (cst.Tuple, cst.List)):
-      if any(not isinstance(e, cst.Element) for e in expr.elements):
+    if type(expr) in (cst.Tuple, cst.List):
+      if any(type(e) is not cst.Element for e in expr.elements):
         return None
       return {i: self.origins(mod, e.value) for i, e in enumerate(expr.elements)}
-    if isinstance(expr, cst.Call):
+    if type(expr) is cst.Call:
       out: dict[int, set[str]] = {}
       for _, fn, _ in self.callees(mod, expr.func):
         for i, o in self.tuples.get(id(fn), {}).items():
@@ -1155,12 +1199,12 @@ class Analysis:
     if slot is None or templates.is_none(slot):
       return set()
     values: list[tuple[Module, Any]] = [(mod, slot.node)]
-    if isinstance(slot.node, cst.Name):
+    if type(slot.node) is cst.Name:
       values = [(t.mod, t.mod.c.assigned.get(id(t.node))) if isinstance(t, Local) else (mod, None)
                 for t in self.resolve(mod, slot.node)]
     out = set()
     for vmod, value in values:
-      if not (isinstance(value, cst.Call)
+      if not (type(value) is cst.Call
               and self.api(vmod, value.func, 'CheckpointManagerOptions') is not None):
         return {'?'}
       for arg in value.args:
@@ -1187,7 +1231,7 @@ class Analysis:
     """(says CheckpointManager, the project's classes it names), through Optional,
     Union, `X | None`, quotes and module-level type aliases."""
     expr = annotation
-    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
+    if type(expr) in (cst.SimpleString, cst.ConcatenatedString):
       text = expr.evaluated_value
       if not isinstance(text, str):
         return False, set()
@@ -1196,22 +1240,22 @@ class Analysis:
       except cst.ParserSyntaxError:
         return False, set()
       return self._string_annotation(mod, parsed, scope)
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+    if type(expr) is cst.BinaryOperation and type(expr.operator) is cst.BitOr:
       parts = [expr.left, expr.right]
-    elif isinstance(expr, cst.Subscript):
+    elif type(expr) is cst.Subscript:
       wrapper = dotted(expr.value) or ''
       if wrapper.rpartition('.')[2] not in _TYPING_WRAPPERS:
         return False, set()
-      parts = [e.slice.value for e in expr.slice if isinstance(e.slice, cst.Index)]
+      parts = [e.slice.value for e in expr.slice if type(e.slice) is cst.Index]
       if wrapper.endswith('Annotated'):
         parts = parts[:1]
     else:
       is_manager = self.api(mod, expr, 'CheckpointManager') is not None
       classes = set()
       for t in self.resolve(mod, expr):
-        if isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+        if isinstance(t, Local) and type(t.node) is cst.ClassDef:
           classes.add(id(t.node))
-        elif isinstance(t, Local) and isinstance(t.node, cst.Name):
+        elif isinstance(t, Local) and type(t.node) is cst.Name:
           value = t.mod.c.assigned.get(id(t.node))  # A type alias.
           if value is not None and id(value) not in self._resolving:
             self._resolving.add(id(value))
@@ -1231,17 +1275,17 @@ class Analysis:
     """A quoted annotation: its names looked up in the scope of the quotes."""
     if scope is None:
       return False, set()
-    if isinstance(parsed, cst.BinaryOperation) and isinstance(parsed.operator, cst.BitOr):
+    if type(parsed) is cst.BinaryOperation and type(parsed.operator) is cst.BitOr:
       a = self._string_annotation(mod, parsed.left, scope)
       b = self._string_annotation(mod, parsed.right, scope)
       return a[0] or b[0], a[1] | b[1]
-    if isinstance(parsed, cst.Subscript):
+    if type(parsed) is cst.Subscript:
       wrapper = dotted(parsed.value) or ''
       if wrapper.rpartition('.')[2] not in _TYPING_WRAPPERS:
         return False, set()
       out = (False, set())
       for e in parsed.slice:
-        if isinstance(e.slice, cst.Index):
+        if type(e.slice) is cst.Index:
           r = self._string_annotation(mod, e.slice.value, scope)
           out = (out[0] or r[0], out[1] | r[1])
       return out
@@ -1252,16 +1296,16 @@ class Analysis:
     classes, manager = set(), False
     for a in scope[head] if head in scope else ():
       targets: list[Any] = []
-      if isinstance(a, md.ImportAssignment):
+      if type(a) is md.ImportAssignment:
         qname = _import_qname(a.node, head, mod)
         if qname is not None:
           targets = self.resolve_qname(mod, f'{qname}.{rest}' if rest else qname, a.node)
-      elif isinstance(a, md.Assignment) and not rest:
+      elif type(a) is md.Assignment and not rest:
         targets = [Local(mod, a.node)]
       for t in targets:
         if isinstance(t, External) and is_api_qname(t.qname, 'CheckpointManager'):
           manager = True
-        elif isinstance(t, Local) and isinstance(t.node, cst.ClassDef):
+        elif isinstance(t, Local) and type(t.node) is cst.ClassDef:
           classes.add(id(t.node))
           manager = manager or id(t.node) in self.manager_classes
     return manager, classes
@@ -1277,10 +1321,10 @@ class Analysis:
         self.classes[id(cls)] = cls
     for mod in self.modules:
       for cls in mod.c.classes:
-        bases = [b.value.value if isinstance(b.value, cst.Subscript) else b.value
+        bases = [b.value.value if type(b.value) is cst.Subscript else b.value
                  for b in cls.bases]  # `Base[T]`: Base.
         self.bases[id(cls)] = [t.node for b in bases for t in self.resolve(mod, b)
-                               if isinstance(t, Local) and isinstance(t.node, cst.ClassDef)]
+                               if isinstance(t, Local) and type(t.node) is cst.ClassDef]
         for base in self.bases[id(cls)]:
           if id(cls) not in self.children.get(id(base), ()):
             self.children.setdefault(id(base), []).append(id(cls))
@@ -1340,37 +1384,37 @@ class Analysis:
             inside: set[str]) -> bool:
     """Records what `target` is bound to; whether that is news."""
     news = False
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
       news |= self._add(self.managers, id(target), origins)
       news |= self._add(self.instances, id(target), classes)
       news |= self._add(self.containers, id(target), inside)
-    elif isinstance(target, cst.Attribute):
+    elif type(target) is cst.Attribute:
       for cls in self.classes_of(mod, target.value):
         news |= self._add_attr(self.attrs, cls, target.attr.value, origins)
         news |= self._add_attr(self.attr_classes, cls, target.attr.value, classes)
         news |= self._add_attr(self.attr_containers, cls, target.attr.value, inside)
-    elif isinstance(target, cst.Subscript) and origins:  # d[k] = manager
+    elif type(target) is cst.Subscript and origins:  # d[k] = manager
       news |= self._contain(mod, target.value, origins)
     return news
 
   def _contain(self, mod: Module, container: cst.CSTNode, origins: set[str]) -> bool:
     news = False
-    if isinstance(container, cst.Name):
+    if type(container) is cst.Name:
       for t in self.resolve(mod, container):
         if isinstance(t, Local):
           news |= self._add(self.containers, id(t.node), origins)
-    elif isinstance(container, cst.Attribute):
+    elif type(container) is cst.Attribute:
       for cls in self.classes_of(mod, container.value):
         news |= self._add_attr(self.attr_containers, cls, container.attr.value, origins)
     return news
 
   def _bind_tuple(self, mod: Module, target: cst.CSTNode, value: cst.CSTNode | None) -> bool:
     elements = self._elements(mod, value)
-    if elements is None or not isinstance(target, (cst.Tuple, cst.List)):
+    if elements is None or type(target) not in (cst.Tuple, cst.List):
       return False
     news = False
     for i, e in enumerate(target.elements):
-      if isinstance(e, cst.StarredElement):
+      if type(e) is cst.StarredElement:
         break
       origins = elements.get(i, set())
       if origins:
@@ -1394,7 +1438,7 @@ class Analysis:
         if manager and declared and not origins:
           origins = {DECLARED}
       for t in site.targets:
-        if isinstance(t, (cst.Tuple, cst.List)):
+        if type(t) in (cst.Tuple, cst.List):
           changed |= self._bind_tuple(mod, t, site.value)
         else:
           changed |= self._bind(mod, t, origins, classes, inside)
@@ -1402,10 +1446,10 @@ class Analysis:
       inside = self.contained(mod, iterable)
       if not inside:
         continue
-      if isinstance(target, cst.Name):
+      if type(target) is cst.Name:
         changed |= self._add(self.managers, id(target), inside)
-      elif isinstance(target, cst.Tuple) and len(target.elements) == 2 and isinstance(
-          iterable, cst.Call) and isinstance(iterable.func, cst.Attribute) and (
+      elif type(target) is cst.Tuple and len(target.elements) == 2 and type(
+          iterable) is cst.Call and type(iterable.func) is cst.Attribute and (
               iterable.func.attr.value == 'items'):
         changed |= self._bind(mod, target.elements[1].value, inside, set(), set())
     for container, value in c.appends:
@@ -1422,9 +1466,9 @@ class Analysis:
     for fn, value in c.returns:
       changed |= self._add(self.factories, id(fn), self.origins(mod, value))
       changed |= self._add(self.makers, id(fn), self.classes_of(mod, value))
-      if isinstance(value, cst.Tuple):
+      if type(value) is cst.Tuple:
         for i, e in enumerate(value.elements):
-          if isinstance(e, cst.Element):
+          if type(e) is cst.Element:
             o = self.origins(mod, e.value)
             if o:
               known = self.tuples[id(fn)].setdefault(i, set())
@@ -1458,7 +1502,7 @@ class Analysis:
       self.project.want = False
     news = False
     for fmod, fn, bound in callees:
-      if isinstance(fn, cst.ClassDef):
+      if type(fn) is cst.ClassDef:
         init = self._methods([id(fn)], '__init__')
         if not init:
           continue
@@ -1490,11 +1534,11 @@ class Analysis:
     if scope is None:
       return out
     for a in scope.assignments:
-      if isinstance(a, md.ImportAssignment):
+      if type(a) is md.ImportAssignment:
         name = a.name.split('.')[0]
         if self._related(self.module_attr(mod, name)):
           out.add(name)
-      elif isinstance(a, md.Assignment) and self._related([Local(mod, a.node)]):
+      elif type(a) is md.Assignment and self._related([Local(mod, a.node)]):
         out.add(a.name)
     return out
 
@@ -1511,7 +1555,7 @@ class Analysis:
               for f in mod.c.members.get(id(cls), {}).values()):
             continue
           for b in cls.bases:
-            self.resolve(mod, b.value.value if isinstance(b.value, cst.Subscript) else b.value)
+            self.resolve(mod, b.value.value if type(b.value) is cst.Subscript else b.value)
     finally:
       self.project.want = False
 
@@ -1537,12 +1581,12 @@ class Analysis:
         return True
       if any(self.related_class(c) for c in self.makers.get(i, ())):
         return True
-      if isinstance(t.node, cst.ClassDef) and self.related_class(i):
+      if type(t.node) is cst.ClassDef and self.related_class(i):
         return True
       if self.managers.get(i) or self.containers.get(i) or any(
           self.related_class(c) for c in self.instances.get(i, ())):
         return True
-      if isinstance(t.node, cst.Name):
+      if type(t.node) is cst.Name:
         value = t.mod.c.assigned.get(id(t.node))
         if value is not None and (
             self.api(t.mod, value, 'CheckpointManager') or self.api(

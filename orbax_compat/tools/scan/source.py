@@ -11,6 +11,7 @@ import ast
 from collections.abc import Iterable
 from collections.abc import Iterator
 import os
+import re
 import tokenize
 
 import libcst as cst
@@ -58,6 +59,55 @@ def parse(source: bytes | str) -> cst.Module:
   except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as e:
     raise _python_error(source) or Unscannable(
         f'cannot decode as Python source: {e}') from None
+
+
+_LINE_BREAK = re.compile(r'\r\n|\r|\n')
+
+
+def import_statements(text: str, word: str = 'orbax') -> list[tuple[str, int, int]] | None:
+  """The import statements of `text` that name `word`, located by Python's own
+  parser (C, some ten times faster than libcst's): (the statement's source, its
+  line, its 0-based column in characters). None when Python cannot parse the
+  text (libcst may: a later grammar), or when a statement's source cannot be cut
+  out exactly.
+  """
+  if word not in text:
+    return []
+  try:
+    tree = compile(text, '<scan>', 'exec', ast.PyCF_ONLY_AST, dont_inherit=True)
+  except (SyntaxError, ValueError, RecursionError, MemoryError):
+    return None
+  lines = _LINE_BREAK.split(text)
+  out = []
+  todo = [tree.body]
+  while todo:
+    for stmt in todo.pop():
+      if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        if stmt.end_lineno is None or stmt.end_col_offset is None:
+          return None
+        first, last = stmt.lineno - 1, stmt.end_lineno - 1
+        start = _column(lines[first], stmt.col_offset)
+        end = _column(lines[last], stmt.end_col_offset)
+        if start is None or end is None:
+          return None
+        code = (lines[first][start:end] if first == last else '\n'.join(
+            [lines[first][start:], *lines[first + 1:last], lines[last][:end]]))
+        if word in code:
+          out.append((code, stmt.lineno, start))
+        continue
+      for field in ('body', 'orelse', 'finalbody', 'handlers', 'cases'):
+        block = getattr(stmt, field, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.AST):
+          todo.append(block)
+  return out
+
+
+def _column(line: str, offset: int) -> int | None:
+  """The character column of a UTF-8 byte offset into `line`."""
+  try:
+    return len(line.encode('utf-8')[:offset].decode('utf-8'))
+  except UnicodeError:
+    return None
 
 
 def _python_error(source: bytes | str) -> Unscannable | None:
