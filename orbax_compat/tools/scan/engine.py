@@ -21,6 +21,7 @@ from collections.abc import Callable
 import concurrent.futures
 import dataclasses
 import difflib
+import gc
 import multiprocessing
 import os
 import tempfile
@@ -284,8 +285,25 @@ def run(paths: list[str] | tuple[str, ...], *, fix: bool = False, diff: bool = F
         project: bool = True) -> Result:
   """Scans `paths`; with `fix` writes the import swap, with `to_v1` the swap and
   the v1 rewrites and TODO comments (with `diff`, only diffs either).
-  `project`: also index the project around the paths (whole-repo analysis)."""
-  scan = Scan(list(paths), include_skipped, project)
+  `project`: also index the project around the paths (whole-repo analysis).
+
+  Python's cyclic garbage collector is off for the run: the scan allocates
+  millions of libcst nodes and keeps most of them to the end, so each full
+  collection walks them all again for nothing (a third of the time on
+  MaxText); the few cycles it leaves are collected after it."""
+  enabled = gc.isenabled()
+  gc.disable()
+  try:
+    return _run(list(paths), fix=fix, diff=diff, to_v1=to_v1, include_skipped=include_skipped,
+                jobs=jobs, project=project)
+  finally:
+    if enabled:
+      gc.enable()
+
+
+def _run(paths: list[str], *, fix: bool, diff: bool, to_v1: bool, include_skipped: bool,
+         jobs: int, project: bool) -> Result:
+  scan = Scan(paths, include_skipped, project)
   result = Result(errors=list(scan.errors), files_indexed=scan.files_indexed)
   options = dict(write=(fix or to_v1) and not diff, rewrite=fix or diff or to_v1, to_v1=to_v1)
   _STATE.update(scan=scan, targets=scan.targets, options=options)
