@@ -20,6 +20,7 @@ from libcst.codemod import VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.codemod.visitors import RemoveImportsVisitor
 
+from orbax_compat.tools.scan import nodes
 from orbax_compat.tools.scan.findings import SHIM
 from orbax_compat.tools.scan.findings import V0
 from orbax_compat.tools.scan.findings import FileScan
@@ -38,6 +39,11 @@ class PlannedCommand(VisitorBasedCodemodCommand):
   `CodemodTest`) it scans the tree first, through the same codemod path.
   AddImportsVisitor / RemoveImportsVisitor run after it, as for any
   `CodemodCommand`.
+
+  The visit enters only the nodes that contain an edited node: libcst rebuilds
+  each node it visits, and the rest of the tree is kept as it is (the same
+  code; most of a module has no edit). An edit gets the node's children as
+  they are when none of them is edited.
   """
 
   DESCRIPTION = 'orbax_compat scan codemod'
@@ -47,6 +53,7 @@ class PlannedCommand(VisitorBasedCodemodCommand):
     self.scan = scan
     self.edits: dict[int, Edit] = {}
     self.counts: dict[str, int] = {}
+    self._ways: set[int] | None = None  # ids of the edited nodes' ancestors; None: all.
 
   def transform_module(self, tree: cst.Module) -> cst.Module:
     if self.scan is None or self.scan.module is not tree:
@@ -63,15 +70,45 @@ class PlannedCommand(VisitorBasedCodemodCommand):
       from orbax_compat.tools.scan import engine  # pylint: disable=import-outside-toplevel
       self.scan = engine.scan_tree(tree, self.context.filename or '<string>')
     self.edits = self.plan(self.scan)
-    return tree.visit(self) if self.edits else tree
+    if not self.edits:
+      return tree
+    self._ways = _ancestors(tree, self.edits.keys())
+    return tree.visit(self)
 
   def plan(self, scan: FileScan) -> dict[int, Edit]:
     raise NotImplementedError
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    enter = super().on_visit(node)
+    return enter and (self._ways is None or id(node) in self._ways)
 
   def on_leave(self, original_node, updated_node):
     updated = super().on_leave(original_node, updated_node)
     edit = self.edits.get(id(original_node))
     return edit(original_node, updated) if edit is not None else updated
+
+
+def _ancestors(tree: cst.Module, edited) -> set[int] | None:
+  """The ids of the nodes that contain an edited node (by id), through the
+  syntax fields (`nodes.children`); None when some edited node is not reached
+  that way (then the whole tree is visited)."""
+  todo = set(edited)
+  ways: set[int] = set()
+  path: list[cst.CSTNode] = []
+
+  def walk(node: cst.CSTNode) -> None:
+    if id(node) in todo:
+      todo.discard(id(node))
+      ways.update(id(n) for n in path)
+    path.append(node)
+    for child in nodes.children(node):
+      if not todo:
+        break
+      walk(child)
+    path.pop()
+
+  walk(tree)
+  return None if todo else ways
 
 
 _SHIM = cst.Name(SHIM)
