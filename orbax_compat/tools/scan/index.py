@@ -173,7 +173,7 @@ class Module:
   @property
   def positions(self) -> nodes.Positions:
     if self._positions is None:
-      self._positions = nodes.Positions(self.tree)
+      self._positions = nodes.Positions(self.tree, self.text, self.c.top)
     return self._positions
 
   @property
@@ -284,6 +284,7 @@ class Collector:
     self.attributes: list[cst.Attribute] = []
     self.statement: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> anchor statement.
     self.parent: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> parent.
+    self.top: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg/import) -> top-level statement.
     self.stores: set[int] = set()  # Attributes assigned or deleted.
     self.in_fstring: set[int] = set()
     self.sites: list[Site] = []
@@ -328,6 +329,7 @@ class Collector:
     if t in _USES:
       i = id(node)
       self.statement[i] = self._anchor()
+      self.top[i] = self._statements[0]
       if parents:
         self.parent[i] = parents[-1]
       if self._fstring:
@@ -535,6 +537,7 @@ class Collector:
   # Imports.
   def _hook_import(self, node: cst.Import | cst.ImportFrom) -> None:
     self.imports.append((node, self._anchor()))
+    self.top[id(node)] = self._statements[0]
 
   # Definitions.
   def _hook_function(self, node: cst.FunctionDef) -> None:

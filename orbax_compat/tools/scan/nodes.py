@@ -12,18 +12,23 @@ reads much and reports little, so:
   the order against `CSTNode.children`). A walk over them reads the tree
   without rebuilding it.
 - `Positions`: `PositionProvider`'s `CodeRange`s (the same syntactic rules,
-  through the nodes' own `_codegen`), computed on the first lookup for a
-  module with one code generation that records token indices only; lines
-  and columns are worked out for the nodes asked for.
+  through the nodes' own `_codegen`), computed on demand by code generations
+  that record token indices only; lines and columns are worked out for the
+  nodes asked for. Given the module's text, one top-level statement is
+  generated at a time (the one holding the node asked for), placed at its
+  line by Python's own parse of the text and checked against the text; else
+  (or when that check fails) the whole module at once.
 """
 
 from __future__ import annotations
 
+import ast
 import bisect
 from collections.abc import Iterator
 import contextlib
 import dataclasses
 import re
+import warnings
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState  # pylint: disable=protected-access
@@ -114,42 +119,137 @@ class _RecordingState(CodegenState):
       self.ranges[id(node)] = (start, end)
 
 
-class Positions:
-  """`PositionProvider`'s ranges for one module, computed on the first lookup."""
+class _Tokens:
+  """One code generation's tokens, from line `line`, column 0."""
 
-  def __init__(self, module: cst.Module):
-    self.module = module
-    self._ranges: dict[int, tuple[int, int]] | None = None
-    self._tokens: list[str] = []
-    self._breaks: list[int] = []  # Indices of the tokens holding line breaks.
-    self._lines: list[int] = []  # Line of the token after each of those.
-    self._tails: list[int] = []  # Column after each of those.
-
-  def _generate(self) -> None:
-    state = _RecordingState(default_indent=self.module.default_indent,
-                            default_newline=self.module.default_newline)
-    self.module._codegen(state)  # pylint: disable=protected-access
-    self._ranges, self._tokens = state.ranges, state.tokens
-    line = 1
-    for i, token in enumerate(self._tokens):
+  def __init__(self, tokens: list[str], line: int):
+    self.tokens = tokens
+    self.line = line
+    self.breaks: list[int] = []  # Indices of the tokens holding line breaks.
+    self.lines: list[int] = []  # Line of the token after each of those.
+    self.tails: list[int] = []  # Column after each of those.
+    for i, token in enumerate(tokens):
       if '\n' in token or '\r' in token:
         segments = _NEWLINE.split(token)
         line += len(segments) - 1
-        self._breaks.append(i)
-        self._lines.append(line)
-        self._tails.append(len(segments[-1]))
+        self.breaks.append(i)
+        self.lines.append(line)
+        self.tails.append(len(segments[-1]))
 
-  def _position(self, index: int) -> CodePosition:
+  def position(self, index: int) -> CodePosition:
     """Line and column before the token `index` (as libcst counts them)."""
-    k = bisect.bisect_left(self._breaks, index) - 1
+    k = bisect.bisect_left(self.breaks, index) - 1
     if k < 0:
-      return CodePosition(1, sum(len(t) for t in self._tokens[:index]))
-    start = self._breaks[k]
-    return CodePosition(self._lines[k], self._tails[k] + sum(
-        len(t) for t in self._tokens[start + 1:index]))
+      return CodePosition(self.line, sum(len(t) for t in self.tokens[:index]))
+    start = self.breaks[k]
+    return CodePosition(self.lines[k], self.tails[k] + sum(
+        len(t) for t in self.tokens[start + 1:index]))
+
+
+class Positions:
+  """`PositionProvider`'s ranges for one module, computed on demand.
+
+  `text`: the module's source as parsed (then statements are generated one at
+  a time); `top`: id(node) -> the top-level statement holding it, for the
+  nodes likely to be asked for (others: the statements are generated in order
+  until the node is met).
+  """
+
+  def __init__(self, module: cst.Module, text: str | None = None,
+               top: dict[int, cst.CSTNode] | None = None):
+    self.module = module
+    self._text = text
+    self._top = top if top is not None else {}
+    self._where: dict[int, tuple[_Tokens, int, int]] = {}
+    self._whole = False  # The whole module generated (then `_where` is all of it).
+    self._starts: list[int] | None = None  # First line of each top-level statement.
+    self._offsets: list[int] = []  # Offset in `text` of each line's start.
+    self._index: dict[int, int] = {}  # id(top-level statement) -> its index.
+    self._done: set[int] = set()  # Top-level statements generated.
+
+  def _generate(self) -> None:
+    """The whole module in one code generation."""
+    state = _RecordingState(default_indent=self.module.default_indent,
+                            default_newline=self.module.default_newline)
+    self.module._codegen(state)  # pylint: disable=protected-access
+    tokens = _Tokens(state.tokens, 1)
+    self._where = {i: (tokens, start, end) for i, (start, end) in state.ranges.items()}
+    self._whole = True
+
+  def _statement_starts(self) -> bool:
+    """The first line of each top-level statement (its leading blank and
+    comment lines included), from Python's parse of the text; False when
+    Python cannot parse it, or its statements do not line up with libcst's."""
+    if self._starts is not None:
+      return bool(self._starts) or not self.module.body
+    self._starts = []
+    try:
+      with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        tree = compile(self._text, '<positions>', 'exec', ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+      return False
+    body, k, starts = tree.body, 0, []
+    for stmt in self.module.body:
+      if k >= len(body):
+        return False
+      first = body[k]
+      line = first.lineno
+      leading = len(stmt.leading_lines)
+      decorators = getattr(first, 'decorator_list', None)
+      if decorators:
+        line = min([line, *(d.lineno for d in decorators)])
+        leading += len(stmt.decorators[0].leading_lines) if getattr(stmt, 'decorators', ()) else 0
+      starts.append(line - leading)
+      k += len(stmt.body) if type(stmt) is cst.SimpleStatementLine else 1
+    if k != len(body):
+      return False
+    self._starts = starts
+    self._offsets = [0, *(m.end() for m in _NEWLINE.finditer(self._text))]
+    self._index = {id(stmt): i for i, stmt in enumerate(self.module.body)}
+    return True
+
+  def _statement(self, k: int) -> bool:
+    """Generates top-level statement `k` alone; False when its code is not the
+    text at the line found for it."""
+    self._done.add(k)
+    line = self._starts[k]
+    if not 1 <= line <= len(self._offsets):
+      return False
+    state = _RecordingState(default_indent=self.module.default_indent,
+                            default_newline=self.module.default_newline)
+    self.module.body[k]._codegen(state)  # pylint: disable=protected-access
+    if not self._text.startswith(''.join(state.tokens), self._offsets[line - 1]):
+      return False
+    tokens = _Tokens(state.tokens, line)
+    where = self._where
+    for i, (start, end) in state.ranges.items():
+      where[i] = (tokens, start, end)
+    return True
+
+  def _find(self, node: cst.CSTNode) -> tuple[_Tokens, int, int]:
+    if not self._whole and self._text is not None and self._statement_starts():
+      top = self._top.get(id(node))
+      k = self._index.get(id(top)) if top is not None else None
+      if k is not None:
+        ok = k in self._done or self._statement(k)
+      else:
+        ok = True
+        for k in range(len(self.module.body)):
+          if k not in self._done:
+            ok = self._statement(k)
+            if not ok or id(node) in self._where:
+              break
+      found = self._where.get(id(node)) if ok else None
+      if found is not None:
+        return found
+    if not self._whole:
+      self._generate()
+    return self._where[id(node)]
 
   def __getitem__(self, node: cst.CSTNode) -> CodeRange:
-    if self._ranges is None:
-      self._generate()
-    start, end = self._ranges[id(node)]
-    return CodeRange(self._position(start), self._position(end))
+    found = self._where.get(id(node))
+    if found is None:
+      found = self._find(node)
+    tokens, start, end = found
+    return CodeRange(tokens.position(start), tokens.position(end))
