@@ -207,7 +207,7 @@ def _fix(scan: FileScan, mod: index_lib.Module, outcome: _Outcome, write: bool,
   if new == old:
     return scan.findings
   try:  # Never write what does not parse.
-    source_lib.parse(new if nb is None else notebooks.Notebook(new).source)
+    source_lib.check_parses(new if nb is None else notebooks.Notebook(new).source)
   except Unscannable as e:
     outcome.errors.append(
         ScanError(scan.path, f'not rewritten, the rewrite would not parse: {e.message}'))
