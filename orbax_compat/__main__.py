@@ -6,6 +6,7 @@ Each command is a module's `main(argv)`; `COMMAND --help` shows its options.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -28,5 +29,20 @@ def main(argv: list[str] | None = None) -> int:
   return module.main(rest, prog=f'{parser.prog} {ns.command}')
 
 
+def _program() -> int:
+  """`main()` as the process itself. A scan is a one-shot process that builds
+  millions of libcst nodes and keeps them to its end: the cyclic garbage
+  collector stays off (`tools.scan.engine.run` turns it off for its own run
+  only), and what is left at exit is frozen, so that the interpreter's last
+  collection does not walk it all once more (about 1 s on MaxText)."""
+  scan = sys.argv[1:2] == ['scan']
+  if scan:
+    gc.disable()
+  status = main()
+  if scan:
+    gc.freeze()
+  return status
+
+
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(_program())
