@@ -6,6 +6,7 @@ single walk must resolve names as `ScopeProvider` does. Checked node by node
 on the test sources and on a module of awkward scoping.
 """
 
+import ast
 import pathlib
 
 import libcst as cst
@@ -141,3 +142,68 @@ def test_scopes_resolve_as_scope_provider_does():
         checked += 1
     assert checked
 
+
+
+LAYOUT = (
+    '# header comment\n'
+    '\n'
+    'import os; import orbax.checkpoint as ocp\n'
+    '\n'
+    '\n'
+    '# before the decorators\n'
+    '@ocp.decorator\n'
+    '\n'
+    '# between decorators\n'
+    '@staticmethod\n'
+    'def f(x):  # trailing\n'
+    '  if x:\n'
+    '    return ocp.CheckpointManager(x)\n'
+    '    # indented comment after the block\n'
+    '# dedented comment\n'
+    '\n'
+    'class C: m = ocp.CheckpointManager("d"); n = m.latest_step()\n'
+    'x = (1 +\n'
+    '     2)\x0c\n'
+    'y = f"{x!r:>{3}}" \\\n'
+    '    + "tail"\n'
+    'if x:\n'
+    '  pass\n'
+    'else:\n'
+    '  z = ocp.CheckpointManager(os.path.join("a", "b"))')  # No newline at the end.
+
+
+def test_positions_one_statement_at_a_time():
+  """With the module's text, statements are generated one at a time (hinted
+  by the collector's top-level map, or in order), and give PositionProvider's
+  ranges; the whole module is generated only for nodes outside the statements
+  (header, footer), where Python cannot parse the text (a later grammar), or
+  where the text is not the module's (the check fails)."""
+  cases = [*sources(), ('layout', cst.parse_module(LAYOUT)),
+           ('crlf', cst.parse_module(LAYOUT.replace('\n', '\r\n')))]
+  for name, tree in cases:
+    try:
+      compile(tree.code, name, 'exec', ast.PyCF_ONLY_AST)
+      python_parses = True
+    except SyntaxError:
+      python_parses = False
+    expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.PositionProvider)
+    mod = index.Module(name, 'm', tree.code, tree, True)
+    hinted = mod.positions
+    assert mod.c.top, name
+    for i, node in enumerate(mod.c.calls + mod.c.attributes + [n for n, _ in mod.c.imports]):
+      assert hinted[node] == expected[node], (name, i, type(node).__name__)
+    assert hinted.whole is not python_parses, name
+    unhinted = nodes.Positions(tree, tree.code)
+    inside = {id(n) for stmt in tree.body for n in all_nodes(stmt)}
+    for node, where in expected.items():
+      if id(node) in inside:
+        assert unhinted[node] == where, (name, type(node).__name__)
+    assert unhinted.whole is not python_parses, name
+    for node, where in expected.items():
+      assert unhinted[node] == where, (name, type(node).__name__)
+  tree = cst.parse_module(LAYOUT)
+  shifted = nodes.Positions(tree, '\n' + LAYOUT)
+  expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.PositionProvider)
+  for node, where in expected.items():
+    assert shifted[node] == where, type(node).__name__
+  assert shifted.whole

@@ -161,7 +161,7 @@ class Positions:
     self._text = text
     self._top = top if top is not None else {}
     self._where: dict[int, tuple[_Tokens, int, int]] = {}
-    self._whole = False  # The whole module generated (then `_where` is all of it).
+    self.whole = False  # Whether the whole module was generated (then `_where` is all of it).
     self._starts: list[int] | None = None  # First line of each top-level statement.
     self._offsets: list[int] = []  # Offset in `text` of each line's start.
     self._index: dict[int, int] = {}  # id(top-level statement) -> its index.
@@ -174,7 +174,7 @@ class Positions:
     self.module._codegen(state)  # pylint: disable=protected-access
     tokens = _Tokens(state.tokens, 1)
     self._where = {i: (tokens, start, end) for i, (start, end) in state.ranges.items()}
-    self._whole = True
+    self.whole = True
 
   def _statement_starts(self) -> bool:
     """The first line of each top-level statement (its leading blank and
@@ -219,16 +219,20 @@ class Positions:
     state = _RecordingState(default_indent=self.module.default_indent,
                             default_newline=self.module.default_newline)
     self.module.body[k]._codegen(state)  # pylint: disable=protected-access
-    if not self._text.startswith(''.join(state.tokens), self._offsets[line - 1]):
+    tokens = state.tokens
+    if (k == len(self.module.body) - 1 and not self.module.has_trailing_newline
+        and not self.module.footer and tokens and tokens[-1] in ('\n', '\r\n', '\r')):
+      tokens = tokens[:-1]  # The module's code drops its last newline.
+    if not self._text.startswith(''.join(tokens), self._offsets[line - 1]):
       return False
-    tokens = _Tokens(state.tokens, line)
+    generated = _Tokens(state.tokens, line)
     where = self._where
     for i, (start, end) in state.ranges.items():
-      where[i] = (tokens, start, end)
+      where[i] = (generated, start, end)
     return True
 
   def _find(self, node: cst.CSTNode) -> tuple[_Tokens, int, int]:
-    if not self._whole and self._text is not None and self._statement_starts():
+    if not self.whole and self._text is not None and self._statement_starts():
       top = self._top.get(id(node))
       k = self._index.get(id(top)) if top is not None else None
       if k is not None:
@@ -243,7 +247,7 @@ class Positions:
       found = self._where.get(id(node)) if ok else None
       if found is not None:
         return found
-    if not self._whole:
+    if not self.whole:
       self._generate()
     return self._where[id(node)]
 
