@@ -1362,12 +1362,20 @@ class Analysis:
           self.makers[id(fn)] |= classes
     # First what the code shows, then annotations where it shows nothing (an
     # annotation beside a construction adds no origin).
+    # A step depends only on the facts and its module: one that found nothing
+    # new is not run again until another step finds something.
     for declared in (False, True):
-      changed = True
+      changed, news, quiet = True, 0, {}
       while changed:
         changed = False
         for mod in self.modules:
-          changed |= self._step(mod, declared)
+          if quiet.get(id(mod)) == news:
+            continue
+          if self._step(mod, declared):
+            news += 1
+            changed = True
+          else:
+            quiet[id(mod)] = news
 
   def _add(self, table: dict, key: int, values: set) -> bool:
     known = table[key]
