@@ -1613,17 +1613,27 @@ _SEED = re.compile(rb'\bCheckpointManager')
 _ORBAX = re.compile(rb'\borbax')
 
 
+def _seeded(text: bytes) -> bool:
+  """Names the manager (`in` first: a regex starting with \\b scans byte by byte)."""
+  return b'CheckpointManager' in text and _SEED.search(text) is not None
+
+
+def _names_orbax(text: bytes) -> bool:
+  return b'orbax' in text and _ORBAX.search(text) is not None
+
+
 def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
   """Loads the modules that can matter and solves; see the module docstring.
 
   `texts` is every project file's text (for the prefilter); `load_one(path)`
   parses and collects one file (None when it cannot be parsed).
   """
+  seeded = {p for p, t in texts.items() if _seeded(t)}
   pending = [p for p, t in texts.items()
-             if _SEED.search(t) or (p in project.targets and _ORBAX.search(t))]
+             if p in seeded or (p in project.targets and _names_orbax(t))]
   # Files given that name orbax but not the manager: their imports only, until
   # something says they matter (the prefilter, or a lookup into them).
-  light = {p for p in pending if not _SEED.search(texts[p])}
+  light = {p for p in pending if p not in seeded}
   exported: dict[str, set[str]] = {}
   analysis = Analysis(project)
   while True:
@@ -1651,8 +1661,8 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
     if new:
       every = re.compile(rb'\b(?:' + b'|'.join(
           sorted({re.escape(n.encode()) for names in new.values() for n in names})) + rb')\b')
-      bases = {src: re.compile(rb'\b' + re.escape(project.files[src].rpartition('.')[2].encode())
-                               + rb'\b') for src in new}
+      words = {src: project.files[src].rpartition('.')[2].encode() for src in new}
+      bases = {src: re.compile(rb'\b' + re.escape(word) + rb'\b') for src, word in words.items()}
       for path, text in texts.items():
         if (path in project.modules and not project.modules[path].light) or (
             path in project.failed or path in pending):
@@ -1660,8 +1670,9 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
         if not every.search(text):
           continue
         for src, names in new.items():
-          if bases[src].search(text) and any(
-              re.search(rb'\b' + re.escape(n.encode()) + rb'\b', text) for n in names):
+          if words[src] in text and bases[src].search(text) and any(
+              n.encode() in text and re.search(rb'\b' + re.escape(n.encode()) + rb'\b', text)
+              for n in names):
             pending.append(path)
             break
     if not pending:
