@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import subprocess
@@ -68,15 +69,30 @@ def test_option_fields_and_defaults_are_the_installed_v0s():
 
 def test_forms_name_only_placeholders():
   allowed = (set(members.PLACEHOLDERS) - set(members.ARGS_ONLY_PLACEHOLDERS)
-             | set(members.FREE_NAMES) | forms.BUILTINS)
+             | set(members.V1_NAMES) | forms.BUILTINS)
   for member in members.MEMBERS:
     for form in member.forms:
       assert not forms.names_in(form.v0, form.v1) - allowed, form.v0
-      assert set(form.unless) <= set(options.BY_FIELD), form.unless
+      assert set(form.unless) | set(form.requires) <= set(options.BY_FIELD), form
       assert not form.needs or form.needs in members.CAPABILITIES
   args_allowed = allowed | set(members.ARGS_ONLY_PLACEHOLDERS)
   for row in members.ARGS_TYPES:
     assert not forms.names_in(row.v0, row.v1, row.context or '0') - args_allowed, row.v0
+
+
+def test_helpers_are_plain_v1_code():
+  """Each helper defines its one function, and names only jax, np, builtins and
+  helpers defined before it (so a module gets them in the table's order)."""
+  seen = set()
+  for name, source in members.HELPERS.items():
+    tree = ast.parse(source)
+    assert [type(n) for n in tree.body] == [ast.FunctionDef] and tree.body[0].name == name
+    assert forms.names_in(source) - forms.BUILTINS - {'jax', 'np'} <= seen, name
+    # Short enough for a four-space file (whose indentation doubles theirs).
+    assert all(len(ln) + len(ln) - len(ln.lstrip()) <= 79 for ln in source.splitlines()), name
+    assert forms.helper_order(forms.helpers_needed(name)) == [
+        n for n in members.HELPERS if n in forms.helpers_needed(name)]
+    seen.add(name)
 
 
 def test_each_capability_is_detected():
