@@ -54,9 +54,18 @@ def test_notebook_fix_and_to_v1_keep_outputs_metadata_magics_and_layout(tmp_path
   sources = [''.join(c['source']) for c in after['cells']]
   assert sources[1].startswith('!pip install orbax-checkpoint\n%load_ext autoreload\n')
   assert sources[2].endswith('files = !ls /tmp')
+  # The v1 import goes with the cell's imports, where isort would put it.
+  assert sources[1].endswith('import numpy as np\n'
+                             'from orbax.checkpoint.experimental import v1 as ocp_v1')
+  # A save whose argument is a call: each argument evaluated once, as in v0, and
+  # v0's False for a step v1 has (v1 raises).
   assert sources[3] == (
       'for step in range(2):\n'
-      "  mngr.v1_checkpointer.save_checkpointables_async(step, {'default': {'w': np.zeros(3)}})\n"
+      '  try:\n'
+      '    mngr.v1_checkpointer.save_checkpointables_async(\n'
+      "        step, {'default': {'w': np.zeros(3)}})\n"
+      '  except ocp_v1.training.errors.StepAlreadyExistsError:\n'
+      '    pass\n'
       'mngr.v1_checkpointer.wait()\n'
       '[c.step for c in mngr.v1_checkpointer.checkpoints]')
   assert sources[4] == ''.join(before['cells'][4]['source'])  # %%bash: untouched.
@@ -74,7 +83,7 @@ def test_unparsable_file_gives_a_non_zero_exit_and_the_rest_is_scanned(tmp_path,
   assert '1 file(s) could not be scanned' in out
   assert f'{broken}:' in err and 'syntax error' in err
   v0 = tmp_path / 'v0.py'
-  v0.write_text('import orbax.checkpoint as ocp\n')
+  v0.write_text('import orbax.checkpoint as ocp\nm = ocp.CheckpointManager("/d")\n')
   assert scan.main([str(v0), str(broken)]) == 1  # v0 uses remain (and the error is listed).
   assert scan.main([str(clean)]) == 0
   notebook = tmp_path / 'bad.ipynb'

@@ -59,11 +59,29 @@ NEW_ITEMS = 'orbax_compat, with items'
 # `OPTION + field`: the manager's options may set `field` to a non-default
 # value (`OPTION + '?'`: options the scan does not see).
 OPTION = 'option:'
+# `SITE + str(id(call))`: the construction a manager may come from
+# (`Analysis.sites`), for the checks that read each construction.
+SITE = 'site:'
 NATIVE = 'orbax.checkpoint'
 SUBCLASS = 'subclass'
 DECLARED = 'annotation'
 PARAM = 'parameter'
 _NONE: frozenset = frozenset()
+# References to Orbax's own manager class that `--fix` rewrites in the paths
+# given, to `orbax_compat.CheckpointManager` (or `ocp.CheckpointManager`):
+# through a submodule, or `orbax.checkpoint.CheckpointManager` with no alias.
+REWRITTEN_CLASS_PATHS = frozenset({
+    f'{V0}.CheckpointManager', f'{V0}.checkpoint_manager.CheckpointManager',
+    f'{V0}.checkpoint_managers.CheckpointManager',
+    f'{SHIM}.checkpoint_manager.CheckpointManager',
+    f'{SHIM}.checkpoint_managers.CheckpointManager',
+})
+
+
+def is_origin_fact(origin: str) -> bool:
+  """An origin that says something of the options or the construction site,
+  not where the manager comes from."""
+  return origin.startswith((OPTION, SITE))
 
 
 def is_v1_module(module: str) -> bool:
@@ -550,6 +568,8 @@ class Analysis:
     self._resolved: dict[tuple[int, bool], list[Any]] = {}
     self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
     self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
+    self.sites: dict[int, tuple[Module, cst.Call]] = {}  # id(construction) -> where.
+    self.shim_via: set[int] = set()  # Imports a construction of the shim resolves through.
 
   @property
   def modules(self) -> list[Module]:
@@ -732,8 +752,9 @@ class Analysis:
       for t in self.resolve(mod, expr):
         if isinstance(t, External):
           if is_api_qname(t.qname, leaf):
-            shim = is_shim_module(t.qname.rpartition('.')[0]) or (
-                t.via is not None and id(t.via) in self._fixable_ids)
+            shim = self._served_by_shim(mod, t)
+            if shim and t.via is not None:
+              self.shim_via.add(id(t.via))
             kinds.add(NEW if shim else NATIVE)
         elif isinstance(t.node, cst.ClassDef):
           if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
@@ -745,6 +766,19 @@ class Analysis:
       return kinds
     finally:
       self._resolving.discard(key)
+
+  def _served_by_shim(self, mod: Module, t: External) -> bool:
+    """Whether a reference to the manager class names orbax_compat's after the
+    rewrite: orbax_compat's own top-level class, Orbax's through an import
+    `--fix` swaps, or a path `--fix` rewrites in the paths given. Orbax's
+    class through a submodule (`ocp.checkpoint_manager.CheckpointManager`) is
+    Orbax's own, after a swap too."""
+    module = t.qname.rpartition('.')[0]
+    if module == SHIM:
+      return True
+    if module == V0 and t.via is not None and id(t.via) in self._fixable_ids:
+      return True
+    return mod.target and t.qname in REWRITTEN_CLASS_PATHS
 
   def _lineage(self, cls_id: int) -> Iterator[int]:
     seen, todo = set(), [cls_id]
@@ -853,7 +887,8 @@ class Analysis:
     if isinstance(expr, cst.Call):
       kind = self.api(mod, expr.func, 'CheckpointManager')
       if kind == NEW:
-        return {NEW if self._plain_construction(expr) else NEW_ITEMS} | {
+        self.sites[id(expr)] = (mod, expr)
+        return {NEW if self._plain_construction(expr) else NEW_ITEMS, SITE + str(id(expr))} | {
             OPTION + f for f in self.option_fields(mod, expr)}
       if kind is not None:
         return {kind}
