@@ -95,8 +95,9 @@ def decide(scan, swap_all: bool = False) -> dict[str, Decision]:
     if mod.notebook is not None:
       _, line = mod.notebook.locate(line)
     decisions[SITE + str(key_id)] = Decision(SITE + str(key_id), mod.path, line, col)
+  others = _other_constructions(analysis, findings, decisions)
   if not decisions:
-    return decisions
+    return others
   by_receiver = {id(f.receiver_node): f for f in findings if f.receiver_node is not None}
   groups = _Groups(decisions)
   for f in findings:
@@ -132,7 +133,33 @@ def decide(scan, swap_all: bool = False) -> dict[str, Decision]:
       d.remove.clear()
       d.gone.clear()
       d.unwrap.clear()
+  decisions.update(others)
   return decisions
+
+
+def _other_constructions(analysis, findings: list[Finding], sites: dict[str, Decision]
+                         ) -> dict[str, Decision]:
+  """Constructions of a manager that is not orbax_compat's own class (a
+  subclass, Orbax's class where no rewrite reaches): never finished, and why."""
+  out = {}
+  for f in findings:
+    if f.kind != 'init' or f.node is None or SITE + str(id(f.node)) in sites:
+      continue
+    func = templates.first_line(layout_code(f.node.func))
+    mod = next((m for m in analysis.modules if m.path == f.path), None)
+    kind = analysis.api(mod, f.node.func, 'CheckpointManager') if mod is not None else None
+    if kind == index_lib.NATIVE:
+      why = f'built by Orbax\'s own class ({func}), which no swap or rewrite reaches here'
+    else:
+      why = (f'built by a subclass of the manager ({func}): its overrides may differ from '
+             'v1\'s calls; finish it by hand')
+    out['other:' + str(id(f.node))] = Decision('other:' + str(id(f.node)), f.path, f.line,
+                                               f.col, left=[why])
+  return out
+
+
+def layout_code(node: cst.CSTNode) -> str:
+  return cst.Module([]).code_for_node(node)
 
 
 class _Groups:
