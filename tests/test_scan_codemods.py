@@ -75,14 +75,17 @@ class ToV1Test(CodemodTest):
 
         def train(state, steps):
           # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
-          #   ocp_v1.training.Checkpointer('/ckpt')  # options: orbax_compat.v1_source(mngr)
+          #   ocp_v1.training.Checkpointer('/ckpt')
+          #   exact arguments: orbax_compat.v1_source(mngr)
           mngr = ocp.CheckpointManager('/ckpt')
           for step in range(steps):
             if step not in [c.step for c in mngr.v1_checkpointer.checkpoints]:
               mngr.v1_checkpointer.save_checkpointables_async(step, {'default': state})
           mngr.v1_checkpointer.wait()
           best = v0_best_step(mngr.v1_checkpointer, None, 'max')
-          return mngr.v1_checkpointer.latest.step if mngr.v1_checkpointer.latest else None, best
+          return (
+              mngr.v1_checkpointer.latest.step if mngr.v1_checkpointer.latest else None,
+              best)
         """)
 
   def test_adds_the_helpers_and_imports_the_v1_code_needs(self):
@@ -103,7 +106,8 @@ class ToV1Test(CodemodTest):
 
         if True:
             # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
-            #   ocp_v1.training.Checkpointer('/ckpt')  # options: orbax_compat.v1_source(mngr)
+            #   ocp_v1.training.Checkpointer('/ckpt')
+            #   exact arguments: orbax_compat.v1_source(mngr)
             mngr = ocp.CheckpointManager('/ckpt')
             tree = v0_standard_restore(mngr.v1_checkpointer, 1, like)
         """)
@@ -121,7 +125,8 @@ class ToV1Test(CodemodTest):
         import orbax_compat
 
         # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
-        #   ocp_v1.training.Checkpointer('/d')  # options: orbax_compat.v1_source(mngr)
+        #   ocp_v1.training.Checkpointer('/d')
+        #   exact arguments: orbax_compat.v1_source(mngr)
         orbax_compat.CheckpointManager('/d').v1_checkpointer.close()
         """)
 
@@ -130,7 +135,8 @@ class ToV1Test(CodemodTest):
         import orbax_compat as ocp
 
         # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
-        #   ocp_v1.training.Checkpointer('/d')  # options: orbax_compat.v1_source(mngr)
+        #   ocp_v1.training.Checkpointer('/d')
+        #   exact arguments: orbax_compat.v1_source(mngr)
         m = ocp.CheckpointManager('/d')
         print(m.v1_checkpointer.directory)
         """

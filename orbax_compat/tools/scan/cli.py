@@ -55,6 +55,8 @@ def render_text(result: Result, diff: bool) -> str:
   for c in result.changes:
     verb = 'fixed' if c['written'] else 'would fix'
     line = f'{verb} {c["path"]}: {c["swapped"]} import(s) swapped to {SHIM}'
+    if c.get('references'):
+      line += f', {c["references"]} reference(s) to Orbax\'s class rewritten to {SHIM}\'s'
     if c['rewritten'] or c['todos']:
       line += (f', {c["rewritten"]} use(s) rewritten to v1, {c["todos"]} '
                f'# {TODO} comment(s)')
@@ -84,12 +86,15 @@ def main(argv: list[str] | None = None, prog: str = 'orbax-compat scan') -> int:
   parser.add_argument('paths', nargs='+', metavar='PATH',
                       help='files (.py, .ipynb) or directories to scan')
   parser.add_argument('--fix', action='store_true',
-                      help='rewrite `import orbax.checkpoint as X` / `from orbax.checkpoint '
-                      'import A` to orbax_compat (only the import; atomic writes)')
+                      help='in files that build or use a v0 manager, rewrite `import '
+                      'orbax.checkpoint as X` / `from orbax.checkpoint import A` to orbax_compat, '
+                      'and references to Orbax\'s manager class the swap does not reach '
+                      '(atomic writes)')
   parser.add_argument('--to-v1', action='store_true',
                       help='the --fix swap, and rewrite each call whose table form is '
                       'mechanical into v1 code on `<manager>.v1_checkpointer`; a '
-                      f'`# {TODO}` comment above every other manager call')
+                      f'`# {TODO}` comment above every other manager call; a manager whose '
+                      'every use is rewritten becomes a v1 Checkpointer (finished)')
   parser.add_argument('--swap-all', action='store_true',
                       help='with --fix / --to-v1, swap imports also in files that build and use '
                       'no v0 manager (never in files already on v1)')

@@ -255,9 +255,12 @@ def no_form_note(row, template: templates.Template, kind: str) -> str:
   """What the report says of a call no form matches: that, and the form for
   the manager's kind (named items load with load_checkpointables)."""
   head = 'no form of the table matches this call statically'
-  if template.advice is not None and template.advice.when:
+  if template.advice is not None and template.advice.when and kind:
     manager = 'named items' if kind == sites_lib.NAMED else 'one unnamed item'
     return f'{head}; this manager has {manager}: {template.advice.v0} is its form'
+  if any(f.when for f in row.forms):
+    return (f'{head}; its form depends on the manager\'s items (one unnamed item or named '
+            'items), which this scan cannot see: the one-item form is shown')
   return f'{head}; the table\'s general form is shown'
 
 

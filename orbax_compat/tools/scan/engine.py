@@ -202,6 +202,7 @@ def _fix(scan: FileScan, mod: index_lib.Module, outcome: _Outcome, write: bool,
       fromfile=f'a/{scan.path}', tofile=f'b/{scan.path}')
   counts = command.counts
   change = {'path': scan.path, 'edits': len(command.edits), 'swapped': counts.get('swapped', 0),
+            'references': counts.get('references', 0),
             'rewritten': counts.get('rewritten', 0), 'todos': counts.get('todos', 0),
             'written': False, 'diff': ''.join(text)}
   if write:

@@ -31,7 +31,8 @@ from orbax_compat.tools.scan.findings import Finding
 from orbax_compat.tools.scan.templates import MANAGER_KINDS
 
 _CLASS_PATHS = index_lib.REWRITTEN_CLASS_PATHS
-_SUBMODULE_PATHS = {p for p in _CLASS_PATHS if p.count('.') > 2}  # ...checkpoint_manager.X
+_SUBMODULE_PATHS = {p for p in _CLASS_PATHS  # ...checkpoint_manager.CheckpointManager
+                    if p.rpartition('.')[0] not in (V0, SHIM)}
 NOT_NEEDED = ('not swapped: this file builds and uses no v0 manager (nothing to migrate '
               'here; --swap-all swaps it)')
 ON_V1 = 'not swapped: this file is on v1 and uses no v0 manager'
@@ -124,10 +125,11 @@ def plan(finder, findings: list[Finding], swap_all: bool = False) -> list[Findin
   for f in findings:
     if f.kind == 'import':
       needed = not on_v1 and (builds or swap_all or id(f.node) in analysis.shim_via)
-      note = f.note if needed else (ON_V1 if on_v1 else NOT_NEEDED)
       action = ''
-      if needed and not f.fixable and _names_class(f, mod):
+      if not f.fixable and _names_class(f, mod):
+        needed = True
         action = f'{f.note}; the manager it builds stays Orbax\'s own class'
+      note = f.note if needed else (ON_V1 if on_v1 else NOT_NEEDED)
       f = dataclasses.replace(f, needed=needed, note=note, action=action)
     out.append(f)
   out.extend(r for r, typing, _ in references if not typing)

@@ -196,7 +196,7 @@ class ImportSwapCommand(PlannedCommand):
 
   def plan(self, scan: FileScan) -> dict[int, Edit]:
     edits: dict[int, Edit] = {}
-    swapped = 0
+    swapped = references = 0
     for f in scan.findings:
       if f.kind == 'import' and f.fixable and f.needed and f.node is not None:
         swapped += 1
@@ -206,10 +206,10 @@ class ImportSwapCommand(PlannedCommand):
         else:
           add_edit(edits, id(f.node), swap)
       elif f.kind == 'reference' and f.fixable and f.node is not None:
-        swapped += 1
+        references += 1
         self.done.add(id(f.node))
         add_edit(edits, id(f.node), reference_edit(f.v1))
         if f.v1.startswith(SHIM + '.'):
           self.imports_needed.add(f'import {SHIM}')
-    self.counts['swapped'] = swapped
+    self.counts.update(swapped=swapped, references=references)
     return edits

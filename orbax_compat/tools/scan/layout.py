@@ -250,7 +250,13 @@ def _wrap(expr: cst.BaseExpression, column: int, indent: int, style: Style, tail
   if isinstance(expr, (cst.BooleanOperation, cst.IfExp)) and inner:
     return _wrap_operands(expr, column + step, indent, style, tail)
   if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-    return _wrap_comprehension(expr, column, indent, style)
+    return _wrap_comprehension(expr, column, indent, style, tail)
+  if isinstance(expr, cst.Tuple) and expr.elements:
+    if not expr.lpar:
+      expr = expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    if style.aligned:
+      return _wrap_elements(expr, 'elements', column, column + 1, False, style, tail)
+    return _wrap_elements(expr, 'elements', column, hanging(indent, style), True, style, tail)
   return expr
 
 
@@ -259,11 +265,25 @@ def _end_column(node: cst.CSTNode, column: int) -> int:
   return len(text.split('\n')[-1]) if '\n' in text else column + len(text)
 
 
-def _wrap_comprehension(expr, column: int, indent: int, style: Style):
-  """`[x for x in xs]` too long: a break before its `for`."""
+def _wrap_comprehension(expr, column: int, indent: int, style: Style, tail: int):
+  """`[x for x in xs]` too long: a break before its `for`, aligned with the
+  bracket; where the `for` does not fit there, a hanging indent after the
+  bracket (and a break before the `for` if it still does not fit)."""
   start = column + 1
-  for_in = expr.for_in.with_changes(whitespace_before=_newline(start))
-  return expr.with_changes(for_in=for_in)
+  for_text = code_of(expr.for_in).strip()
+  close = 1 + tail  # The bracket and what follows it.
+  opening = getattr(expr, 'lbracket', None) or getattr(expr, 'lbrace', None)
+  if start + len(for_text) + close <= style.max_line or opening is None:
+    for_in = expr.for_in.with_changes(whitespace_before=_newline(start))
+    return expr.with_changes(for_in=for_in)
+  start = hanging(indent, style)
+  head = (f'{code_of(expr.key)}: {code_of(expr.value)}' if isinstance(expr, cst.DictComp)
+          else code_of(expr.elt))
+  field = 'lbracket' if hasattr(expr, 'lbracket') else 'lbrace'
+  expr = expr.with_changes(**{field: opening.with_changes(whitespace_after=_newline(start))})
+  if start + len(head) + 1 + len(for_text) + close > style.max_line:
+    expr = expr.with_changes(for_in=expr.for_in.with_changes(whitespace_before=_newline(start)))
+  return expr
 
 
 def _wrap_operands(expr, column: int, indent: int, style: Style, tail: int):
@@ -306,11 +326,19 @@ def _wrap_operands(expr, column: int, indent: int, style: Style, tail: int):
 def _wrap_call(call: cst.Call, column: int, indent: int, style: Style, tail: int) -> cst.Call:
   func = code_of(call.func)
   open_col = column + len(func)
-  if style.aligned and open_col + 1 + 20 < style.max_line:
-    start, first_break = open_col + 1, False
+  widest = max(len(code_of(a.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip())
+               for a in call.args)
+  if style.aligned and open_col + 1 + min(widest, 40) < style.max_line:
+    start, first_break = open_col + 1, False  # Aligned with the bracket, where it fits.
   else:
     start, first_break = hanging(indent, style), True
-  args = list(call.args)
+  return _wrap_elements(call, 'args', column, start, first_break, style, tail)
+
+
+def _wrap_elements(node, field: str, column: int, start: int, first_break: bool,
+                   style: Style, tail: int):
+  """A call's arguments or a tuple's elements, packed on lines from `start`."""
+  args = list(getattr(node, field))
   out, col = [], start
   for i, arg in enumerate(args):
     last = i == len(args) - 1
@@ -319,8 +347,10 @@ def _wrap_call(call: cst.Call, column: int, indent: int, style: Style, tail: int
     breaks = i > 0 and col + need > style.max_line
     if breaks:
       col = start
-    value = _wrap(arg.value, col + (len(arg.keyword.value) + 1 if arg.keyword else 0)
-                  + len(arg.star), start, style, 0 if not last else 1 + tail, True)
+    keyword = getattr(arg, 'keyword', None)
+    star = getattr(arg, 'star', '') or ''
+    value = _wrap(arg.value, col + (len(keyword.value) + 1 if keyword else 0) + len(star),
+                  start, style, 0 if not last else 1 + tail, True)
     arg = arg.with_changes(value=value)
     if i > 0:
       previous = out[-1]
@@ -331,10 +361,13 @@ def _wrap_call(call: cst.Call, column: int, indent: int, style: Style, tail: int
     out.append(arg)
     rendered = code_of(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip()
     col = (len(rendered.split('\n')[-1]) if '\n' in rendered else col + len(rendered)) + 2
-  if isinstance(out[-1].comma, cst.Comma):
+  if isinstance(out[-1].comma, cst.Comma) and field == 'args':
     out[-1] = out[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
   before = _newline(start) if first_break else cst.SimpleWhitespace('')
-  return call.with_changes(args=out, whitespace_before_args=before)
+  if field == 'args':
+    return node.with_changes(args=out, whitespace_before_args=before)
+  lpar = node.lpar[0].with_changes(whitespace_after=before)
+  return node.with_changes(elements=out, lpar=[lpar])
 
 
 _LINE = re.compile(r'^(\s*)((?:\w+=)?)(.*?)(,?)$')

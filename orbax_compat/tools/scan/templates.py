@@ -228,7 +228,10 @@ def template_of(row: Member, call: cst.Call | None,
     if _form_matches(form, signature, bound, called_name):
       return _bound_template(row, form, signature, bound)
   advice = next((f for f in row.forms if kind and f.when == kind), row.forms[0])
-  return Template(None, advice.v0, advice.v1, note_of(row, advice), advice=advice)
+  bindings: tuple = ()
+  if bound is not None:  # The call's arguments, where the advice's pattern names them.
+    bindings = _bound_template(row, advice, signature, bound).bindings
+  return Template(None, advice.v0, advice.v1, note_of(row, advice), bindings, advice=advice)
 
 
 def _form_matches(form: Form, signature: inspect.Signature, bound: dict[str, Slot],

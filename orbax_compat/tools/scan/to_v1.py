@@ -239,15 +239,23 @@ def wrap_edit(style: layout.Style, indent: int) -> Edit:
       return updated
     if isinstance(updated, (cst.If, cst.While)):
       keyword = 3 if isinstance(updated, cst.If) else 6
-      return updated.with_changes(test=layout.wrap(updated.test, indent + keyword, indent,
-                                                   style, 1))
+      return updated.with_changes(test=layout.wrap(updated.test, indent + keyword,
+                                                   header_indent(indent, style), style, 1))
     if isinstance(updated, cst.For):
       prefix = 4 + len(layout.code_of(updated.target)) + 4
-      return updated.with_changes(iter=layout.wrap(updated.iter, indent + prefix, indent,
-                                                   style, 1))
+      return updated.with_changes(iter=layout.wrap(updated.iter, indent + prefix,
+                                                   header_indent(indent, style), style, 1))
     return updated
 
   return edit
+
+
+def header_indent(indent: int, style: layout.Style) -> int:
+  """The indent to hang an `if`/`while`/`for` header's lines from: one level
+  more where a hanging indent would line up with the block's body (four-space
+  files, as PEP 8 asks)."""
+  body = indent + len(style.indent)
+  return indent + len(style.indent) if layout.hanging(indent, style) == body else indent
 
 
 def _as_if(finding: Finding, new: cst.BaseExpression) -> bool:
@@ -267,7 +275,7 @@ def if_edit(style: layout.Style, indent: int) -> Edit:
     if not (isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.And)):
       return updated
     inner = indent + len(style.indent)
-    test = layout.wrap(expr.left, indent + 3, indent, style, 1)
+    test = layout.wrap(expr.left, indent + 3, header_indent(indent, style), style, 1)
     body = layout.wrap(expr.right, inner, inner, style)
     return cst.If(
         test=test, body=cst.IndentedBlock(body=[cst.SimpleStatementLine(
@@ -402,31 +410,55 @@ def _anchor_of(comment: str) -> str | None:
   return found.group(0) if found else None
 
 
+# The last line of a construction's TODO: the v1 code above is the table's;
+# the exact arguments for the manager's options (even none: v0's defaults are
+# not v1's) are what v1_source writes.
+INIT_POINTER = 'exact arguments: orbax_compat.v1_source(mngr)'
+
+
 def todo_lines(finding: Finding, style: layout.Style, indent: str) -> list[str]:
   """Short TODO lines: the filled v1 code where it fits, and the table's anchor."""
   anchor = forms.anchor(finding.member)
   head = f'# {TODO}: '
-  if not finding.form and finding.kind != 'init':
-    advice = 'no form matches this call statically'
-    if finding.note and 'this manager has' in finding.note:
-      advice += '; ' + finding.note.split('; ', 1)[1]
-    line = f'{head}{advice}; see {anchor}'
+  def fitted(text: str) -> list[str]:
+    """`# TODO(orbax-v1): <text>; see <anchor>`, the anchor on a line of its own
+    where one line is too long."""
+    line = f'{head}{text}; see {anchor}'
     if len(indent) + len(line) <= style.max_line:
       return [line]
-    return [f'{head}no form matches this call statically; see {anchor}']
+    return [f'{head}{text};', f'#   see {anchor}']
+
+  if not finding.form and finding.kind != 'init':
+    lines = fitted('no form of the table matches this call')
+    if finding.note and 'this manager has' in finding.note:
+      kind = finding.note.split('this manager has ', 1)[1].split(':', 1)[0]
+      try:
+        code = filled_code(finding)
+      except cst.ParserSyntaxError:
+        code = [templates.one_line(finding.v1)]
+      joined = f'#   {kind}: {"; ".join(code)}'
+      if len(indent) + len(joined) <= style.max_line:
+        lines.append(joined)
+      else:
+        lines.append(f'#   {kind}:')
+        for c in code:
+          lines.extend(_comment_code(c, indent, style))
+    return lines
   try:
     code = filled_code(finding)
   except cst.ParserSyntaxError:
     code = [templates.one_line(finding.v1)]
-  if finding.kind == 'init':
-    code = [c + '  # options: orbax_compat.v1_source(mngr)' if i == len(code) - 1 else c
-            for i, c in enumerate(code)]
   single = f'{head}{"; ".join(code)}; see {anchor}'
   if len(indent) + len(single) <= style.max_line:
-    return [single]
-  lines = [f'{head}see {anchor}; in v1:']
-  for c in code:
-    lines.extend(_comment_code(c, indent, style))
+    lines = [single]
+  else:
+    lines = [f'{head}see {anchor}; in v1:']
+    if len(indent) + len(lines[0]) > style.max_line:
+      lines = [f'{head}{anchor}:']
+    for c in code:
+      lines.extend(_comment_code(c, indent, style))
+  if finding.kind == 'init':  # v0's defaults are not v1's: v1_source spells them out.
+    lines.append(f'#   {INIT_POINTER}')
   return lines
 
 
