@@ -19,8 +19,34 @@ def test_python_312_syntax_is_scanned_whatever_python_runs():
   assert not result.errors
   assert [(f.line, f.label) for f in result.findings] == [
       (2, 'import'), (18, 'CheckpointManager'), (19, 'all_steps'), (20, 'directory')]
-  directory = result.findings[-1]
-  assert not directory.to_v1 and directory.reason.startswith('inside an f-string')
+  directory = result.findings[-1]  # In nested f-strings: its v1 code holds no quote.
+  assert directory.to_v1 and not directory.reason
+
+
+def test_calls_in_f_strings_are_rewritten_where_the_v1_code_has_no_clashing_quote(tmp_path):
+  """Before Python 3.12 an f-string's expressions cannot hold its quote: the
+  v1 code of a call there must not (string literals from the options take the
+  other quote)."""
+  (tmp_path / 'pyproject.toml').write_text('')
+  path = tmp_path / 'f.py'
+  path.write_text(
+      'import orbax.checkpoint as ocp\n\n\n'
+      'def f(d, t, loss):\n'
+      "  m = ocp.CheckpointManager(d, options=ocp.CheckpointManagerOptions(best_fn=loss, "
+      "best_mode='min'))\n"
+      "  print(f'{m.all_steps()} {m.best_step()} {m.save(1, args=ocp.args.StandardSave(t))}')\n"
+      '  print(f"{m.save(2, args=ocp.args.StandardSave(t))}")\n')
+  result = scan.run([str(path)], to_v1=True)
+  kept = {(f.line, f.label): f.reason for f in result.findings if f.mechanical and not f.to_v1}
+  assert kept == {(6, 'save'): 'inside an f-string (the v1 code\'s quotes may not nest there)'}
+  text = path.read_text()
+  assert ("      f'{[c.step for c in m.v1_checkpointer.checkpoints]} "
+          '{v0_best_step(m.v1_checkpointer, loss, "min")} '
+          "{m.save(1, args=ocp.args.StandardSave(t))}')\n") in text
+  assert ('      f"{(2 not in [c.step for c in m.v1_checkpointer.checkpoints] and '
+          "m.v1_checkpointer.save_checkpointables_async(2, {'default': t}) is not None)}\")\n"
+          ) in text
+  compile(text, str(path), 'exec')  # Python 3.11 parses it.
 
 
 def test_notebook_findings_name_their_cell_and_line():

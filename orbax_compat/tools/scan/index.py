@@ -239,7 +239,7 @@ class Collector(cst.CSTVisitor):
     self.statement: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> anchor statement.
     self.parent: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> parent.
     self.stores: set[int] = set()  # Attributes assigned or deleted.
-    self.in_fstring: set[int] = set()
+    self.in_fstring: dict[int, str] = {}  # id(node) -> its innermost f-string's quote.
     self.sites: list[Site] = []
     self.loops: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # (target, iterable)
     self.appends: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # x.append(v)
@@ -260,7 +260,7 @@ class Collector(cst.CSTVisitor):
     self._statements: list[cst.CSTNode] = []
     self._parents: list[cst.CSTNode] = []
     self._defs: list[cst.CSTNode] = []
-    self._fstring = 0
+    self._fstring: list[str] = []
     self._guards: list[tuple[int, list[tuple[str, cst.BaseExpression]]]] = []
     self.narrowed: dict[int, list[cst.BaseExpression]] = {}  # id(attr) -> isinstance types.
 
@@ -272,13 +272,13 @@ class Collector(cst.CSTVisitor):
     if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
       self._statements.append(node)
     if isinstance(node, cst.FormattedString):
-      self._fstring += 1
+      self._fstring.append(node.start.lstrip('fFrRbBuU'))
     if isinstance(node, (cst.Call, cst.Attribute, cst.Arg)):
       self.statement[id(node)] = self._anchor()
       if self._parents:
         self.parent[id(node)] = self._parents[-1]
       if self._fstring:
-        self.in_fstring.add(id(node))
+        self.in_fstring[id(node)] = self._fstring[-1]
     if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)) and self._parents:
       owner = self._parents[-1]
       test = owner.test if isinstance(owner, cst.If) and owner.body is node else (
@@ -295,7 +295,7 @@ class Collector(cst.CSTVisitor):
     if self._guards and self._guards[-1][0] == id(original_node):
       self._guards.pop()
     if isinstance(original_node, cst.FormattedString):
-      self._fstring -= 1
+      self._fstring.pop()
     if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
       self._statements.pop()
     if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):

@@ -287,9 +287,26 @@ def evaluation(use: Use) -> str | None:
 
 
 def in_fstring(use: Use) -> str | None:
-  if id(use.node) in use.mod.c.in_fstring:
+  """Inside an f-string, the v1 code may not hold its quote or a backslash
+  (before Python 3.12); string literals bound from the manager's options take
+  the other quote where they can."""
+  quote = use.mod.c.in_fstring.get(id(use.node))
+  if quote is None:
+    return None
+  other = '"' if quote[0] == "'" else "'"
+  for name, code in use.option_values.items():
+    if quote[0] in code and _simple_string(code) and other not in code[1:-1]:
+      use.option_values[name] = other + code[1:-1] + other
+  written = ' '.join([use.form.v1, *use.option_values.values()])
+  if quote[0] in written or '\\' in written:
     return 'inside an f-string (the v1 code\'s quotes may not nest there)'
   return None
+
+
+def _simple_string(code: str) -> bool:
+  """`'text'` / `"text"`: one quote each side, no prefix, escape or quote inside."""
+  return (len(code) >= 2 and code[0] == code[-1] and code[0] in '\'"'
+          and not any(c in code[1:-1] for c in '\'"\\'))
 
 
 def names_shadowed(use: Use) -> str | None:
