@@ -225,6 +225,17 @@ def test_to_v1_finishes_the_programs_it_can(stages):
   assert any('item names' in text for text in left['named_items']), left
 
 
+@pytest.mark.parametrize('name', NAMES)
+def test_rewritten_lines_keep_the_files_line_length(stages, name):
+  """No project config here: the file's longest line (at least 79) is its
+  line length; every line --to-v1 wrote (TODOs, v1 code, constructors)
+  stays within it."""
+  original = (PROGRAMS / f'{name}.py').read_text().splitlines()
+  limit = max(79, *map(len, original))
+  written = [ln for ln in stages['to_v1 sources'][name].splitlines() if ln not in original]
+  assert written and max(map(len, written)) <= limit, [ln for ln in written if len(ln) > limit]
+
+
 @pytest.mark.parametrize('name', sorted(FINISHED))
 def test_finished_program_runs_on_v1_alone(stages, name):
   """`import orbax_compat` fails in this run, and the program, started on

@@ -275,6 +275,8 @@ def _wrap_comprehension(expr, column: int, indent: int, style: Style, tail: int)
   opening = getattr(expr, 'lbracket', None) or getattr(expr, 'lbrace', None)
   if start + len(for_text) + close <= style.max_line or opening is None:
     for_in = expr.for_in.with_changes(whitespace_before=_newline(start))
+    if not isinstance(expr, cst.DictComp):  # The element too, where it is too long.
+      expr = expr.with_changes(elt=_wrap(expr.elt, start, indent, style, 0, True))
     return expr.with_changes(for_in=for_in)
   start = hanging(indent, style)
   head = (f'{code_of(expr.key)}: {code_of(expr.value)}' if isinstance(expr, cst.DictComp)

@@ -192,6 +192,27 @@ class _Where:
     tail = len(self.lines[where.end.line - 1].rstrip()) - where.end.column
     return where.start.column, indent, max(tail, 0)
 
+  def spans_lines(self, statement: cst.CSTNode, node: cst.CSTNode) -> bool:
+    """A simple statement over several lines, `node` on one of them."""
+    if self.positions is None or not isinstance(statement, cst.SimpleStatementLine):
+      return False
+    lines, inside = self.positions[statement], self.positions[node]
+    return lines.start.line != lines.end.line and inside.start.line == inside.end.line
+
+  def one_line(self, node: cst.CSTNode) -> bool:
+    if self.positions is None:
+      return False
+    where = self.positions[node]
+    return where.start.line == where.end.line
+
+  def within(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+    """`inner` lies inside `outer` (by their positions)."""
+    if self.positions is None:
+      return True
+    o, i = self.positions[outer], self.positions[inner]
+    return ((o.start.line, o.start.column) <= (i.start.line, i.start.column)
+            and (i.end.line, i.end.column) <= (o.end.line, o.end.column))
+
   def indent_of(self, statement: cst.CSTNode) -> str:
     if self.positions is None:
       return ''
@@ -199,11 +220,14 @@ class _Where:
     return line[:len(line) - len(line.lstrip())]
 
 
-def v1_edit(finding: Finding, finished: bool, code: str = '') -> Edit:
+def v1_edit(finding: Finding, finished: bool, code: str = '',
+            place: tuple[int, int, int, layout.Style] | None = None) -> Edit:
   """The v1 code of the finding's form (or `code`), its placeholders bound to
   the call's arguments and `ckptr` to `<receiver>.v1_checkpointer` (the
   receiver itself, for a finished manager). Its statement wraps it
-  (`wrap_edit`)."""
+  (`wrap_edit`), unless the statement spans lines already: then it is wrapped
+  where it stands, `place` (its column, its line's indentation, the
+  characters after it, the style)."""
 
   def edit(original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
     attribute = updated.func if isinstance(updated, cst.Call) else updated
@@ -213,9 +237,12 @@ def v1_edit(finding: Finding, finished: bool, code: str = '') -> Edit:
     if statement:
       new = _discarded(new)
     if updated.lpar:
-      return new.with_changes(lpar=updated.lpar, rpar=updated.rpar)
-    if needs_parens(new, finding.parent, original):
-      return parenthesized(new)
+      new = new.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+    elif needs_parens(new, finding.parent, original):
+      new = parenthesized(new)
+    if place is not None:
+      column, indent, tail, style = place
+      new = layout.wrap(new, column, indent, style, tail)
     return new
 
   return edit
@@ -516,6 +543,10 @@ class ToV1Command(ImportSwapCommand):
         if text not in known:
           known.append(text)
 
+    by_statement: dict[int, list[Finding]] = {}  # The uses rewritten in each statement.
+    for f in scan.findings:
+      if f.to_v1 and f.node is not None and f.statement is not None:
+        by_statement.setdefault(id(f.statement), []).append(f)
     rewritten = 0
     wrapped: set[int] = set()
     wrap_last: list[tuple[int, Edit]] = []
@@ -543,7 +574,12 @@ class ToV1Command(ImportSwapCommand):
           add_edit(edits, id(f.statement), try_edit(style, indent))
           wrapped.add(id(f.statement))
         else:
-          add_edit(edits, id(f.node), v1_edit(f, finished))
+          place = None
+          if not f.statement_form and where.spans_lines(f.statement, f.node) and all(
+              where.one_line(g.node) and not where.within(g.node, f.node)
+              for g in by_statement[id(f.statement)] if g is not f):
+            place = (*where.of(f.node), style)  # Its line breaks stay: wrap it there.
+          add_edit(edits, id(f.node), v1_edit(f, finished, place=place))
           if f.statement_form == 'if':
             add_edit(edits, id(f.statement), if_edit(style, indent))
         if id(f.statement) not in wrapped:
