@@ -37,7 +37,7 @@ def test_demo_runs_every_stage_each_resuming_from_the_last():
   assert 'notice:' not in out.split('== stage 4')[1]
   # Stage 6: scan --to-v1 finishes stage 1's manager; the script runs on v1
   # alone (orbax_compat unimportable) from the same directory.
-  stage6 = out.split('== stage 6')[1]
+  stage6 = out.split('== stage 6', 1)[1]
   assert 'finished stage1_v0.py:16:8: CheckpointManager -> ocp_v1.training.Checkpointer' in stage6
   assert 'not finished' not in stage6
   assert re.search(r'resumed at 17; steps \[0, 4, 8, 12, 16, 18, 20\], best 20', stage6), stage6

@@ -116,12 +116,12 @@ def options_of(analysis: index_lib.Analysis, site: Site) -> Options:
   mod, value = _value(analysis, site.mod, slot.node)
   if not (isinstance(value, cst.Call)
           and analysis.api(mod, value.func, 'CheckpointManagerOptions') is not None):
-    return Options(False, why='its options are not a CheckpointManagerOptions(...) call '
-                   'this scan can read')
+    return Options(False, why='they are not a CheckpointManagerOptions(...) call this '
+                   'scan can read')
   fields = {}
   for arg in value.args:
     if arg.keyword is None:
-      return Options(False, why='its options pass positional or ** arguments')
+      return Options(False, why='they pass positional or ** arguments')
     fields[arg.keyword.value] = arg.value
   return Options(True, fields, mod, value, name)
 
