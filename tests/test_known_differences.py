@@ -1,4 +1,4 @@
-"""README's "Known differences from native v0", each pinned on both sides.
+"""docs/compatibility.md's "Known differences from native v0", each pinned on both sides.
 
 Every bullet of that README section names one deviation the shim keeps on
 purpose, with v0's behaviour beside it. Each has a test here (or elsewhere,
@@ -30,10 +30,10 @@ from test_differential import args
 from test_differential import json_doc
 
 import orbax_compat
-from orbax_compat.compat import subclassing
+from orbax_compat.runtime import subclassing
 
 SHIM = orbax_compat.CheckpointManager
-README = pathlib.Path(__file__).resolve().parent.parent / 'README.md'
+README = pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'compatibility.md'
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 

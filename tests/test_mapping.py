@@ -84,3 +84,31 @@ def test_each_capability_is_detected():
   for name in members.CAPABILITIES:
     assert isinstance(compat.CAPABILITIES[name], bool)
     assert bool(compat.capability_missing(name)) is not compat.CAPABILITIES[name]
+
+
+def test_parts_import_one_way():
+  """manager -> runtime -> handlers -> compat; mapping below all; tools above."""
+  import ast  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+
+  rank = {'mapping': 0, 'compat': 1, 'handlers': 2, 'runtime': 3, 'manager': 4, 'tools': 5}
+  package = pathlib.Path(forms.__file__).resolve().parents[1]
+  upward = []
+  for path in package.rglob('*.py'):
+    parts = path.relative_to(package).with_suffix('').parts
+    here = rank.get(parts[0].removesuffix('.py'))
+    if here is None:
+      continue  # The package's own __init__ and __main__ resolve names lazily.
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('orbax_compat.'):
+        targets = [f'{node.module}.{a.name}' for a in node.names]
+      elif isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      else:
+        continue
+      for target in targets:
+        dotted = target.split('.')
+        there = rank.get(dotted[1]) if dotted[0] == 'orbax_compat' and len(dotted) > 1 else None
+        if there is not None and there > here:
+          upward.append(f'{path.relative_to(package)}:{node.lineno} imports {target}')
+  assert not upward, upward

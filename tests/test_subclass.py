@@ -2,7 +2,7 @@
 
 Each scenario defines the same subclass of native v0's manager and of the shim
 and compares what they do. The second part covers v0's protected hooks
-(orbax_compat/subclassing.py): honoured, refused or warned at class definition.
+(orbax_runtime/subclassing.py): honoured, refused or warned at class definition.
 """
 
 import datetime
@@ -20,7 +20,7 @@ from test_differential import describe_differences
 from test_differential import disk_layout
 
 import orbax_compat
-from orbax_compat.compat import subclassing
+from orbax_compat.runtime import subclassing
 
 
 def _subclass(base):
@@ -110,7 +110,7 @@ def test_type_checks_pass_as_for_v0(tmp_path, cls, quiet_shim):
   native.close()
 
 
-# --- v0's protected hooks (orbax_compat/subclassing.py) ---------------------
+# --- v0's protected hooks (orbax_runtime/subclassing.py) ---------------------
 #
 # Each scenario below defines its subclass of `base` (native v0's manager or
 # the shim), runs it in `root`, and returns what it observed; the test runs it
