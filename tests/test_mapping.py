@@ -32,6 +32,16 @@ def test_every_member_has_an_implementation_and_every_implementation_a_member():
     assert callable(getattr(runtime, name)), name
 
 
+def test_implementations_take_v0s_parameters_in_v0s_order():
+  """The public members pass their arguments on by position."""
+  for member in members.MEMBERS:
+    if member.kind == 'protocol':
+      continue
+    implementation = getattr(runtime, member.name.strip('_'))
+    theirs = list(inspect.signature(implementation).parameters)[1:]
+    assert theirs == list(forms.signature(member.name).parameters)[1:], member.name
+
+
 def test_signatures_are_the_installed_v0s():
   for name, text in signatures.MEMBERS.items():
     v0 = inspect.getattr_static(ocp.CheckpointManager, name)

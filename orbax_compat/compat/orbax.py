@@ -221,6 +221,25 @@ def checkpoint_infos(ckptr: Any) -> Any:
   return inner_manager(ckptr)._checkpoints  # pylint: disable=protected-access
 
 
+def listed_infos(infos: Any) -> list[Any]:
+  """A snapshot of a `CheckpointInfos`' list, oldest first, without its lock.
+
+  Why: `CheckpointInfos` takes a Python-level `TimeoutRLock` for every read
+  (`latest()`, iteration), which costs more than v0's whole `latest_step()`
+  answer besides; the shim asks on every step query. Its writers replace
+  the list (`set`) or append to it (`append`), each one bytecode under the
+  GIL, so copying the current list is as consistent as a locked read.
+  """
+  return list(infos._checkpoint_infos)  # pylint: disable=protected-access
+
+
+def latest_info(infos: Any) -> Any:
+  """The last `CheckpointInfo` of a `CheckpointInfos`, or None (no lock: see
+  `listed_infos`)."""
+  listed = infos._checkpoint_infos  # pylint: disable=protected-access
+  return listed[-1] if listed else None
+
+
 def relist_step(ckptr: Any, info: Any) -> None:
   """Lists a step again on the inner v0 manager (appended: the latest step),
   once its failed save's error has been raised.
