@@ -12,19 +12,18 @@ import contextlib
 import dataclasses
 import json
 
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import make_tree
+from differential import scenario
+from differential import step_metadata_obs
 from etils import epath
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import Rec
-from test_differential import abstract
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import make_tree
-from test_differential import run_scenario
-from test_differential import step_metadata_obs
 
 import orbax_compat
 
@@ -126,13 +125,6 @@ def arrays(step: int) -> dict:
 # --------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------
-
-SCENARIOS = {}
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def _metadata_obs(rec, m, step):
@@ -334,15 +326,6 @@ def cross_read_written_by_cls_read_by_native(cls, root):
   with NATIVE(root / 'composite') as r:
     rec.call('native restore composite', r.restore, 0)
   return rec.obs
-
-
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_custom_handler_matches_native(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
 
 
 def test_records_the_users_handler_type(tmp_path):

@@ -3,27 +3,18 @@ items/save_kwargs/restore_kwargs): native v0 and the shim run alike."""
 
 from __future__ import annotations
 
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import json_doc
+from differential import make_tree
+from differential import scenario
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Rec
-from test_differential import abstract
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import json_doc
-from test_differential import make_tree
-from test_differential import run_scenario
 
 import orbax_compat
 
-SCENARIOS = {}
-
 pytestmark = pytest.mark.usefixtures('quiet_shim')
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def _roundtrip_single(rec, m, root):
@@ -157,15 +148,6 @@ def bad_legacy_arguments(cls, root):
                       primary_host=1)))
   rec.layout('after bad constructions')
   return rec.obs
-
-
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_legacy_matches_native(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
 
 
 class _MyHandler(ocp.handlers.JsonCheckpointHandler):
