@@ -2,7 +2,7 @@
 
 The base of the harness's `Rec` (differential/observe.py) and of the
 multi-process worker's (`multiprocess_worker.Rec`, which describes sharded
-arrays per process). It imports neither Orbax nor orbax_compat.
+arrays per process). This module imports neither Orbax nor orbax_compat.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A scenario is a function `fn(cls, root) -> observations` that drives a
 manager of class `cls` (native v0's or the shim's) in the fresh directory
 `root`, recording through a `Rec`. `@scenario` registers it under its module;
 tests/conftest.py then runs it as `test_scenario[<name>]` of that module
-(differential/harness.py says how). Imports neither Orbax nor orbax_compat.
+(differential/harness.py says how). This module imports neither Orbax nor
+orbax_compat.
 """
 
 from __future__ import annotations
