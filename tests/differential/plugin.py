@@ -18,8 +18,11 @@ class ScenarioModule(pytest.Module):
 
   def collect(self):
     module = self.obj
-    if registry.of_module(module.__name__) and 'test_scenario' not in vars(module):
-      module.test_scenario = harness.test_scenario
+    if registry.of_module(module.__name__):
+      own = vars(module).setdefault('test_scenario', harness.test_scenario)
+      if own is not harness.test_scenario:
+        raise TypeError(f'{module.__name__} registers scenarios: test_scenario is the '
+                        "harness's name for them, not one of its own tests")
     return super().collect()
 
 
