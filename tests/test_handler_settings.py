@@ -428,11 +428,15 @@ def item_outside_item_names(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls, item_names=('a', 'b'))
   rec.call('save(0) zzz', m.save, 0, args=args.Composite(zzz=args.StandardSave(state())))
-  rec.call('save(0) a + zzz', m.save, 0, args=args.Composite(
+  # Another step: v0 starts creating a refused step's temporary directory in
+  # the background, and two refused saves of one step race each other there
+  # (a metadata write of the first then fails with FileNotFoundError at a
+  # later wait or save, on a loaded machine: native disagreed with itself).
+  rec.call('save(2) a + zzz', m.save, 2, args=args.Composite(
       a=args.StandardSave(state()), zzz=args.StandardSave(state())))
   rec.call('all_steps', m.all_steps)
-  # (v0 leaves a temporary step 0 behind, which fails its next save of step
-  # 0; the shim writes nothing: see test_item_outside_item_names_writes_nothing.)
+  # (v0 leaves temporary steps 0 and 2 behind, which fail their next saves;
+  # the shim writes nothing: see test_item_outside_item_names_writes_nothing.)
   rec.call('save(1) a', m.save, 1, args=args.Composite(a=args.StandardSave(state())))
   rec.call('wait', m.wait_until_finished)
   rec.call('restore(1) a', m.restore, 1, args=args.Composite(a=args.StandardRestore()))
