@@ -1,9 +1,11 @@
-"""Shared fixtures, and a run that ends without v0's stranded threads."""
+"""Shared fixtures, the differential harness's hooks, and a run that ends
+without v0's stranded threads."""
 
 import os
 import sys
 import threading
 
+from differential import plugin
 import pytest
 
 import orbax_compat
@@ -18,6 +20,17 @@ def quiet_shim(monkeypatch):
   previous = orbax_compat.set_warning_policy('off')
   yield
   orbax_compat.set_warning_policy(previous)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+  """Each test module that registers scenarios (`@scenario`) gets
+  `test_scenario`, which runs them (tests/differential/)."""
+  return plugin.make_module(module_path, parent)
+
+
+def pytest_generate_tests(metafunc):
+  """`test_scenario[<name>]`: one test per scenario its module registered."""
+  plugin.generate_tests(metafunc)
 
 
 def pytest_sessionfinish(session, exitstatus):

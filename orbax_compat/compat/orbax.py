@@ -607,7 +607,7 @@ def set_v0_hook(ckptr: Any, name: str, hook: Any) -> None:
   commit, `_load_checkpoint_infos` on reload, `_get_old_steps_to_remove` on
   each save). v1's training.Checkpointer runs that same v0 code on its inner
   manager and has no public hook for them; an instance attribute there puts
-  the subclass's override at v0's point (orbax_runtime/subclassing.py).
+  the subclass's override at v0's point (orbax_compat/runtime/subclassing.py).
   """
   manager = inner_manager(ckptr)
   if not callable(getattr(type(manager), name, None)):  # pragma: no cover
