@@ -21,25 +21,19 @@ import re
 import threading
 import time
 
-# The harness's names, also imported from here by test files written before
-# tests/differential/ (`from test_differential import run_scenario`): import
-# them from `differential` instead.
 from differential import NATIVE
 from differential import Options
 from differential import Rec
 from differential import abstract
 from differential import args
-from differential import describe_differences  # noqa: F401
-from differential import disk_layout  # noqa: F401
+from differential import disk_layout
 from differential import json_doc
 from differential import make_tree
-from differential import norm  # noqa: F401
 from differential import registry
 from differential import root_metadata_obs
 from differential import run_scenario
 from differential import scenario
 from differential import step_metadata_obs
-from differential.recorder import tname as _tname  # noqa: F401
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
