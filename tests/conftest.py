@@ -49,7 +49,7 @@ def _stranded_orbax_threads() -> list[threading.Thread]:
 def pytest_unconfigure(config):
   """Native v0 refusing a save (which the differential tests compare the
   shim with) leaves a thread waiting 300 s for a step-directory signal that
-  never comes, and Python waits for it at exit (README, known differences).
+  never comes, and Python waits for it at exit (docs/compatibility.md, known differences).
   After the report, a serial run ends without waiting, as pytest-xdist's
   workers do; the shim's own threads are checked by
   test_shim_leaves_no_threads_after_close."""
