@@ -49,6 +49,9 @@ class Scenario:
   child: Sequence[str] | None = None
   # A filesystem fixture per side (in the child, with `child`).
   setup: Setup | None = None
+  # Where native v0 itself races (what decides which outcome it takes): its
+  # two runs may differ, and the shim must match one of them.
+  race: str | None = None
 
   def skip_reason(self) -> str | None:
     return self.skip() if callable(self.skip) else self.skip
