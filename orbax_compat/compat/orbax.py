@@ -17,16 +17,11 @@ import warnings
 
 from orbax.checkpoint import version as _version
 
-SUPPORTED_ORBAX = '>=0.12.0,<0.13'
-"""orbax-checkpoint releases this shim supports (setup.cfg's install_requires).
-
-Each release in the range is tested (`tox -e orbax-oldest`, `tox -e
-orbax-latest`); the shim detects what a release has, never its version.
-"""
+from orbax_compat.compat import release
 
 ORBAX_VERSION: str = _version.__version__
-
-_INSTALL = f'pip install "orbax-checkpoint{SUPPORTED_ORBAX}"'
+SUPPORTED_ORBAX = release.SUPPORTED_ORBAX
+_INSTALL = release.INSTALL
 
 
 class UnsupportedOrbaxWarning(UserWarning):
@@ -35,12 +30,7 @@ class UnsupportedOrbaxWarning(UserWarning):
 
 def unsupported_orbax(problem: str) -> str:
   """The one message for an Orbax the shim cannot run on."""
-  return (
-      f'orbax_compat supports orbax-checkpoint {SUPPORTED_ORBAX}; the installed'
-      f' orbax-checkpoint {ORBAX_VERSION} {problem}. Install a supported'
-      f' release into this environment ({_INSTALL}), or an orbax_compat'
-      ' release made for this Orbax.'
-  )
+  return release.unsupported_orbax(ORBAX_VERSION, problem)
 
 
 def _import_v1():
