@@ -33,6 +33,16 @@ def test_every_member_has_an_implementation_and_every_implementation_a_member():
     assert callable(getattr(runtime, name)), name
 
 
+def test_implementations_take_v0s_parameters_in_v0s_order():
+  """The public members pass their arguments on by position."""
+  for member in members.MEMBERS:
+    if member.kind == 'protocol':
+      continue
+    implementation = getattr(runtime, member.name.strip('_'))
+    theirs = list(inspect.signature(implementation).parameters)[1:]
+    assert theirs == list(forms.signature(member.name).parameters)[1:], member.name
+
+
 def test_signatures_are_the_installed_v0s():
   for name, text in signatures.MEMBERS.items():
     v0 = inspect.getattr_static(ocp.CheckpointManager, name)
@@ -100,3 +110,31 @@ def test_each_capability_is_detected():
   for name in members.CAPABILITIES:
     assert isinstance(compat.CAPABILITIES[name], bool)
     assert bool(compat.capability_missing(name)) is not compat.CAPABILITIES[name]
+
+
+def test_parts_import_one_way():
+  """manager -> runtime -> handlers -> compat; mapping below all; tools above."""
+  import ast  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+
+  rank = {'mapping': 0, 'compat': 1, 'handlers': 2, 'runtime': 3, 'manager': 4, 'tools': 5}
+  package = pathlib.Path(forms.__file__).resolve().parents[1]
+  upward = []
+  for path in package.rglob('*.py'):
+    parts = path.relative_to(package).with_suffix('').parts
+    here = rank.get(parts[0].removesuffix('.py'))
+    if here is None:
+      continue  # The package's own __init__ and __main__ resolve names lazily.
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('orbax_compat.'):
+        targets = [f'{node.module}.{a.name}' for a in node.names]
+      elif isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      else:
+        continue
+      for target in targets:
+        dotted = target.split('.')
+        there = rank.get(dotted[1]) if dotted[0] == 'orbax_compat' and len(dotted) > 1 else None
+        if there is not None and there > here:
+          upward.append(f'{path.relative_to(package)}:{node.lineno} imports {target}')
+  assert not upward, upward

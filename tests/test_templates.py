@@ -172,6 +172,10 @@ def native_restore_all(root, composite: bool) -> Any:
 
 
 # --- One scenario per form: (v0 result, v1 result) ---------------------------
+#
+# Not the differential harness's `@scenario` (tests/differential/): these run
+# the table's v1 code against native v0's call, on copies of directories each
+# writer filled once per module; the shim is one of the writers, not a side.
 
 Scenario = Callable[[Copies, Form], tuple[Any, Any]]
 SCENARIOS: dict[tuple[str, str], tuple[str, Scenario]] = {}
