@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 
 from bench import stats
 import orbax_compat
-from orbax_compat.runtime import steps as adapters
+from orbax_compat.runtime import steps
 
 QUERIES = ('latest_step', 'all_steps', 'should_save', 'metrics', 'best_step')
 MANAGERS = {'shim': orbax_compat.CheckpointManager, 'native': ocp.CheckpointManager}
@@ -131,13 +131,13 @@ def _caller(call: str, padding: int) -> Callable[[Any], Any]:
   """
   body = ''.join(f'    x{i} = {i}\n' for i in range(padding))
   source = f'def caller(m, pad=False):\n  if pad:\n    pass\n{body}  return {call}\n'
-  namespace = {'adapters': adapters}
+  namespace = {'steps': steps}
   exec(compile(source, f'<bench caller, {padding} lines>', 'exec'), namespace)
   return namespace['caller']
 
 
 def overhead(root: str, repeats: int, budget_s: float) -> dict[str, Any]:
-  """latest_step() through the shim vs its adapter, warnings 'once' and 'off'.
+  """latest_step() through the shim vs its implementation, warnings 'once' and 'off'.
 
   Called from the timing loop itself, and from a function with
   `PADDED_LINES` lines before the call.
@@ -148,11 +148,11 @@ def overhead(root: str, repeats: int, budget_s: float) -> dict[str, Any]:
   long = f' [{PADDED_LINES}-line caller]'
   via_shim = functools.partial(_caller('m.latest_step()', PADDED_LINES), shim)
   fns = {
-      'adapter': functools.partial(adapters.latest_step, shim),
+      'implementation': functools.partial(steps.latest_step, shim),
       "shim 'off'": shim.latest_step,
       "shim 'once'": shim.latest_step,
       'native v0': native.latest_step,
-      'adapter' + long: functools.partial(_caller('adapters.latest_step(m)', PADDED_LINES), shim),
+      'implementation' + long: functools.partial(_caller('steps.latest_step(m)', PADDED_LINES), shim),
       "shim 'off'" + long: via_shim,
       "shim 'once'" + long: via_shim,
   }
@@ -177,8 +177,8 @@ def overhead(root: str, repeats: int, budget_s: float) -> dict[str, Any]:
   for name, values in samples.items():
     out[name] = {'us': stats.summary(values)}
     if name.startswith('shim'):
-      adapter = samples['adapter' + (long if name.endswith(long) else '')]
+      implementation = samples['implementation' + (long if name.endswith(long) else '')]
       out[name]['overhead_us'] = stats.summary(
-          [v - a for v, a in zip(values, adapter, strict=True)]
+          [v - a for v, a in zip(values, implementation, strict=True)]
       )
   return out

@@ -15,7 +15,7 @@ Table = tuple[str, list[str], list[list[str]]]  # (title, headers, rows)
 TARGETS = {
     'save': 1.03,  # shim/native save+restore time at 64 and 256 MiB.
     'query': 1.2,  # shim/native per call at 1,000 and 5,000 steps.
-    'overhead_us': 2.0,  # shim minus adapter, warnings 'once', after the first.
+    'overhead_us': 2.0,  # shim minus implementation, warnings 'once', after the first.
     'import': 1.1,  # import orbax_compat / import orbax.checkpoint.
 }
 NOTES_BEGIN, NOTES_END = '<!-- notes: kept across runs -->', '<!-- /notes -->'
@@ -182,7 +182,7 @@ def overhead_table(results: dict) -> Table:
   for name, row in results['overhead'].items():
     extra = row.get('overhead_us')
     rows.append([name, _range(row['us']), _range(extra) if extra else ''])
-  return ('Shim overhead: latest_step() per call, µs', ['path', 'µs per call', 'minus adapter, µs'], rows)
+  return ('Shim overhead: latest_step() per call, µs', ['path', 'µs per call', 'minus implementation, µs'], rows)
 
 
 def import_table(results: dict) -> Table:
@@ -424,7 +424,7 @@ step's metrics file.
 
 ## 3. Shim overhead per call
 
-`latest_step()` on the 10-step root: through the shim (`notify` + adapter) vs the adapter
+`latest_step()` on the 10-step root: through the shim (the notice + the implementation) vs the implementation
 `orbax_compat.runtime.steps.latest_step(mngr)` called directly; {c['overhead_repeats']} loops of
 ~{c['overhead_budget_s'] * 1e3:.0f} ms each. With 'once', the call site has already reported.
 

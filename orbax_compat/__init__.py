@@ -23,7 +23,12 @@ if TYPE_CHECKING:  # Type checkers see the names; the run resolves them lazily.
   from orbax_compat.runtime.notices import usage_report
   from orbax_compat.tools.v1_config import v1_source
 
+from orbax_compat.compat import release as _release
+
 __version__ = '0.1.0'
+
+# An Orbax older than the floor fails here, not at the first manager.
+_release.refuse_below_floor(_release.installed_orbax())
 
 # orbax_compat's own public names -> the module defining each.
 _OWN = {

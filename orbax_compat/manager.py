@@ -25,10 +25,10 @@ from orbax.checkpoint import checkpoint_manager as _v0_manager
 import typing_extensions
 
 from orbax_compat import runtime
-from orbax_compat.compat import subclassing
 from orbax_compat.mapping import forms
 from orbax_compat.mapping.schema import Member
 from orbax_compat.runtime import notices
+from orbax_compat.runtime import subclassing
 
 
 def implementation(member: Member) -> Any:
@@ -89,7 +89,7 @@ class CheckpointManager(
   calls through it and v0 calls through the manager share one state
   (`runtime.state.ManagerState`). Subclasses' overrides of v0's protected
   hooks are honoured, or refused or warned about at class definition
-  (compat/subclassing.py); overrides of public members are called where v0
+  (runtime/subclassing.py); overrides of public members are called where v0
   calls them through `self` (`runtime.own`).
   """
 

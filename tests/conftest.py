@@ -1,9 +1,11 @@
-"""Shared fixtures, and a run that ends without v0's stranded threads."""
+"""Shared fixtures, the differential harness's hooks, and a run that ends
+without v0's stranded threads."""
 
 import os
 import sys
 import threading
 
+from differential import plugin
 import pytest
 
 import orbax_compat
@@ -18,6 +20,17 @@ def quiet_shim(monkeypatch):
   previous = orbax_compat.set_warning_policy('off')
   yield
   orbax_compat.set_warning_policy(previous)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+  """Each test module that registers scenarios (`@scenario`) gets
+  `test_scenario`, which runs them (tests/differential/)."""
+  return plugin.make_module(module_path, parent)
+
+
+def pytest_generate_tests(metafunc):
+  """`test_scenario[<name>]`: one test per scenario its module registered."""
+  plugin.generate_tests(metafunc)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -36,7 +49,7 @@ def _stranded_orbax_threads() -> list[threading.Thread]:
 def pytest_unconfigure(config):
   """Native v0 refusing a save (which the differential tests compare the
   shim with) leaves a thread waiting 300 s for a step-directory signal that
-  never comes, and Python waits for it at exit (README, known differences).
+  never comes, and Python waits for it at exit (docs/compatibility.md, known differences).
   After the report, a serial run ends without waiting, as pytest-xdist's
   workers do; the shim's own threads are checked by
   test_shim_leaves_no_threads_after_close."""

@@ -20,12 +20,12 @@ from typing import Any
 import urllib.parse
 import urllib.request
 
+from differential import recorder
+from differential.recorder import has as _has
+from differential.recorder import tname as _tname
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-import recorder
-from recorder import has as _has
-from recorder import tname as _tname
 
 args = ocp.args
 Options = ocp.CheckpointManagerOptions

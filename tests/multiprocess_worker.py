@@ -6,7 +6,8 @@ pytest itself:
     python multiprocess_worker.py IMPL PROCESS_ID NUM_PROCESSES PORT ROOT OUT [SCENARIO ...]
 
 IMPL is `native` (Orbax's own v0 CheckpointManager) or `shim`
-(orbax_compat.CheckpointManager; the native run never imports orbax_compat).
+(orbax_compat.CheckpointManager; a native run never imports orbax_compat:
+it stops if orbax_compat is loaded).
 Each process sees 2 CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count=2`,
 set by the test), so the global mesh has 4 devices, 2 per process.
 
@@ -21,7 +22,6 @@ failure is a failure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 import faulthandler
@@ -34,6 +34,12 @@ import time
 import traceback
 from typing import Any
 
+from differential import recorder
+from differential import registry
+from differential import run_scenario
+from differential import scenario
+from differential.recorder import has as _has
+from differential.recorder import tname as _tname
 from etils import epath
 import jax
 from jax.sharding import Mesh
@@ -41,9 +47,6 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 import orbax.checkpoint as ocp
-import recorder
-from recorder import has as _has
-from recorder import tname as _tname
 
 UNAVAILABLE = 77  # Multi-process JAX cannot start here.
 SCENARIO_TIMEOUT_SECS = 45  # Watchdog per scenario (each takes a few seconds).
@@ -306,15 +309,11 @@ class AsyncPartsRestore(ocp.args.CheckpointArgs):
 
 
 # --------------------------------------------------------------------------
-# Scenarios: scenario(cls, root) -> this process's observations
+# Scenarios: scenario(cls, root) -> this process's observations. Registered
+# with the harness's `@scenario`, under this module (not a test module, so
+# the conftest hook does not run them: test_multiprocess.py runs them all,
+# per side, in one pair of processes, and compares with the harness).
 # --------------------------------------------------------------------------
-
-SCENARIOS: dict[str, Callable[..., list[Any]]] = {}
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def _finalized(rec: Rec, step_dir: pathlib.Path) -> None:
@@ -591,13 +590,16 @@ def tracker_subclass_primary_host_1(cls, root):
   rec.layout('at the end')
   return rec.obs
 
+def names(module: str = __name__) -> list[str]:
+  """The scenarios, in order (`module`: this file's name where imported)."""
+  return [s.name for s in registry.of_module(module)]
+
+
 def run(name: str, cls, root: pathlib.Path) -> list[Any]:
-  root.parent.mkdir(parents=True, exist_ok=True)
-  try:
-    return SCENARIOS[name](cls, root)
-  except Exception as e:  # pylint: disable=broad-except
-    traceback.print_exc()
-    return [('SCENARIO ABORTED', _tname(e), traceback.format_exc())]
+  obs = run_scenario(registry.get(__name__, name).fn, cls, root)
+  if obs and obs[0][0] == 'SCENARIO ABORTED':
+    print(obs[0][2], file=sys.stderr)
+  return obs
 
 
 # --------------------------------------------------------------------------
@@ -637,7 +639,7 @@ def _start_jax(num_processes: int, process_id: int, port: int) -> None:
 
 def main(argv: list[str]) -> None:
   impl, process_id, num_processes, port, root, out = argv[1:7]
-  names = argv[7:] or list(SCENARIOS)
+  todo = argv[7:] or names()
   process_id, num_processes, port = int(process_id), int(num_processes), int(port)
   _start_jax(num_processes, process_id, port)
   if impl == 'native':
@@ -650,9 +652,11 @@ def main(argv: list[str]) -> None:
   else:
     raise ValueError(f'IMPL must be native or shim, got {impl!r}')
   root, out = pathlib.Path(root), pathlib.Path(out)
-  for name in names:
+  for name in todo:
     print(f'[process {process_id}] {impl} {name}: start', file=sys.stderr,
           flush=True)
+    if impl == 'native' and 'orbax_compat' in sys.modules:
+      sys.exit(f'a native run imported orbax_compat (before {name})')
     faulthandler.dump_traceback_later(SCENARIO_TIMEOUT_SECS, exit=True)
     obs = run(name, cls, root / name)
     faulthandler.cancel_dump_traceback_later()

@@ -3,31 +3,29 @@
 PyTreeRestore `restore_args`/`partial_restore`, StandardRestore `strict`/
 `fallback_sharding`, `save_args`, ArraySave/ArrayRestore, ProtoSave/
 ProtoRestore and JsonSave as the default item: each scenario runs on native v0
-and on the shim (harness of test_differential), plus cross-reads both ways.
+and on the shim (tests/differential/), plus cross-reads both ways.
 """
 
 from __future__ import annotations
 
+from differential import NATIVE
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import json_doc
+from differential import norm
+from differential import scenario
 from google.protobuf import duration_pb2
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Rec
-from test_differential import abstract
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import json_doc
-from test_differential import norm
-from test_differential import run_scenario
 
 import orbax_compat
 
 R = ocp.RestoreArgs
 SHARDING = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-SCENARIOS = {}
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 
@@ -35,11 +33,6 @@ pytestmark = pytest.mark.usefixtures('quiet_shim')
 def with_msg(composite):
   """norm() of a Composite, plus its proto item's text (norm shows types)."""
   return (norm(composite), str(composite['msg']))
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def mixed_tree(offset: int = 0):
@@ -299,15 +292,6 @@ def bad_args_for_items(cls, root):
   rec.value('disk unchanged', before == rec.layout('after'))
   rec.call('close', m.close)
   return rec.obs
-
-
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_shim_matches_native(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
 
 
 BAD_SAVES = {

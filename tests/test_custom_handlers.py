@@ -12,19 +12,19 @@ import contextlib
 import dataclasses
 import json
 
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import by_label
+from differential import make_tree
+from differential import scenario
+from differential import step_metadata_obs
 from etils import epath
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import Rec
-from test_differential import abstract
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import make_tree
-from test_differential import run_scenario
-from test_differential import step_metadata_obs
 
 import orbax_compat
 
@@ -126,13 +126,6 @@ def arrays(step: int) -> dict:
 # --------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------
-
-SCENARIOS = {}
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def _metadata_obs(rec, m, step):
@@ -336,15 +329,6 @@ def cross_read_written_by_cls_read_by_native(cls, root):
   return rec.obs
 
 
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_custom_handler_matches_native(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
-
-
 def test_records_the_users_handler_type(tmp_path):
   with orbax_compat.CheckpointManager(
       tmp_path, item_handlers={'arrs': NpzHandler()}) as m:
@@ -353,18 +337,24 @@ def test_records_the_users_handler_type(tmp_path):
   assert recorded['item_handlers'] == {'arrs': NpzHandler.typestr()}
 
 
-def test_async_handler_finalizes_before_commit(tmp_path):
-  files = {}
-  for cls in (NATIVE, orbax_compat.CheckpointManager):
-    root = tmp_path / cls.__module__
-    with cls(root, item_handlers={'arrs': AsyncNpzHandler()}) as m:
-      m.save(0, args=args.Composite(arrs=AsyncNpzSave(arrays(0))))
-      m.wait_until_finished()
-      assert (root / '0' / 'arrs' / 'FINALIZED').exists()
-      files[cls] = sorted(p.name for p in (root / '0' / 'arrs').iterdir())
+def _finalized_on_wait(native, shim):
+  del shim
+  obs = by_label(native)
+  assert obs['FINALIZED after wait'] == ('value', True), native
   # The item's files and, from orbax-checkpoint 0.12.3, its commit_success.txt.
-  assert {'FINALIZED', 'a.npy', 'b.npy', 'index.json'} <= set(files[NATIVE])
-  assert files[orbax_compat.CheckpointManager] == files[NATIVE]
+  assert {'FINALIZED', 'a.npy', 'b.npy', 'index.json'} <= set(obs['item files'][1])
+
+
+@scenario(check=_finalized_on_wait)
+def async_handler_finalizes_before_commit(cls, root):
+  rec = Rec(root)
+  m = rec.manager('init', cls, item_handlers={'arrs': AsyncNpzHandler()})
+  rec.call('save(0)', m.save, 0, args=args.Composite(arrs=AsyncNpzSave(arrays(0))))
+  rec.call('wait', m.wait_until_finished)
+  rec.value('FINALIZED after wait', (root / '0' / 'arrs' / 'FINALIZED').exists())
+  rec.value('item files', sorted(p.name for p in (root / '0' / 'arrs').iterdir()))
+  rec.call('close', m.close)
+  return rec.obs
 
 
 def test_not_a_handler_raises_like_v0(tmp_path):

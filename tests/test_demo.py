@@ -19,10 +19,12 @@ def test_demo_runs_every_stage_each_resuming_from_the_last():
   assert proc.returncode == 0, proc.stdout + proc.stderr
   out = proc.stdout
   resumed = [int(n) for n in re.findall(r'resumed at (\d+);', out)]
-  assert resumed == [0, 5, 9, 13], out  # Each stage starts after the last one's latest step.
+  # Each stage starts after the last one's latest step.
+  assert resumed == [0, 5, 9, 13, 17], out
   # Stage 1 shows the notices; its report lists what it uses.
   assert 'stage1_v0.py:23: mngr.save(step, args=ocp.args.StandardSave(tree)' in out
-  assert re.search(r'save +x6 +stage1_v0.py:23 +-> +ckptr.save_checkpointables_async', out)
+  assert re.search(r'save +x6 +stage1_v0.py:23 +-> +step not in \[c.step for c in '
+                   r'ckptr.checkpoints\] and ckptr.save_checkpointables_async', out)
   # Stage 3 still has a v0 constructor and best_step, nothing else of v0.
   stage3 = out.split('== stage 3')[1].split('== stage 4')[0]
   assert set(re.findall(r'\.py:\d+: (.*?) is Orbax v0 API', stage3)) == {'mngr = ocp.CheckpointManager(directory, options=options, '
@@ -33,6 +35,12 @@ def test_demo_runs_every_stage_each_resuming_from_the_last():
   assert 'steps [0, 4, 8, 12, 14, 16] (all loaded)' in stage5
   assert 'orbax_compat imported: False' in stage5
   assert 'notice:' not in out.split('== stage 4')[1]
+  # Stage 6: scan --to-v1 finishes stage 1's manager; the script runs on v1
+  # alone (orbax_compat unimportable) from the same directory.
+  stage6 = out.split('== stage 6', 1)[1]
+  assert 'finished stage1_v0.py:16:8: CheckpointManager -> ocp_v1.training.Checkpointer' in stage6
+  assert 'not finished' not in stage6
+  assert re.search(r'resumed at 17; steps \[0, 4, 8, 12, 16, 18, 20\], best 20', stage6), stage6
 
 
 def test_stage4_constructor_is_the_generated_one():

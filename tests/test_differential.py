@@ -1,239 +1,50 @@
 """Differential tests: orbax_compat.CheckpointManager against Orbax's own v0.
 
-Each scenario below is a function `scenario(cls, root) -> observations`. The
-harness runs it twice, once with `orbax.checkpoint.CheckpointManager` (the
-reference) and once with `orbax_compat.CheckpointManager`, each in a fresh
-directory, and requires identical observations:
+Each scenario below is a function `scenario(cls, root) -> observations`,
+registered with `@scenario`: it runs as `test_scenario[<name>]`, on native v0
+twice (the same observations: the scenario is deterministic) and on the shim
+(the same as native), each in a fresh directory (tests/differential/ says
+what is recorded and how it is compared).
 
-* return values and their types (arrays by dtype, shape, values and array
-  type: np.ndarray and jax.Array are told apart);
-* exceptions: the exact class, and that the message is not empty;
-* the on-disk layout: the entries directly under the root and, for each
-  directory there, the names of its entries (no contents; names starting with
-  '.' are ignored).
-
-`test_native_is_deterministic` runs the reference twice, so a difference the
-shim test reports cannot be noise of the scenario itself.
 `test_shim_leaves_no_threads_after_close` checks that, like v0, the shim
 leaves no background thread alive once its managers are closed.
 
-Run one side by hand: `python -c` with `run_scenario(SCENARIOS[name], cls,
-root)` returns the observations of either class.
+Run one side by hand: `run_scenario(single_item_roundtrip, cls, root)`
+returns the observations of either class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Mapping
-import dataclasses
 import datetime
 import pathlib
 import re
 import threading
 import time
-import traceback
-from typing import Any
 
-import jax
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import disk_layout
+from differential import json_doc
+from differential import make_tree
+from differential import registry
+from differential import root_metadata_obs
+from differential import run_scenario
+from differential import scenario
+from differential import step_metadata_obs
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-from orbax.checkpoint._src.composite import Composite as _Composite
 import pytest
-import recorder
-from recorder import has as _has
-from recorder import tname as _tname
 
 import orbax_compat
 
-NATIVE = ocp.CheckpointManager
-Options = ocp.CheckpointManagerOptions
-args = ocp.args
-
-
-# --------------------------------------------------------------------------
-# Harness
-# --------------------------------------------------------------------------
-
-
-_BASE: list[str] = []  # The running scenario's base directory.
-
-
-def _relative(path: Any) -> str:
-  text = str(path)
-  if _BASE and text.startswith(_BASE[-1]):
-    return '<base>' + text[len(_BASE[-1]):]
-  return text
-
-
-def norm(x: Any) -> Any:
-  """A comparable, type-preserving description of a returned value."""
-  if x is None or isinstance(x, (bool, int, float, str)):
-    return (_tname(x), x)
-  if isinstance(x, jax.Array):
-    return (_tname(x), 'jax.Array', str(x.dtype), tuple(x.shape),
-            np.asarray(x).tolist())
-  if isinstance(x, np.ndarray):
-    return (_tname(x), str(x.dtype), tuple(x.shape), x.tolist())
-  if isinstance(x, np.generic):
-    return (_tname(x), str(x.dtype), x.item())
-  if isinstance(x, jax.ShapeDtypeStruct):
-    return (_tname(x), str(x.dtype), tuple(x.shape))
-  if isinstance(x, pathlib.PurePath) or _tname(x).startswith('etils.epath'):
-    return (_tname(x), _relative(x))
-  if isinstance(x, _Composite):
-    return (_tname(x), {k: norm(x[k]) for k in sorted(x.keys())})
-  # Tree metadata (v0 `TreeMetadata`): the tree of leaf metadata + custom.
-  if _has(x, 'tree') and _has(x, 'custom_metadata'):
-    return (_tname(x), norm(x.tree), norm(x.custom_metadata))
-  # Leaf metadata (ArrayMetadata, ScalarMetadata, ...).
-  if _has(x, 'shape') and _has(x, 'dtype'):
-    return (_tname(x), tuple(x.shape), str(np.dtype(x.dtype)))
-  if isinstance(x, Mapping):
-    return (_tname(x), sorted((repr(k), norm(v)) for k, v in x.items()))
-  if isinstance(x, (list, tuple, set, frozenset)):
-    items = [norm(v) for v in x]
-    if isinstance(x, (set, frozenset)):
-      items = sorted(items, key=repr)
-    return (_tname(x), items)
-  return (_tname(x),)
-
-
-def step_metadata_obs(md: Any) -> Any:
-  """What StepMetadata says, without its timestamps' values."""
-  return {
-      'type': _tname(md),
-      'item_handlers': norm(md.item_handlers),
-      'item_metadata': norm(md.item_metadata),
-      'metrics': norm(md.metrics),
-      'custom_metadata': norm(md.custom_metadata),
-      'init_timestamp_nsecs': _tname(md.init_timestamp_nsecs),
-      'commit_timestamp_nsecs': _tname(md.commit_timestamp_nsecs),
-      'performance_metrics': _tname(md.performance_metrics),
-  }
-
-
-def root_metadata_obs(md: Any) -> Any:
-  return {
-      'type': _tname(md),
-      'custom_metadata': norm(md.custom_metadata),
-  }
-
-
-def disk_layout(root: pathlib.Path) -> Any:
-  """Entries under root and, per directory there, its entries' names."""
-  root = pathlib.Path(root)
-  if not root.exists():
-    return 'MISSING'
-  out = []
-  for p in sorted(root.iterdir()):
-    if p.name.startswith('.'):
-      continue
-    if p.is_dir():
-      children = sorted(
-          c.name + ('/' if c.is_dir() else '')
-          for c in p.iterdir()
-          if not c.name.startswith('.')
-      )
-      out.append((p.name + '/', children))
-    else:
-      out.append((p.name, None))
-  return out
-
-
-class Rec(recorder.Recorder):
-  """Collects one scenario's observations; a failed call returns `_Raised`."""
-
-  describe = staticmethod(norm)
-  listing = staticmethod(disk_layout)
-
-  def raised(self, label: str, error: Exception) -> Any:
-    del label
-    return _Raised(error)
-
-
-@dataclasses.dataclass
-class _Raised:
-  error: BaseException
-
-
-def run_scenario(fn, cls, root: pathlib.Path) -> list[Any]:
-  root.parent.mkdir(parents=True, exist_ok=True)
-  _BASE.append(str(root.parent))
-  try:
-    return fn(cls, root)
-  except Exception as e:  # pylint: disable=broad-except
-    # A scenario step outside Rec.call failed: keep it comparable.
-    return [('SCENARIO ABORTED', _tname(e), traceback.format_exc())]
-  finally:
-    _BASE.pop()
-
-
-def describe_differences(a: list[Any], b: list[Any],
-                         names: tuple[str, str] = ('native', 'shim'),
-                         limit: int = 6) -> str:
-  """Every differing observation (up to `limit`), for the failure message."""
-  lines = []
-  for i, (x, y) in enumerate(zip(a, b, strict=False)):
-    if x != y:
-      lines.append(
-          f'observation #{i} ({x[0]!r}):\n  {names[0]}: {x!r}\n'
-          f'  {names[1]}: {y!r}'
-      )
-  if len(a) != len(b):
-    extra = a[len(b):] if len(a) > len(b) else b[len(a):]
-    side = names[0] if len(a) > len(b) else names[1]
-    lines.append(
-        f'{side} has {abs(len(a) - len(b))} more observations: {extra!r}'
-    )
-  shown = lines[:limit]
-  if len(lines) > limit:
-    shown.append(f'... and {len(lines) - limit} more differences')
-  return f'{len(lines)} difference(s)\n' + '\n'.join(shown)
-
-
-SCENARIOS: dict[str, Callable[..., list[Any]]] = {}
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
-
-
-# --------------------------------------------------------------------------
-# Fixtures
-# --------------------------------------------------------------------------
-
-
 pytestmark = pytest.mark.usefixtures('quiet_shim')
-
-
-@pytest.fixture
-def shim_cls():
-  return orbax_compat.CheckpointManager
-
-
 # --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
-
-
-def make_tree(offset: int = 0) -> dict[str, Any]:
-  return {
-      'w': np.arange(3, dtype=np.float32) + offset,
-      'nested': {
-          'j': jnp.array([1, 2], dtype=jnp.int32) + offset,
-          'i': np.array([7 + offset, 8], dtype=np.int64),
-      },
-  }
-
-
-def abstract(tree: Any) -> Any:
-  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
-
-
-def json_doc(step: int = 0) -> dict[str, Any]:
-  return {'lr': 0.5, 'name': 'run', 'step': step, 'tags': ['a', 'b']}
 
 
 def save_steps(rec: Rec, m, steps, metrics_fn=None, label='save'):
@@ -1319,27 +1130,6 @@ def cross_read_composite_written_by_cls_read_by_native(cls, root):
 # --------------------------------------------------------------------------
 
 
-def _run_pair(name, cls_a, cls_b, tmp_path):
-  fn = SCENARIOS[name]
-  a = run_scenario(fn, cls_a, tmp_path / 'a' / 'root')
-  b = run_scenario(fn, cls_b, tmp_path / 'b' / 'root')
-  return a, b
-
-
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_native_is_deterministic(name, tmp_path):
-  a, b = _run_pair(name, NATIVE, NATIVE, tmp_path)
-  assert a and a[0][0] != 'SCENARIO ABORTED', a
-  assert a == b, describe_differences(a, b, ('native run 1', 'native run 2'))
-
-
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_shim_matches_native(name, tmp_path, shim_cls):
-  native, shim = _run_pair(name, NATIVE, shim_cls, tmp_path)
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
-
-
 def _threads_left_by(fn, cls, root: pathlib.Path) -> list[str]:
   """Names (digits dropped) of threads a scenario leaves running."""
   before = set(threading.enumerate())
@@ -1355,17 +1145,17 @@ def _threads_left_by(fn, cls, root: pathlib.Path) -> list[str]:
   return sorted(left)
 
 
-@pytest.mark.parametrize('name', ['max_to_keep_2', 'composite_json_only_sync'])
-def test_shim_leaves_no_threads_after_close(name, tmp_path, shim_cls):
+@pytest.mark.parametrize('fn', [max_to_keep_2, composite_json_only_sync],
+                         ids=lambda fn: fn.__name__)
+def test_shim_leaves_no_threads_after_close(fn, tmp_path):
   # v0 joins all its background work in close(); nothing may outlive it.
-  fn = SCENARIOS[name]
   native = _threads_left_by(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = _threads_left_by(fn, shim_cls, tmp_path / 'b' / 'root')
+  shim = _threads_left_by(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
   assert native == shim, f'threads still alive: native {native}, shim {shim}'
 
 
 def test_enough_scenarios():
-  assert len(SCENARIOS) >= 20
+  assert len(registry.of_module(__name__)) >= 20
 
 
 def test_item_named_metrics_is_refused_cleanly(tmp_path):

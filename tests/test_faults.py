@@ -1,7 +1,7 @@
 """Faults, metrics and edge cases: native v0 and the shim, side by side.
 
-Each scenario runs on Orbax's own v0 manager and on the shim (the harness of
-test_differential.py) and must give the same observations: return values,
+Each scenario runs on Orbax's own v0 manager and on the shim (the harness,
+tests/differential/) and must give the same observations: return values,
 exception types, at the same calls, as many times.
 
 * Background save errors (issue 10, cause 1): a user-written async handler
@@ -9,9 +9,7 @@ exception types, at the same calls, as many times.
   that waits, by the first of `wait_until_finished`, the next `save` or
   `close`; never from `check_for_errors`, `restore`, `delete` or a query; and
   lists the failed step until then.
-* Real filesystem failures (`fault_worker.py`): a tmpfs that fills up
-  (ENOSPC) and one remounted read-only (EROFS) mid-run, in a private mount
-  namespace; skipped, with the reason, where the machine does not allow it.
+* Real filesystem failures: test_filesystem_faults.py.
 * Metrics (causes 2, 3; issue 9 cause 8): metrics reach every preservation
   policy; falsy metrics are written; `prevent_write_metrics` keeps any metrics
   in memory.
@@ -24,34 +22,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import pathlib
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import args
+from differential import by_label
+from differential import make_tree
+from differential import run_native_and_shim
+from differential import scenario
 from etils import epath
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import Rec
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import make_tree
-from test_differential import run_scenario
 
 import orbax_compat
 from orbax_compat.compat import orbax as _v1
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 pp = ocp.checkpoint_managers  # v0's preservation policies.
-TESTS = pathlib.Path(__file__).resolve().parent
 
 # --------------------------------------------------------------------------
 # A user-written async handler whose background write can wait and fail.
@@ -133,23 +125,17 @@ def restore_x(m, step):
 
 
 # --------------------------------------------------------------------------
-# Differential harness for this file.
-# --------------------------------------------------------------------------
-
-SCENARIOS = {}
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
-
-
-# --------------------------------------------------------------------------
 # Cause 1: background save errors.
 # --------------------------------------------------------------------------
 
 
-@scenario
+def _raised_by_wait_only(native, shim):
+  """The fault scenarios do see their errors (none passes vacuously)."""
+  del shim
+  assert [o[0] for o in native if o[1] == 'raises'] == ['wait'], native
+
+
+@scenario(check=_raised_by_wait_only)
 def error_raised_once_by_wait(cls, root):
   rec = Rec(root)
   m = flaky_manager(rec, cls)
@@ -245,7 +231,12 @@ def error_survives_restore_delete_and_queries(cls, root):
   return rec.obs
 
 
-@scenario
+def _raised_once_per_thread(native, shim):
+  del shim
+  assert ('waiter threads', 'value', ['raised'] * 3 + ['returned'] * 3) in native
+
+
+@scenario(check=_raised_once_per_thread)
 def error_raised_once_per_thread(cls, root):
   """Each waiting thread raises it once; no thread clears it for another."""
   rec = Rec(root)
@@ -613,32 +604,6 @@ def save_args_given_to_restore(cls, root):
   return rec.obs
 
 
-SCENARIO_NAMES = sorted(SCENARIOS)
-
-
-def _pair(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'native' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'shim' / 'root')
-  return native, shim
-
-
-@pytest.mark.parametrize('name', SCENARIO_NAMES)
-def test_shim_matches_native(name, tmp_path):
-  native, shim = _pair(name, tmp_path)
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
-
-
-def test_scenarios_raise_what_they_test(tmp_path):
-  """The fault scenarios do see their errors (no scenario passes vacuously)."""
-  obs = run_scenario(SCENARIOS['error_raised_once_by_wait'], NATIVE, tmp_path / 'r')
-  raised = [o[0] for o in obs if o[1] == 'raises']
-  assert raised == ['wait'], obs
-  obs = run_scenario(SCENARIOS['error_raised_once_per_thread'], NATIVE, tmp_path / 't')
-  assert ('waiter threads', 'value', ['raised'] * 3 + ['returned'] * 3) in obs
-
-
 def test_failed_step_is_listed_until_its_error_is_raised(tmp_path):
   """The shim's path where v1 has already dropped the failed step."""
   m = orbax_compat.CheckpointManager(tmp_path, item_handlers={'x': FlakyHandler()})
@@ -660,14 +625,6 @@ def test_failed_step_is_listed_until_its_error_is_raised(tmp_path):
 # --------------------------------------------------------------------------
 # Known differences (README): both sides pinned.
 # --------------------------------------------------------------------------
-
-
-def _run_both(fn, tmp_path):
-  return {
-      'native': run_scenario(fn, NATIVE, tmp_path / 'native' / 'root'),
-      'shim': run_scenario(fn, orbax_compat.CheckpointManager,
-                           tmp_path / 'shim' / 'root'),
-  }
 
 
 def test_delete_of_the_step_being_saved(tmp_path):
@@ -693,9 +650,7 @@ def test_delete_of_the_step_being_saved(tmp_path):
     rec.call('close', m.close)
     return rec.obs
 
-  sides = _run_both(fn, tmp_path)
-  native = {o[0]: o[1:] for o in sides['native']}
-  shim = {o[0]: o[1:] for o in sides['shim']}
+  native, shim = map(by_label, run_native_and_shim(fn, tmp_path))
   deleted = ('returns', ('builtins.NoneType', None))
   assert native['delete(1) during its save'] == shim['delete(1) during its save'] == deleted
   # v0 removed the files under the save, which then fails.
@@ -721,12 +676,12 @@ def test_empty_composite(tmp_path):
     rec.call('close', m.close)
     return rec.obs
 
-  sides = _run_both(fn, tmp_path)
-  assert [o[1:3] for o in sides['native'][1:3]] == [
+  native, shim = run_native_and_shim(fn, tmp_path)
+  assert [o[1:3] for o in native[1:3]] == [
       ('returns', ('builtins.bool', True)), ('raises', 'builtins.ValueError')]
-  assert [o[1:3] for o in sides['shim'][1:3]] == [
+  assert [o[1:3] for o in shim[1:3]] == [
       ('raises', 'builtins.ValueError'), ('returns', ('builtins.NoneType', None))]
-  assert ('end', 'layout', []) in sides['shim']
+  assert ('end', 'layout', []) in shim
 
 
 def test_save_after_close(tmp_path):
@@ -746,9 +701,7 @@ def test_save_after_close(tmp_path):
     rec.layout('end')
     return rec.obs
 
-  sides = _run_both(fn, tmp_path)
-  native = {o[0]: o[1:] for o in sides['native']}
-  shim = {o[0]: o[1:] for o in sides['shim']}
+  native, shim = map(by_label, run_native_and_shim(fn, tmp_path))
   assert native['save(1) after close'] == ('returns', ('builtins.bool', True))
   assert native['wait'][:2] == ('raises', 'builtins.RuntimeError')
   assert shim['save(1) after close'][:2] == ('raises', 'builtins.RuntimeError')
@@ -825,114 +778,3 @@ def test_sync_save_error_leaves_no_save_in_progress(tmp_path):
       m.save(0, args=args.Composite(x=FlakySave(0, fail=True)))
     assert m.is_saving_in_progress() is expected
     m.close()
-
-
-# --------------------------------------------------------------------------
-# Real filesystem failures (fault_worker.py, in a private mount namespace).
-# --------------------------------------------------------------------------
-
-
-def _fault_injection_unavailable() -> str | None:
-  """Why this machine cannot mount a private tmpfs, or None if it can."""
-  if sys.platform != 'linux':
-    return f'needs Linux mount namespaces (this is {sys.platform})'
-  if shutil.which('unshare') is None:
-    return 'needs `unshare` (util-linux) on PATH'
-  if os.geteuid() != 0:
-    return 'needs root to mount a tmpfs in a private mount namespace'
-  with tempfile.TemporaryDirectory() as d:
-    probe = subprocess.run(
-        ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
-         f'mount -t tmpfs -o size=1m tmpfs {d} && mount -o remount,ro {d}'],
-        capture_output=True, text=True, check=False,
-    )
-  if probe.returncode != 0:
-    return (
-        'cannot mount a tmpfs and remount it read-only in a private mount '
-        f'namespace: {probe.stderr.strip() or probe.returncode}'
-    )
-  return None
-
-
-_UNAVAILABLE = _fault_injection_unavailable()
-_TMP_SUFFIX = '.orbax-checkpoint-tmp/'
-
-with open(TESTS / 'fault_worker.py') as _f:
-  _FS_SCENARIOS = [
-      line.split('(')[0][4:] for line in _f
-      if line.startswith('def ') and '(cls, root, disk)' in line
-  ]
-
-
-def _error_types(obs) -> list[str]:
-  return sorted(o[2] for o in obs if o[1] == 'raises')
-
-
-def _untyped(obs):
-  return [[o[0], o[1], 'an exception', o[3]] if o[1] == 'raises' else o for o in obs]
-
-
-def _masked(obs):
-  """A failed save's temporary directory is never listed; what it holds
-  depends on how far its write got (a synchronous v0 save stops earlier)."""
-  out = []
-  for o in obs:
-    if o[1] == 'layout':
-      o = [o[0], o[1], [[e[0], None] if e[0].endswith(_TMP_SUFFIX) else e
-                        for e in o[2]]]
-    out.append(o)
-  return out
-
-
-@pytest.mark.skipif(_UNAVAILABLE is not None, reason=f'fault injection: {_UNAVAILABLE}')
-@pytest.mark.parametrize('name', _FS_SCENARIOS)
-def test_real_filesystem_fault(name, tmp_path):
-  run = subprocess.run(
-      ['unshare', '-m', '--propagation', 'private', sys.executable,
-       str(TESTS / 'fault_worker.py'), name, str(tmp_path)],
-      capture_output=True, text=True, timeout=600, check=False, cwd=TESTS,
-  )
-  assert run.returncode == 0, run.stderr[-4000:]
-  sides = json.loads(run.stdout.strip().splitlines()[-1])
-  native, shim = sides['native'], sides['shim']
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert shim[0][0] != 'SCENARIO ABORTED', shim
-  if name.startswith('full_disk_') and name != 'full_disk_sync':
-    # Two errors (the data and the metadata file): v0 raises them at the
-    # same calls, but in an order that depends on whether its metadata write
-    # was queued before its finalize thread waited (the shim: always the
-    # metadata error first, v0's usual order).
-    assert _error_types(native) == _error_types(shim), (native, shim)
-    native, shim = _untyped(native), _untyped(shim)
-  assert _masked(native) == _masked(shim), describe_differences(native, shim)
-  if name == 'full_disk_sync':  # README: the failed save's temporary directory.
-    tmp = {side: next(e[1] for o in sides[side] if o[1] == 'layout' for e in o[2]
-                      if e[0].endswith(_TMP_SUFFIX)) for side in sides}
-    assert tmp == {'native': ['_CHECKPOINT_METADATA'],
-                   'shim': ['_CHECKPOINT_METADATA', 'default.orbax-checkpoint-tmp/']}, tmp
-  # Each fault was seen, and nothing the shim reports as saved was lost.
-  assert any(o[1] == 'raises' for o in shim), shim
-  _check_invariants(shim)
-
-
-def _check_invariants(obs) -> None:
-  """Never a partial step listed, a raise for work that succeeded, or a
-  committed step lost.
-
-  Every step a fresh manager lists restores, and neither its save nor the
-  wait after that save raised; every step the manager listed last is still
-  listed by a fresh one.
-  """
-  fresh = next(o for o in obs if o[0] == 'fresh all_steps')
-  listed = [v for _, v in fresh[2][1]]
-  restored = {int(o[0][len('fresh restore('):-1]): o[1] for o in obs
-              if o[0].startswith('fresh restore(')}
-  assert sorted(restored) == sorted(listed)
-  assert all(outcome == 'returns' for outcome in restored.values()), obs
-  for step in listed:
-    at = next(i for i, o in enumerate(obs) if o[0].startswith(f'save({step})'))
-    assert obs[at][1:] == ['returns', ['builtins.bool', True]], obs[at]
-    wait = next((o for o in obs[at:] if o[0].startswith('wait')), None)
-    assert wait is None or wait[1] == 'returns', (step, wait)
-  last = [o for o in obs if o[0].startswith('all_steps')][-1]
-  assert {v for _, v in last[2][1]} <= set(listed), (last, listed)

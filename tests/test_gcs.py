@@ -16,6 +16,11 @@ synchronous and asynchronous saves with garbage collection, a resume in a
 fresh process (item 7), cross-reads with native v0 and v1, a save whose
 cleanup fails after the commit (item 8), recovery of a step without
 `_METADATA` (item 9) and restoring an uncommitted step (item 10).
+
+Beside the harness (tests/differential/), which runs a scenario's sides in
+its own process or one child: here each step of a scenario (a first run, a
+resume) is a process of its own against the emulator, as restarted jobs are.
+The workers record with the harness's recorder and compare as it does.
 """
 
 from __future__ import annotations

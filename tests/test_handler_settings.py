@@ -1,7 +1,7 @@
 """Differential tests of the v0 args -> v1 translation (issue 9 causes 1, 4, 5, 7, 10).
 
-Each scenario runs on native v0 and on the shim (harness of test_differential)
-and compares returns with their types, exception types, and the files each
+Each scenario runs on native v0 and on the shim (tests/differential/) and
+compares returns with their types, exception types, and the files each
 writes (every file's path, with tensorstore's content-hashed names masked,
 plus the handler names `_CHECKPOINT_METADATA` records and the format flags of
 each pytree item's `_METADATA`). Cross-reads run both ways.
@@ -23,6 +23,13 @@ import json
 import pathlib
 import re
 
+from differential import NATIVE
+from differential import Raised
+from differential import Rec
+from differential import args
+from differential import by_label
+from differential import mask_base
+from differential import scenario
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,25 +37,14 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_args
 from orbax.checkpoint import type_handlers
 import pytest
-from test_differential import NATIVE
-from test_differential import Rec
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import run_scenario
 
 import orbax_compat
 
 SHIM = orbax_compat.CheckpointManager
-SCENARIOS = {}
 PLACEHOLDER = ocp.PLACEHOLDER
 SHARDING = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 _HASHED = re.compile(r'[0-9a-f]{32}')
@@ -84,14 +80,6 @@ def state(offset: int = 0):
       'n': np.arange(3, dtype=np.int32) + offset,
       's': 2 + offset,
   }
-
-
-def check(name: str, tmp_path: pathlib.Path) -> None:
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, SHIM, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
 
 
 # --- 1. Handler settings, per item --------------------------------------------
@@ -227,14 +215,6 @@ def custom_array_type_handler(cls, root):
   finally:
     type_handlers.register_type_handler(jax.Array, original, override=True)
   return rec.obs
-
-
-@pytest.mark.parametrize('name', [
-    'item_handlers_with_settings', 'handler_registry_with_settings',
-    'legacy_checkpointers_with_settings', 'custom_array_type_handler',
-])
-def test_settings_match_native(name, tmp_path):
-  check(name, tmp_path)
 
 
 def test_two_items_keep_their_own_settings(tmp_path):
@@ -418,20 +398,26 @@ PARTIAL_ERRORS = {
 }
 
 
-@pytest.mark.parametrize('label', sorted(PARTIAL_ERRORS))
-def test_partial_restore_error_text_is_v0s(label, tmp_path):
+def _raises_value_error(native, shim):
+  del shim
+  assert by_label(native)['restore'][:2] == ('raises', 'builtins.ValueError'), native
+
+
+@scenario(name='partial_restore_error_text_is_v0s', params=PARTIAL_ERRORS,
+          check=_raises_value_error)
+def _partial_restore_error(cls, root, case):
+  """The error's text, not only its type, is v0's."""
+  item, partial = case
   saved = {'a': np.arange(2), 'b': np.arange(3), 'c': {'a': np.arange(4), 'e': 7}}
-  item, partial = PARTIAL_ERRORS[label]
-  messages = {}
-  for cls in (NATIVE, SHIM):
-    root = tmp_path / cls.__module__
-    with cls(root) as m:
-      m.save(0, args=args.PyTreeSave(saved))
-    with cls(root) as m, pytest.raises(ValueError) as info:
-      m.restore(0, args=args.PyTreeRestore(
-          item, restore_args=full_restore_args(saved), partial_restore=partial))
-    messages[cls] = str(info.value)
-  assert messages[SHIM] == messages[NATIVE]
+  rec = Rec(root)
+  with cls(root) as m:
+    m.save(0, args=args.PyTreeSave(saved))
+  with cls(root) as m:
+    outcome = rec.call('restore', m.restore, 0, args=args.PyTreeRestore(
+        item, restore_args=full_restore_args(saved), partial_restore=partial))
+    if isinstance(outcome, Raised):
+      rec.value('message', mask_base(str(outcome.error)))
+  return rec.obs
 
 
 # --- 10. Items outside item_names -------------------------------------------
@@ -442,11 +428,15 @@ def item_outside_item_names(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls, item_names=('a', 'b'))
   rec.call('save(0) zzz', m.save, 0, args=args.Composite(zzz=args.StandardSave(state())))
-  rec.call('save(0) a + zzz', m.save, 0, args=args.Composite(
+  # Another step: v0 starts creating a refused step's temporary directory in
+  # the background, and two refused saves of one step race each other there
+  # (a metadata write of the first then fails with FileNotFoundError at a
+  # later wait or save, on a loaded machine: native disagreed with itself).
+  rec.call('save(2) a + zzz', m.save, 2, args=args.Composite(
       a=args.StandardSave(state()), zzz=args.StandardSave(state())))
   rec.call('all_steps', m.all_steps)
-  # (v0 leaves a temporary step 0 behind, which fails its next save of step
-  # 0; the shim writes nothing: see test_item_outside_item_names_writes_nothing.)
+  # (v0 leaves temporary steps 0 and 2 behind, which fail their next saves;
+  # the shim writes nothing: see test_item_outside_item_names_writes_nothing.)
   rec.call('save(1) a', m.save, 1, args=args.Composite(a=args.StandardSave(state())))
   rec.call('wait', m.wait_until_finished)
   rec.call('restore(1) a', m.restore, 1, args=args.Composite(a=args.StandardRestore()))
@@ -463,10 +453,3 @@ def test_item_outside_item_names_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match='does not match with any registered handler'):
       m.save(0, args=args.Composite(zzz=args.StandardSave(state())))
   assert not any(p.name.startswith('0') for p in tmp_path.iterdir())
-
-
-@pytest.mark.parametrize('name', [
-    'restored_leaf_types', 'args_classes', 'partial_restore', 'item_outside_item_names',
-])
-def test_translation_matches_native(name, tmp_path):
-  check(name, tmp_path)

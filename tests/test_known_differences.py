@@ -1,4 +1,4 @@
-"""README's "Known differences from native v0", each pinned on both sides.
+"""docs/compatibility.md's "Known differences from native v0", each pinned on both sides.
 
 Every bullet of that README section names one deviation the shim keeps on
 purpose, with v0's behaviour beside it. Each has a test here (or elsewhere,
@@ -19,21 +19,21 @@ import re
 import threading
 import warnings
 
+from differential import NATIVE
+from differential import Options
+from differential import args
+from differential import json_doc
 from etils import epath
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import args
-from test_differential import json_doc
 
 import orbax_compat
-from orbax_compat.compat import subclassing
+from orbax_compat.runtime import subclassing
 
 SHIM = orbax_compat.CheckpointManager
-README = pathlib.Path(__file__).resolve().parent.parent / 'README.md'
+README = pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'compatibility.md'
 
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 
@@ -85,7 +85,7 @@ PINNED = {
         'test_faults::test_refused_items_write_nothing',
     'After a synchronous save fails': 'test_faults::test_sync_save_error_leaves_no_save_in_progress',
     'A synchronous save that fails on a full disk':
-        'test_faults::test_real_filesystem_fault',
+        'test_filesystem_faults::full_disk_sync',
     'Metrics of a type that cannot carry a separate truth value':
         'test_faults::test_metrics_without_a_separate_truth_value',
     '`RestoreArgs(restore_type=MyType)`, where `MyType` has a user\'s own TypeHandler':

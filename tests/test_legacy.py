@@ -3,27 +3,20 @@ items/save_kwargs/restore_kwargs): native v0 and the shim run alike."""
 
 from __future__ import annotations
 
+from differential import Rec
+from differential import abstract
+from differential import args
+from differential import by_label
+from differential import json_doc
+from differential import make_tree
+from differential import scenario
+import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Rec
-from test_differential import abstract
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import json_doc
-from test_differential import make_tree
-from test_differential import run_scenario
 
 import orbax_compat
 
-SCENARIOS = {}
-
 pytestmark = pytest.mark.usefixtures('quiet_shim')
-
-
-def scenario(fn):
-  SCENARIOS[fn.__name__] = fn
-  return fn
 
 
 def _roundtrip_single(rec, m, root):
@@ -159,15 +152,6 @@ def bad_legacy_arguments(cls, root):
   return rec.obs
 
 
-@pytest.mark.parametrize('name', sorted(SCENARIOS))
-def test_legacy_matches_native(name, tmp_path):
-  fn = SCENARIOS[name]
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
-
-
 class _MyHandler(ocp.handlers.JsonCheckpointHandler):
   """A user's own v0 handler."""
 
@@ -175,26 +159,18 @@ class _MyHandler(ocp.handlers.JsonCheckpointHandler):
 # Not `item_handlers={'mine': _MyHandler()}`: v0 0.12.8 fails to save an
 # AsyncCheckpointHandler without registered args given that way (TypeError
 # default-constructing its legacy wrapper); the shim saves it.
-@pytest.mark.parametrize('kw', [
-    lambda: {'checkpointers': {'mine': ocp.Checkpointer(_MyHandler())}},
-])
-def test_custom_v0_handler_runs_like_native(kw, tmp_path):
+@scenario
+def custom_v0_handler_runs_like_native(cls, root):
   """A user's handler (here without registered args: v0's legacy wrapper)
   saves and restores through the shim as in v0 (more: test_custom_handlers)."""
-  results = {}
-  for name, cls in (('native', ocp.CheckpointManager),
-                    ('shim', orbax_compat.CheckpointManager)):
-    m = cls(tmp_path / name, **kw())
-    try:
-      m.save(0, {'mine': json_doc(0)})
-      m.wait_until_finished()
-      results[name] = (dict(m.restore(0)),
-                       sorted(p.name for p in (tmp_path / name / '0').iterdir()))
-    except Exception as e:  # pylint: disable=broad-except
-      results[name] = type(e)
-    finally:
-      m.close()
-  assert results['shim'] == results['native']
+  rec = Rec(root)
+  m = rec.manager('init', cls, checkpointers={'mine': ocp.Checkpointer(_MyHandler())})
+  rec.call('save(0)', m.save, 0, {'mine': json_doc(0)})
+  rec.call('wait', m.wait_until_finished)
+  rec.call('restore(0)', lambda: dict(m.restore(0)))
+  rec.layout('step 0', root / '0')
+  rec.call('close', m.close)
+  return rec.obs
 
 
 def test_handler_that_is_not_a_handler_is_refused(tmp_path):
@@ -206,18 +182,19 @@ def test_handler_that_is_not_a_handler_is_refused(tmp_path):
   assert not root.exists()
 
 
-def test_legacy_array_checkpointer_matches_native(tmp_path):
-  """`CheckpointManager(dir, {'arr': Checkpointer(ArrayCheckpointHandler())})`."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def _saved(native, shim):
+  del shim
+  assert by_label(native)['save(0)'] == ('returns', ('builtins.bool', True)), native
 
-  value = np.arange(6, dtype=np.float32).reshape(2, 3)
-  results = {}
-  for name, cls in (('native', ocp.CheckpointManager), ('shim', orbax_compat.CheckpointManager)):
-    checkpointers = {'arr': ocp.Checkpointer(ocp.ArrayCheckpointHandler())}
-    with cls(tmp_path / name, checkpointers) as mngr:
-      assert mngr.save(0, {'arr': value}) is True
-      restored = mngr.restore(0)
-    results[name] = (type(restored).__name__, sorted(restored.keys()),
-                     type(restored['arr']).__name__, np.asarray(restored['arr']).tolist(),
-                     sorted(p.name for p in (tmp_path / name / '0').iterdir()))
-  assert results['shim'] == results['native']
+
+@scenario(check=_saved)
+def legacy_array_checkpointer_matches_native(cls, root):
+  """`CheckpointManager(dir, {'arr': Checkpointer(ArrayCheckpointHandler())})`."""
+  rec = Rec(root)
+  m = rec.manager('init', cls, checkpointers={
+      'arr': ocp.Checkpointer(ocp.ArrayCheckpointHandler())})
+  rec.call('save(0)', m.save, 0, {'arr': np.arange(6, dtype=np.float32).reshape(2, 3)})
+  rec.call('restore(0)', m.restore, 0)
+  rec.layout('step 0', root / '0')
+  rec.call('close', m.close)
+  return rec.obs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import subprocess
@@ -30,6 +31,16 @@ def test_every_member_has_an_implementation_and_every_implementation_a_member():
   assert names == set(runtime.__all__) - {'wrap'}
   for name in names:
     assert callable(getattr(runtime, name)), name
+
+
+def test_implementations_take_v0s_parameters_in_v0s_order():
+  """The public members pass their arguments on by position."""
+  for member in members.MEMBERS:
+    if member.kind == 'protocol':
+      continue
+    implementation = getattr(runtime, member.name.strip('_'))
+    theirs = list(inspect.signature(implementation).parameters)[1:]
+    assert theirs == list(forms.signature(member.name).parameters)[1:], member.name
 
 
 def test_signatures_are_the_installed_v0s():
@@ -68,15 +79,30 @@ def test_option_fields_and_defaults_are_the_installed_v0s():
 
 def test_forms_name_only_placeholders():
   allowed = (set(members.PLACEHOLDERS) - set(members.ARGS_ONLY_PLACEHOLDERS)
-             | set(members.FREE_NAMES) | forms.BUILTINS)
+             | set(members.V1_NAMES) | forms.BUILTINS)
   for member in members.MEMBERS:
     for form in member.forms:
       assert not forms.names_in(form.v0, form.v1) - allowed, form.v0
-      assert set(form.unless) <= set(options.BY_FIELD), form.unless
+      assert set(form.unless) | set(form.requires) <= set(options.BY_FIELD), form
       assert not form.needs or form.needs in members.CAPABILITIES
   args_allowed = allowed | set(members.ARGS_ONLY_PLACEHOLDERS)
   for row in members.ARGS_TYPES:
     assert not forms.names_in(row.v0, row.v1, row.context or '0') - args_allowed, row.v0
+
+
+def test_helpers_are_plain_v1_code():
+  """Each helper defines its one function, and names only jax, np, builtins and
+  helpers defined before it (so a module gets them in the table's order)."""
+  seen = set()
+  for name, source in members.HELPERS.items():
+    tree = ast.parse(source)
+    assert [type(n) for n in tree.body] == [ast.FunctionDef] and tree.body[0].name == name
+    assert forms.names_in(source) - forms.BUILTINS - {'jax', 'np'} <= seen, name
+    # Short enough for a four-space file (whose indentation doubles theirs).
+    assert all(len(ln) + len(ln) - len(ln.lstrip()) <= 79 for ln in source.splitlines()), name
+    assert forms.helper_order(forms.helpers_needed(name)) == [
+        n for n in members.HELPERS if n in forms.helpers_needed(name)]
+    seen.add(name)
 
 
 def test_each_capability_is_detected():
@@ -84,3 +110,31 @@ def test_each_capability_is_detected():
   for name in members.CAPABILITIES:
     assert isinstance(compat.CAPABILITIES[name], bool)
     assert bool(compat.capability_missing(name)) is not compat.CAPABILITIES[name]
+
+
+def test_parts_import_one_way():
+  """manager -> runtime -> handlers -> compat; mapping below all; tools above."""
+  import ast  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+
+  rank = {'mapping': 0, 'compat': 1, 'handlers': 2, 'runtime': 3, 'manager': 4, 'tools': 5}
+  package = pathlib.Path(forms.__file__).resolve().parents[1]
+  upward = []
+  for path in package.rglob('*.py'):
+    parts = path.relative_to(package).with_suffix('').parts
+    here = rank.get(parts[0].removesuffix('.py'))
+    if here is None:
+      continue  # The package's own __init__ and __main__ resolve names lazily.
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('orbax_compat.'):
+        targets = [f'{node.module}.{a.name}' for a in node.names]
+      elif isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      else:
+        continue
+      for target in targets:
+        dotted = target.split('.')
+        there = rank.get(dotted[1]) if dotted[0] == 'orbax_compat' and len(dotted) > 1 else None
+        if there is not None and there > here:
+          upward.append(f'{path.relative_to(package)}:{node.lineno} imports {target}')
+  assert not upward, upward

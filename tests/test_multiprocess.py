@@ -1,16 +1,20 @@
 """Multi-process differential tests: 2 JAX processes on CPU, native v0 vs shim.
 
-Each implementation runs every scenario of `multiprocess_worker.py` in one
-pair of JAX processes (`jax.distributed` with a local coordinator, gloo CPU
-collectives, 2 CPU devices per process, arrays sharded over all 4), in its
-own directory. Each process pickles what it observed per scenario: steps,
-restored values with their shardings and the shards it holds, types,
-metadata, the on-disk layout (per-process OCDBT directories, the user
-handlers' `part_<process>` files) and which process ran `finalize` on what.
-Each test compares one scenario, process by process.
+Each side (native v0, native v0 again, the shim: the harness's sides) runs
+every scenario of `multiprocess_worker.py` in one pair of JAX processes
+(`jax.distributed` with a local coordinator, gloo CPU collectives, 2 CPU
+devices per process, arrays sharded over all 4), in its own directory. Each
+process pickles what it observed per scenario: steps, restored values with
+their shardings and the shards it holds, types, metadata, the on-disk layout
+(per-process OCDBT directories, the user handlers' `part_<process>` files)
+and which process ran `finalize` on what. Each test compares one scenario,
+process by process, as the harness compares an in-process scenario: native
+twice (deterministic), then the shim (tests/differential/).
 
-Native and shim pairs run once per test session (concurrently), shared by
-the tests of this module, also across xdist workers (a file lock).
+Beside the harness's conftest hook, not through it: a scenario needs a pair
+of JAX processes per side, and starting them per scenario would take
+minutes; the three pairs run once per test session (concurrently), shared
+by the tests of this module, also across xdist workers (a file lock).
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ import subprocess
 import sys
 import time
 
+from differential import SIDES
+from differential import assert_runs_agree
 import multiprocess_worker as worker
 import pytest
-from test_differential import describe_differences
 
 WORKER = pathlib.Path(worker.__file__).resolve()
+SCENARIOS = worker.names(worker.__name__)
 NUM_PROCESSES = 2
 RUN_TIMEOUT_SECS = 300  # Whole run; the worker's watchdog bounds each scenario.
-IMPLS = ('native', 'shim')
 XFAIL: dict[str, str] = {}  # scenario -> reason (none today).
 
 
@@ -66,15 +71,20 @@ class Attempt:
 
 @dataclasses.dataclass
 class Run:
-  """One implementation's pairs of processes and what they left behind.
+  """One side's pairs of processes and what they left behind.
 
   A scenario that makes a process exit (the worker's watchdog, a crash)
   ends its pair; the next pair runs the scenarios after it.
   """
 
-  impl: str
+  side: str  # One of the harness's SIDES.
   base: pathlib.Path
   attempts: list[Attempt] = dataclasses.field(default_factory=list)
+
+  @property
+  def impl(self) -> str:
+    """The worker's IMPL: native or shim."""
+    return 'native' if self.side.startswith('native') else 'shim'
 
   @property
   def out(self) -> pathlib.Path:
@@ -102,8 +112,8 @@ class Run:
       if name in attempt.scenarios:
         break
     else:
-      return f'{self.impl}: {name} never started (run out of time)'
-    lines = [f'{self.impl}: return codes {attempt.returncodes}'
+      return f'{self.side}: {name} never started (run out of time)'
+    lines = [f'{self.side}: return codes {attempt.returncodes}'
              + (f' (killed after {RUN_TIMEOUT_SECS}s)' if attempt.timed_out else '')]
     for pid in range(NUM_PROCESSES):
       text = attempt.stderr[pid].read_text(errors='replace')
@@ -113,7 +123,7 @@ class Run:
       text = text[start:] if end < 0 else text[start:end]
       if len(text) > chars:
         text = text[:chars // 2] + '\n[...]\n' + text[-chars // 2:]
-      lines.append(f'--- {self.impl} process {pid} stderr ---')
+      lines.append(f'--- {self.side} process {pid} stderr ---')
       lines.append(text)
     return '\n'.join(lines)
 
@@ -150,26 +160,26 @@ def _wait(attempt: Attempt, procs: list[subprocess.Popen], deadline: float) -> N
 
 
 def _run_all(base: pathlib.Path) -> dict[str, Run]:
-  """Every scenario on each implementation (the two run concurrently)."""
+  """Every scenario on each side (the three run concurrently)."""
   deadline = time.monotonic() + RUN_TIMEOUT_SECS
-  runs = {impl: Run(impl, base / impl) for impl in IMPLS}
-  remaining = {impl: list(worker.SCENARIOS) for impl in IMPLS}
+  runs = {side: Run(side, base / side) for side in SIDES}
+  remaining = {side: list(SCENARIOS) for side in SIDES}
   while any(remaining.values()) and time.monotonic() < deadline:
-    started = [(impl, *_launch(runs[impl], remaining[impl]))
-               for impl in IMPLS if remaining[impl]]
-    for impl, attempt, procs in started:
+    started = [(side, *_launch(runs[side], remaining[side]))
+               for side in SIDES if remaining[side]]
+    for side, attempt, procs in started:
       _wait(attempt, procs, deadline)
-      if runs[impl].unavailable():
+      if runs[side].unavailable():
         return runs
-      left = [n for n in remaining[impl] if not runs[impl].done(n)]
+      left = [n for n in remaining[side] if not runs[side].done(n)]
       # The first scenario left ended the pair: go on after it.
-      remaining[impl] = left[1:]
+      remaining[side] = left[1:]
   return runs
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory) -> dict[str, Run]:
-  """Both implementations' runs, once per session (shared by xdist workers)."""
+  """Every side's runs, once per session (shared by xdist workers)."""
   session = os.environ.get('PYTEST_XDIST_TESTRUNUID')
   if session:  # Workers share their basetemp's parent for this session.
     base = tmp_path_factory.getbasetemp().parent / f'multiprocess-{session}'
@@ -194,7 +204,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
 
 
 def _params():
-  for name in worker.SCENARIOS:
+  for name in SCENARIOS:
     marks = ()
     if name in XFAIL:
       marks = (pytest.mark.xfail(strict=False, reason=XFAIL[name]),)
@@ -203,18 +213,17 @@ def _params():
 
 @pytest.mark.parametrize('name', list(_params()))
 def test_multiprocess_matches_native(name, runs):
-  native, shim = runs['native'], runs['shim']
-  for run in (native, shim):
+  for run in runs.values():
     assert run.done(name), (
-        f'{run.impl}: scenario {name!r} did not finish on both processes\n'
+        f'{run.side}: scenario {name!r} did not finish on both processes\n'
         + run.report(name))
   for pid in range(NUM_PROCESSES):
-    a, b = native.obs(name, pid), shim.obs(name, pid)
-    assert a and a[0][0] != 'SCENARIO ABORTED', (
-        f'native process {pid}: {a}\n' + native.report(name))
-    assert a == b, (
-        f'process {pid}: ' + describe_differences(a, b) + '\n'
-        + shim.report(name))
+    try:
+      assert_runs_agree(*(runs[side].obs(name, pid) for side in SIDES),
+                        context=f'process {pid}: ')
+    except AssertionError as e:
+      reports = '\n'.join(runs[side].report(name, chars=2000) for side in SIDES)
+      raise AssertionError(f'{e}\n{reports}') from None
 
 
 def test_both_processes_worked_on_shared_arrays(runs):

@@ -3,7 +3,8 @@
 Each case runs the same small loop (several saves with metrics, a restore,
 close, a reopen) on `orbax.checkpoint.CheckpointManager` and on the shim and
 compares decisions, steps, latest/best step, metrics, layout and, where a
-case asks, file modes and callback counts (harness: tests/test_differential).
+case asks, file modes and callback counts (harness: tests/differential/).
+A case for an option this release lacks is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import datetime
 import os
 import stat
 
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import args
+from differential import by_label
+from differential import make_tree
+from differential import scenario
 import orbax.checkpoint as ocp
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import Rec
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import disk_layout
-from test_differential import make_tree
-from test_differential import run_scenario
 
 import orbax_compat
 from orbax_compat.mapping import options as mapping_options
@@ -221,18 +221,18 @@ def _v1_lacks(field: str) -> str | None:
   return None
 
 
-@pytest.mark.parametrize('field', sorted(CASES))
-def test_option_matches_native(field, tmp_path):
+def _not_here(field: str) -> str | None:
+  """Why this Orbax cannot run the case of `field` (None: it can)."""
   if field not in FIELDS:
-    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field} '
-                f'(releases {RELEASE_FIELDS[field]})')
+    return (f'orbax-checkpoint {ocp.__version__} has no option {field} '
+            f'(releases {RELEASE_FIELDS[field]})')
   if _v1_lacks(field):
-    pytest.skip(f'{_v1_lacks(field)}: see test_option_v1_lacks_is_refused')
-  fn = _loop(CASES[field])
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
+    return f'{_v1_lacks(field)}: see test_option_v1_lacks_is_refused'
+  return None
+
+
+for _field, _case in sorted(CASES.items()):
+  scenario(_loop(_case), name=f'option-{_field}', skip=_not_here(_field))
 
 
 # --- Bad input ----------------------------------------------------------------
@@ -260,18 +260,19 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize('name', sorted(BAD))
-def test_bad_option_raises_like_native(name, tmp_path):
-  results = []
-  for cls, sub in ((NATIVE, 'a'), (orbax_compat.CheckpointManager, 'b')):
-    root = tmp_path / sub / 'root'
-    try:
-      cls(root, options=BAD[name]()).close()
-      results.append(('constructed', disk_layout(root)))
-    except Exception as e:  # pylint: disable=broad-except
-      results.append((type(e), disk_layout(root)))
-  assert results[0] == results[1]
-  assert results[0][0] != 'constructed', 'native accepts it: not a bad input'
+def _native_refuses_it(native, shim):
+  del shim
+  assert by_label(native)['init'][0] == 'raises', 'native accepts it: not a bad input'
+
+
+@scenario(params={name: BAD[name] for name in sorted(BAD)}, check=_native_refuses_it)
+def bad_option(cls, root, options):
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=options())
+  if m is not None:
+    rec.call('close', m.close)
+  rec.layout('after')
+  return rec.obs
 
 
 @pytest.mark.parametrize('field', [
@@ -315,15 +316,11 @@ def test_impossible_option_is_refused_at_construction(field, tmp_path):
   assert not root.exists()
 
 
-def test_custom_temporary_path_class_where_v1_takes_one(tmp_path):
-  """0.12.0's v1 takes a TemporaryPath class: a custom one runs as in v0."""
-  if not option_map.V1_TEMPORARY_PATH_CLASS:
-    pytest.skip('v1 of this Orbax takes no temporary path class (0.12.0 only)')
-  fn = _loop(Case({'temporary_path_class': _MyTemporaryPath}))
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
+# 0.12.0's v1 takes a TemporaryPath class: a custom one runs as in v0.
+scenario(_loop(Case({'temporary_path_class': _MyTemporaryPath})),
+         name='custom_temporary_path_class_where_v1_takes_one',
+         skip=None if option_map.V1_TEMPORARY_PATH_CLASS else (
+             'v1 of this Orbax takes no temporary path class (0.12.0 only)'))
 
 
 def test_option_v1_lacks_is_refused(tmp_path):
@@ -373,43 +370,38 @@ ITEM_DIRECTORY_OPTIONS = {
 }
 
 
-@pytest.mark.parametrize('form', ['args', 'item_handlers', 'handler_registry'])
-@pytest.mark.parametrize('name', sorted(ITEM_DIRECTORY_OPTIONS))
-def test_item_directories_match_native(name, form, tmp_path):
+def _item_directories(cls, root, case):
   """Every file and mode under the root, as this release's v0 writes them.
 
   v0 before 0.12.3 makes item directories without the manager's
   temporary_path_class, and without its file_options unless given item
   handlers; from 0.12.3 with both.
   """
-  field = name.split(',')[0]
-  if field not in FIELDS:
-    pytest.skip(f'orbax-checkpoint {ocp.__version__} has no option {field}')
-  if _v1_lacks(field):
-    pytest.skip(_v1_lacks(field))
+  name, form = case
+  kw = {}
+  if form == 'item_handlers':
+    kw['item_handlers'] = {'x': ocp.StandardCheckpointHandler(),
+                           'j': ocp.JsonCheckpointHandler()}
+  elif form == 'handler_registry':
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    registry.add('x', args.StandardSave, ocp.StandardCheckpointHandler())
+    registry.add('x', args.StandardRestore, ocp.StandardCheckpointHandler())
+    kw['handler_registry'] = registry
+  rec = Rec(root)
+  m = rec.manager('init', cls, options=ITEM_DIRECTORY_OPTIONS[name](), **kw)
+  for step in (0, 1):
+    items = {'x': args.StandardSave(make_tree(step))}
+    if form != 'handler_registry':
+      items['j'] = args.JsonSave({'step': step})
+    rec.call(f'save({step})', m.save, step, args=args.Composite(**items))
+  rec.call('close', m.close)
+  rec.value('files and modes', _tree_with_modes(root))
+  return rec.obs
 
-  def scenario(cls, root):
-    kw = {}
-    if form == 'item_handlers':
-      kw['item_handlers'] = {'x': ocp.StandardCheckpointHandler(),
-                             'j': ocp.JsonCheckpointHandler()}
-    elif form == 'handler_registry':
-      registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-      registry.add('x', args.StandardSave, ocp.StandardCheckpointHandler())
-      registry.add('x', args.StandardRestore, ocp.StandardCheckpointHandler())
-      kw['handler_registry'] = registry
-    rec = Rec(root)
-    m = rec.manager('init', cls, options=ITEM_DIRECTORY_OPTIONS[name](), **kw)
-    for step in (0, 1):
-      items = {'x': args.StandardSave(make_tree(step))}
-      if form != 'handler_registry':
-        items['j'] = args.JsonSave({'step': step})
-      rec.call(f'save({step})', m.save, step, args=args.Composite(**items))
-    rec.call('close', m.close)
-    rec.value('files and modes', _tree_with_modes(root))
-    return rec.obs
 
-  native = run_scenario(scenario, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(scenario, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert native == shim, describe_differences(native, shim)
+for _name in sorted(ITEM_DIRECTORY_OPTIONS):
+  _field = _name.split(',')[0]
+  scenario(_item_directories, name=f'item_directories-{_name}',
+           params={form: (_name, form) for form in ('args', 'item_handlers', 'handler_registry')},
+           skip=(f'orbax-checkpoint {ocp.__version__} has no option {_field}'
+                 if _field not in FIELDS else _v1_lacks(_field)))

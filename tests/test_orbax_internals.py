@@ -52,6 +52,11 @@ def test_checkpoint_infos_are_v1s_cached_sorted_list(tmp_path):
     assert _v1.checkpoint_infos(ckptr) is infos, VERSION
     assert [i.step for i in infos] == [2, 3], VERSION
     assert _v1.should_save(ckptr, 4) == ckptr.should_save(4), VERSION
+    # Read without the lock: the same list, the same latest.
+    assert _v1.listed_infos(infos) == list(infos), VERSION
+    assert _v1.latest_info(infos) is infos.latest(), VERSION
+    infos.set([])
+    assert _v1.listed_infos(infos) == [] and _v1.latest_info(infos) is None, VERSION
 
 
 def test_item_metadata_composite_is_v0s_base_composite():

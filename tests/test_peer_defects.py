@@ -4,8 +4,9 @@ Every scenario is shaped as the project's own code calls Orbax (MaxText's
 partial restore of older checkpoints, axlearn's TypeHandlers with RestoreArgs
 of their own, opifex's args classes in a Composite, paxml's manager subclass,
 Orbax's API-overview guide's None Composite entries), runs on native v0 and
-on the shim in fresh directories, and compares results with their types,
-errors and files (`test_differential`'s recorder).
+on the shim in fresh directories through the harness (tests/differential/:
+native twice, then the shim), and compares results with their types, errors
+and files; each scenario's `check` asserts what it is about did happen.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ import re
 import shutil
 from typing import Any
 
+from differential import NATIVE
+from differential import Options
+from differential import Rec
+from differential import args
+from differential import norm
+from differential import scenario
 from etils import epath
 import jax
 import jax.numpy as jnp
@@ -26,13 +33,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import type_handlers
 import pytest
-from test_differential import NATIVE
-from test_differential import Options
-from test_differential import Rec
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import norm
-from test_differential import run_scenario
 
 import orbax_compat
 
@@ -42,15 +42,25 @@ SYNC = Options(enable_async_checkpointing=False)
 pytestmark = pytest.mark.usefixtures('quiet_shim')
 
 
-def _compare(fn, tmp_path, native_raises: tuple[str, ...] = ()) -> list[Any]:
-  """Runs scenario `fn` on native v0 and the shim: the same observations, and
-  native raises exactly at the labels `native_raises`."""
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, SHIM, tmp_path / 'b' / 'root')
-  assert native and native[0][0] != 'SCENARIO ABORTED', native
-  assert [o[0] for o in native if o[1] == 'raises'] == list(native_raises), native
-  assert native == shim, describe_differences(native, shim)
-  return native
+def _raising_at(*labels: str):
+  """A check: native v0 raised exactly at `labels` (then `more(native)`)."""
+
+  def check(native: list[Any], shim: list[Any], more=None) -> None:
+    del shim  # Equal to native: the harness compared them first.
+    assert [o[0] for o in native if o[1] == 'raises'] == list(labels), native
+    if more is not None:
+      more(native)
+
+  return check
+
+
+def _expect(condition: bool, observations: list[Any]) -> None:
+  assert condition, observations
+
+
+def _checked(*labels: str, then=None):
+  check = _raising_at(*labels)
+  return lambda native, shim: check(native, shim, then)
 
 
 # --- 1. MaxText: partial restore of a checkpoint lacking target leaves ---------
@@ -74,6 +84,9 @@ def _missing_weights(want, have, path=()):
   return []
 
 
+@scenario(check=_checked(then=lambda obs: (
+    _expect(('missing weights', 'value', ['lora/a']) in obs, obs),
+    _expect(("target's own leaf", 'value', True) in obs, obs))))
 def partial_restore_of_an_older_checkpoint(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls, options=SYNC)
@@ -104,6 +117,8 @@ def partial_restore_of_an_older_checkpoint(cls, root):
   return rec.obs
 
 
+@scenario(check=_checked(then=lambda obs: _expect('ShapeDtypeStruct' in repr(
+    [o for o in obs if o[0] == 'restore abstract'][0][2]), obs)))
 def partial_restore_single_item(cls, root):
   """The repro's shape: one unnamed item, no restore_args."""
   rec = Rec(root)
@@ -115,15 +130,6 @@ def partial_restore_single_item(cls, root):
              args=args.PyTreeRestore(item=item, partial_restore=True))
   rec.call('close', m.close)
   return rec.obs
-
-
-def test_partial_restore_returns_the_targets_own_leaves(tmp_path):
-  obs = _compare(partial_restore_of_an_older_checkpoint, tmp_path / '1')
-  assert ('missing weights', 'value', ['lora/a']) in obs
-  assert ("target's own leaf", 'value', True) in obs
-  obs = _compare(partial_restore_single_item, tmp_path / '2')
-  restored = [o for o in obs if o[0] == 'restore abstract'][0][2]
-  assert 'ShapeDtypeStruct' in restored[1][1][1][0], restored
 
 
 # --- 2. axlearn: a TypeHandler's own RestoreArgs subclass ---------------------
@@ -197,6 +203,9 @@ def _describe_state(state):
           for k, v in sorted(state.items())}
 
 
+@scenario(check=_checked('restore(item) only', then=lambda obs: (
+    _expect(('into the live object', 'value', True) in obs, obs),
+    _expect(('deserialize got', 'value', ['CounterHandler.RestoreArgs'] * 2) in obs, obs))))
 def typehandler_restore_args(cls, root):
   with _registered(Counter, CounterHandler()) as handler:
     rec = Rec(root)
@@ -240,15 +249,16 @@ def typehandler_restore_args(cls, root):
     return rec.obs
 
 
-def test_user_type_handler_gets_its_own_restore_args(tmp_path):
-  obs = _compare(typehandler_restore_args, tmp_path, native_raises=('restore(item) only',))
-  assert ('into the live object', 'value', True) in obs
-  assert ('deserialize got', 'value', ['CounterHandler.RestoreArgs'] * 2) in obs
-
-
 # --- 3. opifex: an args class where v0 takes args ------------------------------
 
 
+@scenario(check=_checked(
+    'PyTreeRestore class for a Standard item', 'ProtoRestore class', 'JsonSave class',
+    'StandardSave class', 'StandardRestore class in a save', 'StandardRestore() in a save',
+    then=lambda obs: (
+        _expect(('best step', 'value', 1) in obs, obs),
+        _expect([o[2] for o in obs if o[1] == 'raises' and 'save' in o[0].lower()]
+                == ['builtins.AttributeError'] * 4, obs))))
 def args_classes_in_a_composite(cls, root):
   """opifex's OrbaxCheckpointStore: `metadata=ocp.args.JsonRestore`, the class."""
   rec = Rec(root)
@@ -305,16 +315,6 @@ def args_classes_in_a_composite(cls, root):
   return rec.obs
 
 
-def test_args_class_in_a_composite(tmp_path):
-  obs = _compare(args_classes_in_a_composite, tmp_path, native_raises=(
-      'PyTreeRestore class for a Standard item', 'ProtoRestore class', 'JsonSave class',
-      'StandardSave class', 'StandardRestore class in a save',
-      'StandardRestore() in a save'))
-  assert ('best step', 'value', 1) in obs
-  assert [o[2] for o in obs if o[1] == 'raises' and 'save' in o[0].lower()] == [
-      'builtins.AttributeError'] * 4, obs
-
-
 # --- 4. paxml: a subclass reading `directory` before `super().__init__` ------
 
 
@@ -340,6 +340,7 @@ def _pax_like(base):
   return PaxCheckpointManager
 
 
+@scenario(check=_checked(then=lambda obs: _expect(('found step', 'value', 4) in obs, obs)))
 def subclass_reading_directory_first(cls, root):
   rec = Rec(root)
   pax = _pax_like(cls)
@@ -358,14 +359,12 @@ def subclass_reading_directory_first(cls, root):
   return rec.obs
 
 
-def test_subclass_reads_directory_before_init(tmp_path):
-  obs = _compare(subclass_reading_directory_first, tmp_path)
-  assert ('found step', 'value', 4) in obs
-
-
 # --- 5. Orbax's API-overview guide: a None entry in a save's Composite -------
 
 
+@scenario(check=_checked('save(3) None for an unknown item', then=lambda obs: _expect(
+    [o[2] for o in obs if o[0] == 'restore(1)'][0][1] == {
+        'extra': ('builtins.NoneType', None), 'state': norm({'w': np.ones(2) * 2})}, obs)))
 def none_entries_in_a_save(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls)
@@ -406,6 +405,7 @@ def none_entries_in_a_save(cls, root):
   return rec.obs
 
 
+@scenario(check=_checked('save(1) state=None'))
 def none_for_a_refusing_handler(cls, root):
   """v0 saves the item with args None: its Standard handler refuses that as
   StandardSave(None); the JSON item alone writes `null`."""
@@ -456,6 +456,8 @@ class NoteRestore(ocp.args.CheckpointArgs):
   pass
 
 
+@scenario(check=_checked(then=lambda obs: _expect(
+    ('restore(1)', 'returns', norm(args.Composite(note='None'))) in obs, obs)))
 def none_for_a_user_written_handler(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls, item_handlers={
@@ -469,17 +471,6 @@ def none_for_a_user_written_handler(cls, root):
   rec.call('close', m.close)
   rec.layout('end')
   return rec.obs
-
-
-def test_none_entry_in_a_save(tmp_path):
-  obs = _compare(none_entries_in_a_save, tmp_path / '1',
-                 native_raises=('save(3) None for an unknown item',))
-  restored = [o[2] for o in obs if o[0] == 'restore(1)']
-  assert restored[0][1] == {'extra': ('builtins.NoneType', None),
-                            'state': norm({'w': np.ones(2) * 2})}, restored
-  _compare(none_for_a_refusing_handler, tmp_path / '2', native_raises=('save(1) state=None',))
-  obs = _compare(none_for_a_user_written_handler, tmp_path / '3')
-  assert ('restore(1)', 'returns', norm(args.Composite(note='None'))) in obs
 
 
 # --- 6. OCDBT data files of jax.Array leaves ----------------------------------

@@ -12,7 +12,10 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import release
 
 MOVED_V1 = r'''
 import json, sys, tempfile, warnings
@@ -71,3 +74,26 @@ def test_unsupported_message_names_both_and_what_to_do():
   assert f'orbax-checkpoint {_v1.ORBAX_VERSION} lacks a mutable v1 Context' in message
   assert f'orbax-checkpoint {_v1.SUPPORTED_ORBAX}' in message
   assert f'pip install "orbax-checkpoint{_v1.SUPPORTED_ORBAX}"' in message
+
+
+def test_import_refuses_a_release_below_the_floor():
+  """`import orbax_compat` checks the floor from metadata, before any Orbax
+  import (`.ci/install-check` shows it on a real 0.11.40 install)."""
+  with pytest.raises(ImportError) as e:
+    release.refuse_below_floor('0.11.40')
+  message = str(e.value)
+  assert 'orbax-checkpoint 0.11.40' in message
+  assert f'orbax-checkpoint{release.SUPPORTED_ORBAX}' in message
+  assert f'pip install "orbax-checkpoint{release.SUPPORTED_ORBAX}"' in message
+  for version in ('0.12.0', '0.12.8', '0.13.0', '1.0.0rc1', None):
+    release.refuse_below_floor(version)
+  assert release.installed_orbax() == _v1.ORBAX_VERSION
+
+
+def test_package_import_checks_the_floor_without_importing_orbax():
+  code = ('import sys, orbax_compat; '
+          'print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "orbax")))')
+  proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == '[]'

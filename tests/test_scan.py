@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 
+import orbax.checkpoint as ocp_v0
 import pytest
 
 from orbax_compat.compat import orbax as _v1
@@ -45,6 +46,7 @@ DELETES = _v1.CAPABILITIES['v1_delete']
 DELETE_MISSING = _v1.capability_missing('v1_delete') or (
     'ckptr.delete needs orbax-checkpoint 0.12.8; the installed ... has none')
 SAVE_PYTREE = 'mngr.save(step, args=ocp.args.PyTreeSave(tree))'
+SAVE_METRICS = 'mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics)'
 SAVE_MORE = ('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, force=force, '
              'custom_metadata=custom_metadata)')
 SAVE_COMPOSITE = ('mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, '
@@ -75,13 +77,15 @@ EXPECTED = [
     ('aliases.py', 52, 15, 'all_steps', 'mngr.all_steps()', True),  # from make_manager()
     ('aliases.py', 54, 5, 'close', 'mngr.close()', True),
     ('aliases.py', 56, 10, 'CheckpointManager', INIT, False),
+    # orbax.checkpoint.CheckpointManager with no alias (t5x): --fix rewrites the
+    # reference to orbax_compat.CheckpointManager, so its calls go to v1 too.
+    ('aliases.py', 56, 10, 'reference', True),
     ('aliases.py', 58, 59, 'options.save_interval_steps'),
-    # Built by orbax.checkpoint.CheckpointManager, which the swap leaves (native v0):
-    ('aliases.py', 61, 16, 'should_save', 'mngr.should_save(step)', False),
-    ('aliases.py', 62, 17, 'save', SAVE, False),
-    ('aliases.py', 63, 9, 'wait_until_finished', 'mngr.wait_until_finished()', False),
-    ('aliases.py', 64, 19, 'all_steps', 'mngr.all_steps()', False),
-    ('aliases.py', 65, 39, 'directory', 'mngr.directory', False),
+    ('aliases.py', 61, 16, 'should_save', 'mngr.should_save(step)', True),
+    ('aliases.py', 62, 17, 'save', SAVE, True),
+    ('aliases.py', 63, 9, 'wait_until_finished', 'mngr.wait_until_finished()', True),
+    ('aliases.py', 64, 19, 'all_steps', 'mngr.all_steps()', True),
+    ('aliases.py', 65, 39, 'directory', 'mngr.directory', True),
     ('already_shimmed.py', 10, 12, 'CheckpointManager', INIT, False),
     ('already_shimmed.py', 10, 80, 'options.max_to_keep'),
     ('already_shimmed.py', 11, 5, 'save', SAVE, True),
@@ -109,17 +113,18 @@ EXPECTED = [
     ('eval_loop.py', 44, 32, 'options.best_fn'),
     ('eval_loop.py', 44, 61, 'options.best_mode'),
     ('eval_loop.py', 47, 26, 'should_save', 'mngr.should_save(step)', True),
-    ('eval_loop.py', 49, 13, 'save', SAVE_MORE, False),
+    ('eval_loop.py', 49, 13, 'save', SAVE_METRICS, True),  # best_fn is set.
     ('eval_loop.py', 51, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
-    ('eval_loop.py', 52, 15, 'save', SAVE, True),
-    ('eval_loop.py', 53, 13, 'save', SAVE, True),  # Multi-line, with a comment.
+    # Values used: the v1 code skips `params_at(...)` for a step v1 has.
+    ('eval_loop.py', 52, 15, 'save', SAVE, False),
+    ('eval_loop.py', 53, 13, 'save', SAVE, False),  # Multi-line, with a comment.
     ('eval_loop.py', 57, 5, 'wait_until_finished', 'mngr.wait_until_finished()', True),
     ('eval_loop.py', 58, 12, 'is_saving_in_progress', 'mngr.is_saving_in_progress()', True),
     ('eval_loop.py', 59, 5, 'delete', 'mngr.delete(step)', DELETES),
     ('eval_loop.py', 60, 5, 'reload', 'mngr.reload()', True),
     ('eval_loop.py', 61, 13, 'all_steps', 'mngr.all_steps()', True),
     ('eval_loop.py', 62, 24, 'metrics', 'mngr.metrics(step)', True),  # In a comprehension.
-    ('eval_loop.py', 63, 12, 'best_step', 'mngr.best_step()', False),
+    ('eval_loop.py', 63, 12, 'best_step', 'mngr.best_step()', True),  # best_fn=loss_of.
     ('eval_loop.py', 64, 14, 'latest_step', 'mngr.latest_step()', True),
     ('eval_loop.py', 65, 16, 'restore', RESTORE, True),
     ('eval_loop.py', 66, 19, 'restore', RESTORE, True),
@@ -127,7 +132,7 @@ EXPECTED = [
     ('eval_loop.py', 68, 5, 'close', 'mngr.close()', True),
     ('eval_loop.py', 80, 14, 'latest_step', 'mngr.latest_step()', True),  # from open_manager()
     ('eval_loop.py', 82, 25, 'all_steps', 'mngr.all_steps()', True),
-    ('eval_loop.py', 84, 17, 'best_step', 'mngr.best_step()', False),
+    ('eval_loop.py', 84, 17, 'best_step', 'mngr.best_step()', True),
     ('eval_loop.py', 85, 21, 'metrics', 'mngr.metrics(step)', True),
     ('eval_loop.py', 85, 53, 'all_steps', 'mngr.all_steps()', True),
     ('eval_loop.py', 87, 13, 'restore', RESTORE, True),
@@ -169,14 +174,15 @@ EXPECTED = [
     ('trainer_class.py', 23, 17, 'options.best_mode'),
     ('trainer_class.py', 24, 17, 'options.keep_checkpoints_without_metrics'),
     ('trainer_class.py', 39, 9, 'save', SAVE_COMPOSITE, False),
-    ('trainer_class.py', 49, 16, 'best_step', 'mngr.best_step()', False),
+    ('trainer_class.py', 49, 16, 'best_step', 'mngr.best_step()', True),
     ('trainer_class.py', 50, 20, 'restore', RESTORE_COMPOSITE, False),
-    # In a method never called. item_metadata's forms are chosen at run time.
-    ('trainer_class.py', 61, 15, 'item_metadata', NO_FORM, False),
+    # In a method never called. item_metadata's forms are chosen at run time: the
+    # construction's item_names say which (named items).
+    ('trainer_class.py', 61, 15, 'item_metadata', 'mngr.item_metadata(step)', False),
     ('trainer_class.py', 61, 39, 'latest_step', 'mngr.latest_step()', True),
     # Its argument, a call, would run once per checkpoint inside the v1 code.
     ('trainer_class.py', 62, 15, 'metrics', 'mngr.metrics(step)', False),
-    ('trainer_class.py', 62, 33, 'best_step', 'mngr.best_step()', False),
+    ('trainer_class.py', 62, 33, 'best_step', 'mngr.best_step()', True),
     ('trainer_class.py', 65, 9, 'wait_until_finished', 'mngr.wait_until_finished()', True),
     ('trainer_class.py', 66, 9, 'close', 'mngr.close()', True),
     # trainer = Trainer(...); trainer.mngr
@@ -198,7 +204,7 @@ def _rel(path, root):
 
 def _key(f, root):
   key = (_rel(f.path, root), f.line, f.col, f.label)
-  if f.kind == 'import':
+  if f.kind in ('import', 'reference'):
     return (*key, f.fixable)
   if f.kind in ('init', 'method', 'property'):
     return (*key, f.form, f.to_v1)
@@ -228,9 +234,15 @@ def test_findings_carry_the_tables_text(corpus):
     if f.kind in ('init', 'method', 'property'):
       row = forms.BY_NAME[f.member]
       # The matched form's code and note (the row's first form if none matches).
-      form = next((x for x in row.forms if x.v0 == f.form), row.forms[0])
-      assert not form.when or not f.form
+      form = next((x for x in row.forms if x.v0 == f.form and x.v1 == f.v1), row.forms[0])
       note = '; '.join(n for n in (form.note, row.note) if n)
+      if not f.form and f.kind != 'init':  # No form matches: says so, and which form fits.
+        note = ('no form of the table matches this call statically; the table\'s general '
+                'form is shown')
+        if any(x.when for x in row.forms):  # The corpus's managers of unknown kind.
+          note = ('no form of the table matches this call statically; its form depends on '
+                  'the manager\'s items (one unnamed item or named items), which this scan '
+                  'cannot see: the one-item form is shown')
       assert (f.kind, f.v0, f.v1, f.note, f.status) == (row.kind, form.v0, form.v1, note,
                                                          row.status)
       assert f.mechanical == (form.mechanical if f.form else '')
@@ -376,21 +388,30 @@ def test_forms_matched_statically(tmp_path):
   ]
 
 
-INIT_TODO = (
-    '# TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory, custom_metadata=metadata)'
-    ' \N{EM DASH} exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m '
-    'orbax_compat v1-config`; options become v1 policies and Context options; see the options '
-    'table')
-RESTORE_V1 = ('ckptr.load(step, jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if '
-              'isinstance(x, jax.ShapeDtypeStruct) and x.sharding is None else x, abstract_tree), '
-              'checkpointable_name=\'default\')')
-RESTORE_TODO = (f'# TODO(orbax-v1): {RESTORE_V1} \N{EM DASH} v1 loads unsharded arrays into '
-                'numpy targets; v1 returns the tree, or a dict of items where v0 returns an '
-                'args.Composite')
-LOAD_V1 = ('load({step}, jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if isinstance(x, '
-           'jax.ShapeDtypeStruct) and x.sharding is None else x, {tree}), '
-           'checkpointable_name=\'default\')')
-LATEST_V1 = 'm.v1_checkpointer.latest.step if m.v1_checkpointer.latest else None'
+def helpers(*names):
+  """The helpers --to-v1 writes after a module's imports (two-space indentation)."""
+  return ''.join(f'\n\n{mapping_members.HELPERS[n]}' for n in names)
+
+
+def v1_constructor(directory, indent='  ', max_line=79):
+  """The v1 Checkpointer --to-v1 writes for a manager built with default options
+  (v1_source's, in the file's indentation and line length, inside a block
+  indented by `indent`)."""
+  from orbax_compat.tools import v1_config  # pylint: disable=import-outside-toplevel
+  from orbax_compat.tools.scan import finish  # pylint: disable=import-outside-toplevel
+  from orbax_compat.tools.scan import layout  # pylint: disable=import-outside-toplevel
+  code = v1_config.v1_source('unused', ocp_v0.CheckpointManagerOptions(),
+                             directory_source=directory)
+  code = layout.wrap_lines(finish.reindented(code, '', '  '), layout.Style(max_line, '  ', False),
+                           max_line - len(indent))
+  return code.replace('\n', '\n' + indent)
+
+
+def init_todo(directory):
+  return ('# TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:\n'
+          f'  #   ocp_v1.training.Checkpointer({directory})\n'
+          '  #   exact arguments: orbax_compat.v1_source(mngr)')
+
 
 TO_V1_SOURCE = """\
     \"\"\"Doc.\"\"\"
@@ -436,19 +457,20 @@ TO_V1_SOURCE = """\
       m = ocp.CheckpointManager('/n')
       return m.restore(1, args=ocp.args.StandardRestore(np))
     """
-BEST_TODO = (
-    "# TODO(orbax-v1): ranked = sorted((c for c in ckptr.checkpoints if c.metrics is not None), "
-    "key=lambda c: best_fn(c.metrics), reverse=best_mode == 'min') if best_fn else "
-    "list(ckptr.checkpoints); ranked[-1].step if ranked else None \N{EM DASH} steps without "
-    "metrics never rank; without best_fn, the latest; v1 keeps metrics per checkpoint; the best "
-    "is computed")
-TO_V1_EXPECTED = f"""\
+LATEST_V1 = 'm.v1_checkpointer.latest.step if m.v1_checkpointer.latest else None'
+
+
+def to_v1_expected():
+  return textwrap.dedent("""\
     \"\"\"Doc.\"\"\"
     from __future__ import annotations
 
-    import orbax_compat as ocp
     import jax
     import numpy as np
+    import orbax_compat as ocp
+    from orbax.checkpoint.experimental import v1 as ocp_v1
+    """) + helpers('v0_standard_abstract', 'v0_standard_restore', 'v0_best_step') + (
+        textwrap.dedent(f"""\
 
 
     class Sub(ocp.CheckpointManager):
@@ -456,93 +478,145 @@ TO_V1_EXPECTED = f"""\
 
 
     def make():
-      {INIT_TODO}
+      __INIT_m__
       return ocp.CheckpointManager('/m')
 
 
     def train(t, s, m2: ocp.CheckpointManager):
-      {INIT_TODO}
+      __INIT_d__
       m = ocp.CheckpointManager('/d')
       # the step
       # the state
-      m.v1_checkpointer.save_checkpointables_async(s, {{'default': t}})
+      if s not in [c.step for c in m.v1_checkpointer.checkpoints]:
+        m.v1_checkpointer.save_checkpointables_async(s, {{'default': t}})
       x = ({LATEST_V1}) + 1
       y = ({LATEST_V1})
-      r = m.v1_checkpointer.{LOAD_V1.format(step=LATEST_V1, tree='t')}
-      # TODO(orbax-v1): from orbax.checkpoint import utils; utils.reached_preemption(step) \N{EM DASH} JAX's preemption sync point, as v0 asks it; v1 saves at preemption through its save policy (PreemptionCheckpointingPolicy)
+      r = v0_standard_restore(
+          m.v1_checkpointer,
+          {LATEST_V1}, t)
+      # TODO(orbax-v1): see MIGRATION_TABLE.md#reached-preemption; in v1:
+      #   from orbax.checkpoint import utils
+      #   utils.reached_preemption(s)
       if m.v1_checkpointer.should_save(s):
         pass
       elif m.reached_preemption(s):
         pass
-      {BEST_TODO}
-      print(m.best_step(), m.best_step())
-      # TODO(orbax-v1): ckptr.wait()
+      print(
+          v0_best_step(m.v1_checkpointer, None, 'max'),
+          v0_best_step(m.v1_checkpointer, None, 'max'))
+      # TODO(orbax-v1): see MIGRATION_TABLE.md#wait-until-finished; in v1:
+      #   m.v1_checkpointer.wait()
       done = m.wait_until_finished()
-      # TODO(orbax-v1): ckptr.latest.step if ckptr.latest else None
+      # TODO(orbax-v1): see MIGRATION_TABLE.md#latest-step; in v1:
+      #   (make().v1_checkpointer.latest.step if make().v1_checkpointer.latest
+      #    else None)
       make().latest_step()
       make().v1_checkpointer.close()
-      # TODO(orbax-v1): ckptr.close()
+      # TODO(orbax-v1): m2.v1_checkpointer.close(); see MIGRATION_TABLE.md#close
       m2.close()
-      {INIT_TODO}
-      # TODO(orbax-v1): ckptr.close()
+      __INIT_s__
+      # TODO(orbax-v1): see MIGRATION_TABLE.md#close; in v1:
+      #   Sub('/s').v1_checkpointer.close()
       Sub('/s').close()
-      # TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory) \N{EM DASH} items are named in each save/load; handler settings become Context options; exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m orbax_compat v1-config`; options become v1 policies and Context options; see the options table
+      __INIT_i__
       items = ocp.CheckpointManager('/i', item_names=('a',))
-      {RESTORE_TODO}
+      # TODO(orbax-v1): see MIGRATION_TABLE.md#restore; in v1:
+      #   v0_standard_restore(items.v1_checkpointer, 1, t)
       items.restore(1, args=ocp.args.StandardRestore(t))
       items.v1_checkpointer.close()
       return x, y, r, done
 
 
     def shadow(np):
-      {INIT_TODO}
-      m = ocp.CheckpointManager('/n')
-      {RESTORE_TODO}
-      return m.restore(1, args=ocp.args.StandardRestore(np))
-    """
+      m = __CONSTRUCTOR__
+      return v0_standard_restore(m, 1, np)
+    """).replace('__CONSTRUCTOR__', v1_constructor("'/n'")).replace(
+        '__INIT_m__', init_todo("'/m'")).replace('__INIT_d__', init_todo("'/d'")).replace(
+        '__INIT_s__', init_todo("'/s'")).replace('__INIT_i__', init_todo("'/i'")))
 
 
 def test_to_v1_rewrites_exactly(tmp_path, capsys):
+  """Mechanical calls to v1 (args and comments kept, the simplest exact code,
+  wrapped in the file's line length), helpers and imports where isort would
+  put them, short TODOs with the call's arguments; the manager in shadow()
+  finished (its `np` parameter does not reach the helpers)."""
   path = tmp_path / 'train.py'
   path.write_text(textwrap.dedent(TO_V1_SOURCE))
   assert scan.main(['--to-v1', '--diff', str(path)]) == 1  # Prints, writes nothing.
   out = capsys.readouterr().out
   assert path.read_text() == textwrap.dedent(TO_V1_SOURCE)
-  assert f'would fix {path}: 1 import(s) swapped to orbax_compat, 8 use(s) rewritten to v1, ' \
-         '13 # TODO(orbax-v1) comment(s)' in out
+  assert f'would fix {path}: 1 import(s) swapped to orbax_compat, 12 use(s) rewritten to v1, ' \
+         '10 # TODO(orbax-v1) comment(s)' in out
   assert f'{path}:30:3: latest_step: ckptr.latest.step if ckptr.latest else None  [kept: ' \
          '`make()` would be evaluated a different number of times]' in out
+  assert f'finished {path}:41:7: CheckpointManager -> ocp_v1.training.Checkpointer' in out
+  assert (f'not finished {path}:16:7: line 26: m.reached_preemption(s) kept: the table has no '
+          'mechanical rewrite for this form; line 29: m.wait_until_finished() kept: the v1 code '
+          'does the same only as a statement of its own; here the value is used') in out
   assert scan.main(['--to-v1', str(path)]) == 1  # TODOs remain.
   capsys.readouterr()
-  assert path.read_text() == textwrap.dedent(TO_V1_EXPECTED)
+  assert path.read_text() == to_v1_expected()
   reasons = {(f.line, f.label): f.reason for f in scan.run([str(path)]).findings if f.mechanical}
+  lines = to_v1_expected().splitlines()
+
+  def line_of(code):
+    return next(i for i, line in enumerate(lines, 1) if line.strip() == code)
+
   assert reasons == {
-      (35, 'wait_until_finished'):
+      (line_of('done = m.wait_until_finished()'), 'wait_until_finished'):
           'the v1 code does the same only as a statement of its own; here the value is used',
-      (37, 'latest_step'): '`make()` would be evaluated a different number of times',
-      (40, 'close'): 'the manager may be known only by an annotation (its class is not '
-                     'visible here)',
-      (43, 'close'): 'the manager may be of a subclass defined here (it may override members)',
-      (47, 'restore'): 'the v1 code reads the single item "default"; this manager is built '
-                       'with items',
-      (56, 'restore'): '`np` names something else here than in the v1 code',
+      (line_of('make().latest_step()'), 'latest_step'):
+          '`make()` would be evaluated a different number of times',
+      (line_of('m2.close()'), 'close'): 'the manager may be known only by an annotation (its '
+                                        'class is not visible here)',
+      (line_of("Sub('/s').close()"), 'close'):
+          'the manager may be of a subclass defined here (it may override members)',
+      (line_of('items.restore(1, args=ocp.args.StandardRestore(t))'), 'restore'):
+          'the v1 code reads the single item "default"; this manager is built with items',
   }
   assert scan.run([str(path)], to_v1=True).changes == []  # Idempotent.
-  assert path.read_text() == textwrap.dedent(TO_V1_EXPECTED)
+  assert path.read_text() == to_v1_expected()
+
+
+def test_to_v1_keeps_what_a_name_shadows(tmp_path):
+  """The v1 code's names (and the helpers') must mean what they mean in the table."""
+  path = tmp_path / 'shadow.py'
+  source = textwrap.dedent("""\
+      import orbax.checkpoint as ocp
+      np = None  # Not numpy: the helper v0_standard_abstract needs numpy here.
+
+
+      def v0_best_step(ckptr):  # Not the helper.
+        return 0
+
+
+      def restore(t):
+        m = ocp.CheckpointManager('/n')
+        return m.restore(1, args=ocp.args.StandardRestore(t)), m.best_step()
+      """)
+  path.write_text(source)
+  reasons = {f.label: f.reason for f in scan.run([str(path)]).findings if f.mechanical}
+  assert reasons == {
+      'restore': '`np` names something else in this module than in the v1 code',
+      'best_step': '`v0_best_step` names something else here than the helper the v1 code calls',
+  }
 
 
 def test_to_v1_keeps_managers_orbax_builds(tmp_path):
-  """Orbax's own manager has no v1_checkpointer: calls on it stay (with a TODO)."""
+  """Orbax's own manager has no v1_checkpointer: calls on one built where this
+  run swaps nothing (a module not among the paths given) stay, with a TODO."""
+  (tmp_path / 'pyproject.toml').write_text('')
+  (tmp_path / 'factory.py').write_text('import orbax.checkpoint as ocp\n\n\n'
+                                       'def make(d):\n  return ocp.CheckpointManager(d)\n')
   path = tmp_path / 'native.py'
-  path.write_text('import orbax.checkpoint\n\n'
-                  'm = orbax.checkpoint.CheckpointManager("/d")\n'
-                  'm.close()\n')
+  path.write_text('from factory import make\n\nm = make("/d")\nm.close()\n')
   result = scan.run([str(path)], to_v1=True)
   close = next(f for f in result.findings if f.label == 'close')
   assert (close.to_v1, close.fixed, close.reason) == (
       False, False, 'the manager may be built by Orbax\'s own CheckpointManager (no '
       'v1_checkpointer)')
-  assert path.read_text().endswith('# TODO(orbax-v1): ckptr.close()\nm.close()\n')
+  assert path.read_text().endswith(
+      '# TODO(orbax-v1): m.v1_checkpointer.close(); see MIGRATION_TABLE.md#close\nm.close()\n')
 
 
 def test_to_v1_never_writes_what_it_cannot_parse(corpus, monkeypatch):
@@ -596,40 +670,53 @@ def test_imports_found_and_not_found(tmp_path):
     ('from orbax.checkpoint import *\n', None),  # The shim's * is its own names.
     ('from orbax.checkpoint import no_such_name\n', None),
     ('from orbax.checkpoint import __version__\n', None),  # The shim has its own.
-    ('from orbax import checkpoint, export\n', None),
+    # Split: checkpoint from the shim, the other orbax modules as they were.
+    ('from orbax import checkpoint, export\n',
+     'import orbax_compat as checkpoint\nfrom orbax import export\n'),
+    ('from orbax import export, checkpoint as ocp  # both\n',
+     'import orbax_compat as ocp\nfrom orbax import export  # both\n'),
+    # A submodule's CheckpointManager is Orbax's own class: from the shim (maxdiffusion).
+    ('from orbax.checkpoint.checkpoint_manager import CheckpointManager, '
+     'CheckpointManagerOptions\n',
+     'from orbax_compat import CheckpointManager, CheckpointManagerOptions\n'),
+    ('from orbax.checkpoint.checkpoint_manager import CheckpointManager as CM, METRIC_ITEM_NAME\n',
+     'from orbax_compat import CheckpointManager as CM\n'
+     'from orbax.checkpoint.checkpoint_manager import METRIC_ITEM_NAME\n'),
     ('import orbax_compat as ocp\n', None),
 ])
 def test_fix_swaps_only_what_stays_correct(tmp_path, source, fixed):
+  """Each import's swap, as a file that swaps all (`--swap-all`) makes it."""
   path = tmp_path / 'm.py'
   path.write_text(source)
-  result = scan.run([str(path)], fix=True)
+  result = scan.run([str(path)], fix=True, swap_all=True)
   assert path.read_text() == (fixed or source)
   assert [c['path'] for c in result.changes] == ([str(path)] if fixed else [])
   assert all(f.fixed == f.fixable for f in result.findings)
-  assert scan.run([str(path)], fix=True).changes == []  # Idempotent.
+  assert scan.run([str(path)], fix=True, swap_all=True).changes == []  # Idempotent.
 
 
 def test_json_output(corpus, capsys):
   code = scan.main(['--format', 'json', str(corpus)])
   out = json.loads(capsys.readouterr().out)
   assert code == 1
-  assert set(out) == {'schema', 'findings', 'summary', 'errors', 'changes'}
-  assert out['schema'] == 'orbax_compat.scan/2'
+  assert set(out) == {'schema', 'findings', 'summary', 'errors', 'changes', 'managers'}
+  assert out['schema'] == 'orbax_compat.scan/3'
   assert [(_rel(f['path'], corpus), f['line'], f['col'], f['label']) for f in out['findings']] == [
       tuple(e[:4]) for e in EXPECTED]
   keys = {'path', 'line', 'col', 'end_line', 'end_col', 'kind', 'member', 'label', 'v0', 'v1',
           'note', 'status', 'code', 'receiver', 'form', 'mechanical', 'to_v1', 'reason',
-          'fixable', 'fixed'}
+          'fixable', 'fixed', 'needed', 'action'}
   assert all(set(f) == keys for f in out['findings'])
   save = next(f for f in out['findings'] if f['label'] == 'save')
   assert save == {
       'path': str(corpus / 'aliases.py'), 'line': 22, 'col': 9, 'end_line': 22, 'end_col': 57,
       'kind': 'method', 'member': 'save', 'label': 'save', 'v0': forms.BY_NAME['save'].v0,
-      'v1': forms.BY_NAME['save'].v1, 'note': forms.BY_NAME['save'].note,
+      'v1': forms.BY_NAME['save'].v1,
+      'note': f'{forms.BY_NAME["save"].forms[0].note}; {forms.BY_NAME["save"].note}',
       'status': 'adapted', 'code': 'mngr.save(step, args=oc.args.StandardSave(tree))',
       'receiver': 'mngr', 'form': SAVE, 'mechanical': 'expression', 'to_v1': False,
       'reason': 'the manager may be known only by an annotation (its class is not visible here)',
-      'fixable': False, 'fixed': False,
+      'fixable': False, 'fixed': False, 'needed': True, 'action': '',
   }
   delete = next(f for f in out['findings'] if f['label'] == 'delete')
   assert (delete['form'], delete['v1'], delete['mechanical'], delete['to_v1'], delete['reason']) == (
@@ -639,7 +726,10 @@ def test_json_output(corpus, capsys):
   assert summary['findings'] == summary['remaining'] == len(EXPECTED)
   assert (summary['files_scanned'], summary['files_with_findings'], summary['errors']) == (7, 7, 2)
   assert summary['by_member']['save'] == 13 and summary['by_member']['import'] == 9
+  assert summary['by_member']['reference'] == 1
+  assert (summary['imports_without_manager'], summary['actions']) == (0, 0)
   assert summary['by_file'][str(corpus / 'trainer_class.py')] == 20
+  assert out['managers'] == []  # Only --to-v1 decides which managers it finishes.
   assert sum(summary['by_member'].values()) == sum(summary['by_file'].values()) == len(EXPECTED)
   assert [(_rel(e['path'], corpus), e['line'], e['col'], e['message']) for e in out['errors']] == (
       EXPECTED_ERRORS)
@@ -666,7 +756,12 @@ def test_exit_codes_and_bad_input(tmp_path, capsys):
   assert scan.main([str(clean)]) == 0
   assert 'no v0 uses found (1 files scanned)' in capsys.readouterr().out
   v0 = tmp_path / 'v0.py'
-  v0.write_text('import orbax.checkpoint as ocp\n')
+  v0.write_text('import orbax.checkpoint as ocp\nm = ocp.CheckpointManager("/d")\n')
+  imports_only = tmp_path / 'imports_only.py'
+  imports_only.write_text('import orbax.checkpoint as ocp\nocp.utils.sync_global_processes("x")\n')
+  assert scan.main([str(imports_only)]) == 0  # Nothing to migrate: counted apart.
+  assert ('1 Orbax import(s) in 1 file(s) that build and use no v0 manager: nothing to migrate '
+          'there (not counted; --fix leaves them)') in capsys.readouterr().out
   missing = tmp_path / 'missing.py'
   dangling = tmp_path / 'dangling.py'
   dangling.symlink_to(tmp_path / 'nowhere.py')
@@ -846,7 +941,9 @@ def test_fixed_programs_give_the_same_results(corpus, tmp_path):
   assert changed == FIXED_BY_SWAP
   assert sorted(_rel(c['path'], corpus) for c in result.changes) == sorted(FIXED_BY_SWAP)
   assert [_key(f, corpus) for f in result.findings if f.fixed] == [
-      e[:4] + (True,) for e in EXPECTED if e[3] == 'import' and e[4]]
+      e[:4] + (True,) for e in EXPECTED if e[3] in ('import', 'reference') and e[4]]
+  assert result.exit_code == 2  # Every manager now runs on orbax_compat (2: the corpus has
+  assert not result.actions  # two files that cannot be scanned); nothing to act on.
   fixed = {p.name: p.read_bytes() for p in corpus.iterdir()}
   assert scan.run([str(corpus)], fix=True).changes == []  # A second --fix changes nothing.
   assert {p.name: p.read_bytes() for p in corpus.iterdir()} == fixed
@@ -871,6 +968,7 @@ def test_fixed_programs_give_the_same_results(corpus, tmp_path):
 MECHANICAL = {
     'mngr.directory', 'mngr.all_steps()', 'mngr.latest_step()', 'mngr.reload()',
     'mngr.should_save(step)', 'mngr.delete(step)', SAVE, SAVE_PYTREE, RESTORE, RESTORE_PYTREE,
+    SAVE_METRICS, 'mngr.best_step()',
     'mngr.metrics(step)', 'mngr.wait_until_finished()', 'mngr.is_saving_in_progress()',
     'mngr.close()',
 }
@@ -897,8 +995,26 @@ def test_to_v1_programs_match_native_v0(corpus, tmp_path):
 
   scan.run([str(corpus)], fix=True)
   result = scan.run([str(corpus)], to_v1=True)
-  assert [_key(f, corpus) for f in result.findings if f.fixed] == [
-      tuple(e) for e in EXPECTED if len(e) == 6 and e[5]]
+  # (Lines after --fix: aliases.py has an `import orbax_compat` more.)
+  assert [(_rel(f.path, corpus), f.label, f.form) for f in result.findings
+          if f.fixed and f.kind in ('method', 'property')] == [
+      (e[0], e[3], e[4]) for e in EXPECTED if len(e) == 6 and e[5] and e[3] != 'CheckpointManager']
+  # Managers whose every use went to v1 are finished: v1 Checkpointers.
+  assert [(_rel(m['path'], corpus), m['line'], m['finished']) for m in result.managers] == [
+      ('aliases.py', 57, True), ('aliases.py', 18, False), ('already_shimmed.py', 10, False),
+      ('already_shimmed.py', 21, True), ('eval_loop.py', 36, True), ('eval_loop.py', 43, False),
+      ('eval_loop.py', 31, True), ('flax_train.py', 52, True), ('flax_train.py', 77, True),
+      ('never_runs.py', 10, False), ('trainer_class.py', 18, False), ('managers.py', 30, False)]
+  left = {(_rel(m['path'], corpus), m['line']): m['left'] for m in result.managers}
+  assert left[('managers.py', 30)] == [
+      'built by a subclass of the manager (CountingManager): its overrides may differ from v1\'s '
+      'calls; finish it by hand']
+  assert left[('never_runs.py', 10)] == [
+      'options without a v1 form: create (v1 always creates the root directory)'] + (
+          [] if DELETES else [f'line 11: mngr.delete(0) kept: {DELETE_MISSING}'])
+  assert left[('already_shimmed.py', 10)] == [
+      'line 14: mngr.restore(mngr.latest_step()) kept: the table has no mechanical rewrite for '
+      'this form']
   assert sorted(_rel(c['path'], corpus) for c in result.changes) == [
       'aliases.py', 'already_shimmed.py', 'eval_loop.py', 'flax_train.py', 'managers.py',
       'never_runs.py', 'trainer_class.py']
@@ -915,8 +1031,10 @@ def test_to_v1_programs_match_native_v0(corpus, tmp_path):
     shutil.copytree(tmp_path / 'before' / stem, copies / stem)
   after = _run_programs(corpus, tmp_path / 'after', resume_root=copies)
   assert _without_notices(after) == _without_notices(before)
-  # v0 calls remain where --to-v1 left a TODO; in flax_train.py, only its two constructions.
-  assert after['flax_train.py']['shim notices'] == 2
+  # v0 calls remain where --to-v1 left a TODO; flax_train.py's managers are finished:
+  # it runs on v1 alone.
+  assert after['flax_train.py']['shim notices'] == 0
+  assert 'orbax_compat' not in (corpus / 'flax_train.py').read_text()
   assert before['eval_loop.py'] == {
       'decisions': [True, False, True, False, True, False, True], 'skipped': False,
       'saved': True, 'busy': False, 'steps': [0, 4, 6, 8],
@@ -1018,7 +1136,7 @@ def test_v1_code_the_installed_orbax_lacks_is_never_rewritten(
   assert 'ckptr.delete needs orbax-checkpoint 99.0; the installed' in found['delete']['reason']
   assert scan.main([str(source), '--to-v1']) == 1
   rewritten = source.read_text()
-  assert 'mngr.delete(1)' in rewritten and 'v1_checkpointer.delete' not in rewritten
+  assert '\nmngr.delete(1)\n' in rewritten and '\nmngr.v1_checkpointer.delete' not in rewritten
   assert 'mngr.v1_checkpointer.latest' in rewritten
   row = forms.BY_NAME['delete']
   assert notices.message(row, row.forms[0]).endswith(

@@ -50,6 +50,9 @@ class ImportSwapTest(CodemodTest):
 
 
 class ToV1Test(CodemodTest):
+  """Run alone, a command sees one module: it rewrites and comments, and
+  finishes no manager (that takes the whole-repo analysis of a scan)."""
+
   TRANSFORM = ToV1Command
 
   def test_mechanical_calls_to_v1_and_todos_above_the_rest(self):
@@ -68,66 +71,88 @@ class ToV1Test(CodemodTest):
         """,
         """
         import orbax_compat as ocp
-
+        """ + _helpers('v0_best_step') + """
 
         def train(state, steps):
-          # TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory, custom_metadata=metadata) \N{EM DASH} exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m orbax_compat v1-config`; options become v1 policies and Context options; see the options table
+          # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
+          #   ocp_v1.training.Checkpointer('/ckpt')
+          #   exact arguments: orbax_compat.v1_source(mngr)
           mngr = ocp.CheckpointManager('/ckpt')
           for step in range(steps):
-            mngr.v1_checkpointer.save_checkpointables_async(step, {'default': state})
+            if step not in [c.step for c in mngr.v1_checkpointer.checkpoints]:
+              mngr.v1_checkpointer.save_checkpointables_async(step, {'default': state})
           mngr.v1_checkpointer.wait()
-          # TODO(orbax-v1): ranked = sorted((c for c in ckptr.checkpoints if c.metrics is not None), key=lambda c: best_fn(c.metrics), reverse=best_mode == 'min') if best_fn else list(ckptr.checkpoints); ranked[-1].step if ranked else None \N{EM DASH} steps without metrics never rank; without best_fn, the latest; v1 keeps metrics per checkpoint; the best is computed
-          best = mngr.best_step()
-          return mngr.v1_checkpointer.latest.step if mngr.v1_checkpointer.latest else None, best
+          best = v0_best_step(mngr.v1_checkpointer, None, 'max')
+          return (
+              mngr.v1_checkpointer.latest.step if mngr.v1_checkpointer.latest else None,
+              best)
         """)
 
-  def test_adds_the_imports_the_v1_code_needs(self):
+  def test_adds_the_helpers_and_imports_the_v1_code_needs(self):
+    """Imports where isort puts them; helpers after them, in the module's indentation."""
     self.assertCodemod(
         """
         import orbax_compat as ocp
 
-        mngr = ocp.CheckpointManager('/ckpt')
-        tree = mngr.restore(1, args=ocp.args.StandardRestore(like))
+        if True:
+            mngr = ocp.CheckpointManager('/ckpt')
+            tree = mngr.restore(1, args=ocp.args.StandardRestore(like))
         """,
         """
-        import orbax_compat as ocp
         import jax
         import numpy as np
+        import orbax_compat as ocp
+        """ + _helpers('v0_standard_abstract', 'v0_standard_restore', indent='    ') + """
 
-        # TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory, custom_metadata=metadata) \N{EM DASH} exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m orbax_compat v1-config`; options become v1 policies and Context options; see the options table
-        mngr = ocp.CheckpointManager('/ckpt')
-        tree = mngr.v1_checkpointer.load(1, jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if isinstance(x, jax.ShapeDtypeStruct) and x.sharding is None else x, like), checkpointable_name='default')
+        if True:
+            # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
+            #   ocp_v1.training.Checkpointer('/ckpt')
+            #   exact arguments: orbax_compat.v1_source(mngr)
+            mngr = ocp.CheckpointManager('/ckpt')
+            tree = v0_standard_restore(mngr.v1_checkpointer, 1, like)
         """)
 
-  def test_keeps_managers_orbax_builds(self):
-    """Orbax's own class (the swap leaves `orbax.checkpoint.X`) has no v1_checkpointer."""
+  def test_rewrites_orbaxs_own_class_where_no_swap_reaches(self):
+    """`orbax.checkpoint.CheckpointManager` with no alias (t5x): the shim's class."""
     self.assertCodemod(
         """
         import orbax.checkpoint
 
         orbax.checkpoint.CheckpointManager('/d').close()
         """,
-        f"""
+        """
         import orbax.checkpoint
+        import orbax_compat
 
-        {INIT_TODO}
-        # TODO(orbax-v1): ckptr.close()
-        orbax.checkpoint.CheckpointManager('/d').close()
+        # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
+        #   ocp_v1.training.Checkpointer('/d')
+        #   exact arguments: orbax_compat.v1_source(mngr)
+        orbax_compat.CheckpointManager('/d').v1_checkpointer.close()
         """)
 
   def test_a_second_run_changes_nothing(self):
-    code = f"""
+    code = """
         import orbax_compat as ocp
 
-        {INIT_TODO}
+        # TODO(orbax-v1): see MIGRATION_TABLE.md#init; in v1:
+        #   ocp_v1.training.Checkpointer('/d')
+        #   exact arguments: orbax_compat.v1_source(mngr)
         m = ocp.CheckpointManager('/d')
         print(m.v1_checkpointer.directory)
         """
     self.assertCodemod(code, code)
 
 
-INIT_TODO = (
-    '# TODO(orbax-v1): ckptr = ocp_v1.training.Checkpointer(directory, custom_metadata=metadata) '
-    '\N{EM DASH} exact arguments for your options: orbax_compat.v1_source(mngr) or `python -m '
-    'orbax_compat v1-config`; options become v1 policies and Context options; see the options '
-    'table')
+def _helpers(*names, indent='  '):
+  """The helpers --to-v1 writes after the imports (in the module's indentation),
+  as the test's dedented source shows them."""
+  import textwrap  # pylint: disable=import-outside-toplevel
+
+  import libcst as cst  # pylint: disable=import-outside-toplevel
+
+  from orbax_compat.mapping import members  # pylint: disable=import-outside-toplevel
+  out = ''
+  for name in names:
+    code = cst.parse_module(members.HELPERS[name]).with_changes(default_indent=indent).code
+    out += '\n\n' + code
+  return textwrap.indent(out, ' ' * 8).replace(' ' * 8 + '\n', '\n').rstrip('\n') + '\n'

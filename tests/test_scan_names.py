@@ -34,3 +34,14 @@ def test_fixable_means_from_orbax_compat_gives_the_same_object():
   assert orbax_names.fixable_name('CheckpointManager')
   assert not orbax_names.fixable_name('no_such_name')
   assert not orbax_names.fixable_name('__version__')
+
+
+def test_submodule_reexports_are_the_installed_orbaxs():
+  """`from orbax.checkpoint.checkpoint_manager import CheckpointManager, X` swaps to
+  `from orbax_compat import ...` only for names that are the top-level objects."""
+  import importlib
+  for module, names in orbax_names.SUBMODULE_REEXPORTS.items():
+    sub = importlib.import_module(module)
+    assert sub.CheckpointManager is ocp.CheckpointManager
+    assert names == {n for n in dir(sub) if not n.startswith('_')
+                     and getattr(ocp, n, None) is getattr(sub, n)}, module

@@ -140,6 +140,21 @@ def test_scopes_resolve_as_scope_provider_does():
         theirs = {_assignment_key(a) for access in scope.accesses[node] for a in access.referents}
         assert {_assignment_key(a) for a in mod.assignments(node)} == theirs, (name, node)
         checked += 1
+    for scope in {id(s): s for s in expected.values()}.values():
+      if isinstance(scope, md.BuiltinScope) or scope is None:
+        continue
+      for assignment in scope.assignments:  # What each binding is read by (finish.py).
+        if not isinstance(assignment, md.Assignment):
+          continue
+        mine = next(a for a in mod.scopes.get(assignment.node)[assignment.name]
+                    if _assignment_key(a) == _assignment_key(assignment)) if (
+            mod.scopes.get(assignment.node) is not None) else None
+        if mine is None:
+          continue
+        assert ({id(r.node) for r in mod.scopes.references(mine)}
+                == {id(r.node) for r in assignment.references  # Not string annotations:
+                    if not isinstance(r.node, cst.SimpleString)}), (name, assignment.name)
+        checked += 1
     assert checked
 
 

@@ -1,8 +1,8 @@
 """Subclasses of the manager: v0 calls its public members through `self`, so do we.
 
 Each scenario defines the same subclass of native v0's manager and of the shim
-and compares what they do. The second part covers v0's protected hooks
-(orbax_compat/subclassing.py): honoured, refused or warned at class definition.
+and compares what they do (registered with the harness: tests/differential/). The second part covers v0's protected hooks
+(orbax_compat/runtime/subclassing.py): honoured, refused or warned at class definition.
 """
 
 import datetime
@@ -11,16 +11,16 @@ import logging
 import threading
 import warnings
 
+from differential import disk_layout
+from differential import scenario
 from etils import epath
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_manager import CheckpointInfo
 import pytest
-from test_differential import describe_differences
-from test_differential import disk_layout
 
 import orbax_compat
-from orbax_compat.compat import subclassing
+from orbax_compat.runtime import subclassing
 
 
 def _subclass(base):
@@ -41,6 +41,12 @@ def _subclass(base):
   return EvenOnly
 
 
+def _shim_saves_step_1(native, shim):
+  del native
+  assert ('save', 1, False) in shim  # The override decided.
+
+
+@scenario(name='overridden_members_are_used_by_save_restore_delete', check=_shim_saves_step_1)
 def _run(base, root):
   cls = _subclass(base)
   out = []
@@ -59,13 +65,6 @@ def _run(base, root):
     except FileNotFoundError:
       out.append(('delete(0)', 'FileNotFoundError'))
   return out
-
-
-def test_overridden_members_are_used_by_save_restore_delete(tmp_path, quiet_shim):
-  native = _run(ocp.CheckpointManager, tmp_path / 'native')
-  shim = _run(orbax_compat.CheckpointManager, tmp_path / 'shim')
-  assert shim == native
-  assert ('save', 1, False) in shim  # The override decided.
 
 
 def test_the_shims_own_calls_of_overrides_raise_no_notices(tmp_path, caplog):
@@ -110,21 +109,14 @@ def test_type_checks_pass_as_for_v0(tmp_path, cls, quiet_shim):
   native.close()
 
 
-# --- v0's protected hooks (orbax_compat/subclassing.py) ---------------------
+# --- v0's protected hooks (orbax_compat/runtime/subclassing.py) ---------------------
 #
 # Each scenario below defines its subclass of `base` (native v0's manager or
-# the shim), runs it in `root`, and returns what it observed; the test runs it
-# on both and requires the same observations.
+# the shim), runs it in `root`, and returns what it observed; the harness runs
+# it on both and requires the same observations.
 
 Options = ocp.CheckpointManagerOptions
 BASES = (ocp.CheckpointManager, orbax_compat.CheckpointManager)
-
-
-def _both(scenario, tmp_path, *args):
-  native = scenario(ocp.CheckpointManager, tmp_path / 'native', *args)
-  shim = scenario(orbax_compat.CheckpointManager, tmp_path / 'shim', *args)
-  assert native == shim, describe_differences(native, shim)
-  return shim
 
 
 def _tree(step):
@@ -171,6 +163,18 @@ def _tracker_subclass(base):
   return Tracked
 
 
+def _tracker_decides(native, shim):
+  del native
+  assert ('tracker', '3') in shim  # The override wrote it...
+  assert ('steps', [3]) in shim  # ...and a restart lists only that step.
+
+
+@scenario(name='tracker_file_subclass_across_restarts', check=_tracker_decides, params={
+    'async': {},
+    'sync': {'enable_async_checkpointing': False},
+    'lightweight-prefixed': {'lightweight_initialize': True, 'step_prefix': 'ckpt',
+                             'step_format_fixed_length': 6},
+})
 def _tracker_restarts(base, root, options_kw):
   cls = _tracker_subclass(base)
   options = lambda: Options(max_to_keep=2, **options_kw)  # noqa: E731
@@ -198,17 +202,12 @@ def _tracker_restarts(base, root, options_kw):
   return out
 
 
-@pytest.mark.parametrize('options_kw', [
-    {},
-    {'enable_async_checkpointing': False},
-    {'lightweight_initialize': True, 'step_prefix': 'ckpt', 'step_format_fixed_length': 6},
-], ids=['async', 'sync', 'lightweight-prefixed'])
-def test_tracker_file_subclass_across_restarts(tmp_path, quiet_shim, options_kw):
-  out = _both(_tracker_restarts, tmp_path, options_kw)
-  assert ('tracker', '3') in out  # The override wrote it...
-  assert ('steps', [3]) in out  # ...and a restart lists only that step.
+def _deleted_3(native, shim):
+  del native
+  assert ('deleted', [2, 4], [2, 4]) in shim
 
 
+@scenario(name='checkpoints_attribute_lists_infos_like_v0', check=_deleted_3)
 def _kauldron_like(base, root):
   """Reads the checkpoint infos through v0's `_checkpoints`."""
 
@@ -235,11 +234,16 @@ def _kauldron_like(base, root):
   return out
 
 
-def test_checkpoints_attribute_lists_infos_like_v0(tmp_path, quiet_shim):
-  out = _both(_kauldron_like, tmp_path)
-  assert ('deleted', [2, 4], [2, 4]) in out
+def _finalized_after_commit(native, shim):
+  """After commit, before the old step is deleted from disk (it is already
+  gone from the listed steps)."""
+  del native
+  assert ('after wait', [(0, True, True, ['0'], [0]), (2, True, True, ['0', '2'], [0, 2]),
+                         (4, True, True, ['0', '2', '4'], [2, 4])]) in shim
 
 
+@scenario(name='finalize_checkpoint_override_calling_super', check=_finalized_after_commit,
+          params={'async': True, 'sync': False})
 def _finalize_observer(base, root, async_):
   """Records what `_finalize_checkpoint` sees, and when, calling super()."""
 
@@ -266,15 +270,12 @@ def _finalize_observer(base, root, async_):
   return out
 
 
-@pytest.mark.parametrize('async_', [True, False], ids=['async', 'sync'])
-def test_finalize_checkpoint_override_calling_super(tmp_path, quiet_shim, async_):
-  out = _both(_finalize_observer, tmp_path, async_)
-  # After commit, before the old step is deleted from disk (it is already
-  # gone from the listed steps).
-  assert ('after wait', [(0, True, True, ['0'], [0]), (2, True, True, ['0', '2'], [0, 2]),
-                         (4, True, True, ['0', '2', '4'], [2, 4])]) in out
+def _kept_even(native, shim):
+  del native
+  assert ('disk', ['0', '2', '4', '5']) in shim
 
 
+@scenario(name='old_steps_to_remove_override', check=_kept_even)
 def _keep_even(base, root):
   """Overrides which old steps are deleted (t5x overrides this hook)."""
 
@@ -296,11 +297,7 @@ def _keep_even(base, root):
   return out
 
 
-def test_old_steps_to_remove_override(tmp_path, quiet_shim):
-  out = _both(_keep_even, tmp_path)
-  assert ('disk', ['0', '2', '4', '5']) in out
-
-
+@scenario(name='super_load_checkpoint_infos_is_v0s')
 def _super_load_infos(base, root):
   """`super()._load_checkpoint_infos` returns v0's CheckpointInfo list."""
 
@@ -321,10 +318,11 @@ def _super_load_infos(base, root):
   return out
 
 
-def test_super_load_checkpoint_infos_is_v0s(tmp_path, quiet_shim):
-  _both(_super_load_infos, tmp_path)
-
-
+@scenario(name='protected_attributes_have_v0s_meaning', params={
+    'default': {},
+    'prefixed': {'step_prefix': 'ckpt', 'step_format_fixed_length': 4, 'best_fn': lambda m: 0},
+    'name_format': {'step_name_format': ocp.step.standard_name_format(step_prefix='s')},
+})
 def _provided_attributes(base, root, options_kw):
   options = Options(**options_kw)
   with base(root, options=options) as m:
@@ -344,15 +342,6 @@ def _provided_attributes(base, root, options_kw):
         except Exception as e:  # pylint: disable=broad-except
           out.append((name, step, type(e).__name__))
   return out
-
-
-@pytest.mark.parametrize('options_kw', [
-    {},
-    {'step_prefix': 'ckpt', 'step_format_fixed_length': 4, 'best_fn': lambda m: 0},
-    {'step_name_format': ocp.step.standard_name_format(step_prefix='s')},
-], ids=['default', 'prefixed', 'name_format'])
-def test_protected_attributes_have_v0s_meaning(tmp_path, quiet_shim, options_kw):
-  _both(_provided_attributes, tmp_path, options_kw)
 
 
 def _define(name, body=None):
@@ -448,6 +437,12 @@ def test_finalize_hook_has_run_when_close_returns(tmp_path, quiet_shim):
   assert not [t for t in threading.enumerate() if 'save_finalize' in t.name]
 
 
+def _construction_fails(native, shim):
+  del native
+  assert shim[0] == ('raises', 'no listing')
+
+
+@scenario(name='load_checkpoint_infos_failing_fails_construction', check=_construction_fails)
 def _failing_listing(base, root):
 
   class Failing(base):
@@ -463,7 +458,3 @@ def _failing_listing(base, root):
     out = [('raises', str(e))]
   alive = [t for t in threading.enumerate() if t not in before and t.is_alive()]
   return [*out, ('threads left', [t.name for t in alive])]
-
-
-def test_load_checkpoint_infos_failing_fails_construction(tmp_path, quiet_shim):
-  assert _both(_failing_listing, tmp_path)[0] == ('raises', 'no listing')

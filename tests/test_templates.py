@@ -3,8 +3,13 @@
 Every form of every member row, and every args type, is run as written on a
 real v1 `training.Checkpointer` over directories written by native v0 and by
 the shim, and compared with native v0's own call on a copy of the same
-directory: values (array values, dtypes; types where v1 returns the same
-type), steps listed and kept, and what native v0 reads back of what v1 wrote.
+directory: values with their types (jax.Array or numpy array, dtype, Python
+scalars), exceptions by type name, steps listed and kept, and what native v0
+reads back of what v1 wrote. Restores run with every kind of target real code
+passes: `jax.eval_shape`'s abstract tree (no shardings), sharded
+`jax.ShapeDtypeStruct`s, concrete trees; over checkpoints holding jax.Arrays,
+numpy arrays and Python scalars. Saves run for a new step and for a step the
+checkpoint already has.
 """
 
 from __future__ import annotations
@@ -43,7 +48,22 @@ def options(**kw) -> ocp.CheckpointManagerOptions:
 
 def tree_of(step: int) -> dict[str, Any]:
   return {'w': np.arange(3, dtype=np.float32) + step,
-          'j': jnp.arange(2, dtype=jnp.int32) + step}
+          'j': jnp.arange(2, dtype=jnp.int32) + step,
+          'n': step}
+
+
+def init_tree() -> dict[str, Any]:
+  """What a model's init function returns (for `jax.eval_shape`)."""
+  return tree_of(0)
+
+
+def restore_targets() -> dict[str, Any]:
+  """The restore targets real code passes, by how it builds them."""
+  return {
+      'eval_shape': jax.eval_shape(init_tree),  # No shardings (Orbax's guides).
+      'to_shape_dtype_struct': abstract(tree_of(0)),  # Sharded (Flax's examples).
+      'concrete': tree_of(0),
+  }
 
 
 def doc_of(step: int) -> dict[str, Any]:
@@ -119,9 +139,14 @@ def _copies(written, writer, kind, tmp_path) -> Copies:
 
 
 def norm(x: Any) -> Any:
-  """Comparable values: arrays by values and dtype, containers by content."""
-  if isinstance(x, (jax.Array, np.ndarray)):
-    return ('array', np.asarray(x).dtype.name, np.asarray(x).tolist())
+  """Comparable values: arrays by type (jax or numpy), dtype and values,
+  scalars by type and value, containers by content."""
+  if isinstance(x, jax.Array):
+    return ('jax.Array', np.asarray(x).dtype.name, np.asarray(x).tolist())
+  if isinstance(x, np.ndarray):
+    return ('np.ndarray', x.dtype.name, x.tolist())
+  if isinstance(x, (bool, int, float)):
+    return (type(x).__name__, x)
   if isinstance(x, ocp.args.Composite) or isinstance(x, dict):
     return {k: norm(x[k]) for k in x.keys()}
   if isinstance(x, (list, tuple)):
@@ -147,6 +172,10 @@ def native_restore_all(root, composite: bool) -> Any:
 
 
 # --- One scenario per form: (v0 result, v1 result) ---------------------------
+#
+# Not the differential harness's `@scenario` (tests/differential/): these run
+# the table's v1 code against native v0's call, on copies of directories each
+# writer filled once per module; the shim is one of the writers, not a side.
 
 Scenario = Callable[[Copies, Form], tuple[Any, Any]]
 SCENARIOS: dict[tuple[str, str], tuple[str, Scenario]] = {}
@@ -228,7 +257,7 @@ def _latest(copies, form):
 @scenario('best_step', 'mngr.best_step()')
 def _best(copies, form):
   expected, got = _with(copies, form, lambda m: m.best_step())
-  assert expected == 1  # The least loss.
+  assert expected == ('int', 1)  # The least loss.
   with ocp.CheckpointManager(copies.v0) as mngr, copies.checkpointer() as ckptr:
     latest = (mngr.best_step(), run_v1(form, ckptr=ckptr, best_fn=None, best_mode='max'))
   return (expected, latest[0]), (got, latest[1])
@@ -262,18 +291,33 @@ def _delete(copies, form):
   return native_restore_all(copies.v0, False), native_restore_all(copies.v1, False)
 
 
+def outcome(call: Callable[[], Any]) -> Any:
+  """A call's value, or its exception's type name (v0 and v1 raise their own
+  classes of one name)."""
+  try:
+    return ('returned', norm(call()))
+  except Exception as e:  # pylint: disable=broad-except
+    return ('raised', type(e).__name__)
+
+
 def _save(v0_args: Callable[[int], Any], names: Callable[[int], dict[str, Any]], composite=False,
           legacy=False, **save_kw):
-  """Saves step 5 both ways, then compares what native v0 reads back."""
+  """Saves a new step (5) and a step the checkpoint has (1) both ways, then
+  compares the values returned and what native v0 reads back."""
 
   def run(copies, form):
+    returned = []
     with copies.manager(legacy) as mngr:
-      if legacy:
-        returned = mngr.save(5, v0_args(5), **save_kw)
-      else:
-        returned = mngr.save(5, args=v0_args(5), **save_kw)
+      for step in (5, 1):
+        if legacy:
+          returned.append(outcome(lambda s=step: mngr.save(s, v0_args(s), **save_kw)))
+        else:
+          returned.append(outcome(lambda s=step: mngr.save(s, args=v0_args(s), **save_kw)))
+    got = []
     with copies.checkpointer() as ckptr:
-      got = run_v1(form, ckptr=ckptr, step=5, single_item=not composite, **names(5), **save_kw)
+      for step in (5, 1):
+        got.append(outcome(lambda s=step: run_v1(
+            form, ckptr=ckptr, step=s, single_item=not composite, **names(s), **save_kw)))
     return ((returned, native_restore_all(copies.v0, composite)),
             (got, native_restore_all(copies.v1, composite)))
 
@@ -282,6 +326,9 @@ def _save(v0_args: Callable[[int], Any], names: Callable[[int], dict[str, Any]],
 
 scenario('save', 'mngr.save(step, args=ocp.args.StandardSave(tree))')(
     _save(lambda s: ocp.args.StandardSave(tree_of(s)), lambda s: {'tree': tree_of(s)}))
+scenario('save', 'mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics)')(
+    _save(lambda s: ocp.args.StandardSave(tree_of(s)), lambda s: {'tree': tree_of(s)},
+          metrics={'loss': 0.1}))
 scenario('save', 'mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, '
          'force=force, custom_metadata=custom_metadata)')(
     _save(lambda s: ocp.args.StandardSave(tree_of(s)), lambda s: {'tree': tree_of(s)},
@@ -310,17 +357,34 @@ def _restore(v0_call, names: Callable[[], dict[str, Any]], legacy=False):
   return run
 
 
+def _restore_each_target(args_type, legacy=False):
+  """A restore form with every kind of target (`restore_targets`)."""
+
+  def run(copies, form):
+    expected, got = {}, {}
+    for kind, target in restore_targets().items():
+      with copies.manager(legacy) as mngr:
+        if legacy:
+          expected[kind] = outcome(lambda: mngr.restore(1, target))
+        else:
+          expected[kind] = outcome(lambda: mngr.restore(1, args=args_type(target)))
+      with copies.checkpointer() as ckptr:
+        got[kind] = outcome(lambda: run_v1(form, ckptr=ckptr, step=1, abstract_tree=target))
+    assert expected['eval_shape'][1]['j'][0] == 'jax.Array', expected  # As v0 restores it.
+    return expected, got
+
+  return run
+
+
 def _as_v1(v0: str, **names) -> Any:
   """The v1 (abstract) checkpointable the Args types table gives for v0 args."""
   return table.run_code(next(r for r in members.ARGS_TYPES if r.v0 == v0).v1, names)
 
 
 scenario('restore', 'mngr.restore(step, args=ocp.args.StandardRestore(abstract_tree))')(
-    _restore(lambda m: m.restore(1, args=ocp.args.StandardRestore(abstract(tree_of(0)))),
-             lambda: {'abstract_tree': abstract(tree_of(0))}))
+    _restore_each_target(ocp.args.StandardRestore))
 scenario('restore', 'mngr.restore(step, args=ocp.args.PyTreeRestore(abstract_tree))')(
-    _restore(lambda m: m.restore(1, args=ocp.args.PyTreeRestore(tree_of(0))),
-             lambda: {'abstract_tree': tree_of(0)}))
+    _restore_each_target(ocp.args.PyTreeRestore))
 
 
 @scenario('restore', 'mngr.restore(step)')
@@ -339,13 +403,20 @@ def _restore_bare_composite(copies, form):
   return expected, got
 
 
-scenario('restore', 'mngr.restore(step, args=ocp.args.Composite(**args))', kind='composite')(
-    _restore(lambda m: m.restore(1, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(abstract(tree_of(0))), meta=ocp.args.JsonRestore())),
-             lambda: {'abstract_items': {
-                 'params': _as_v1('ocp.args.StandardRestore(abstract_tree)',
-                                  abstract_tree=abstract(tree_of(0))),
-                 'meta': _as_v1('ocp.args.JsonRestore()')}}))
+@scenario('restore', 'mngr.restore(step, args=ocp.args.Composite(**args))', kind='composite')
+def _restore_composite(copies, form):
+  expected, got = {}, {}
+  for kind, target in restore_targets().items():
+    with copies.manager() as mngr:
+      expected[kind] = outcome(lambda: mngr.restore(1, args=ocp.args.Composite(
+          params=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())))
+    with copies.checkpointer() as ckptr:
+      items = {
+          'params': _as_v1('ocp.args.StandardRestore(abstract_tree)', ckptr=ckptr, step=1,
+                           name='params', abstract_tree=target),
+          'meta': _as_v1('ocp.args.JsonRestore()')}
+      got[kind] = outcome(lambda: run_v1(form, ckptr=ckptr, step=1, abstract_items=items))
+  return expected, got
 
 
 @scenario('restore', 'mngr.restore(step, directory=other_directory)')
@@ -357,8 +428,7 @@ def _restore_other_root(copies, form):
 
 
 scenario('restore', 'mngr.restore(step, abstract_tree)')(
-    _restore(lambda m: m.restore(1, abstract(tree_of(0))),
-             lambda: {'abstract_tree': abstract(tree_of(0))}, legacy=True))
+    _restore_each_target(None, legacy=True))
 scenario('restore', 'mngr.restore(step, args=args)')(
     _restore(lambda m: m.restore(1, args=ocp.args.StandardRestore(tree_of(0))),
              lambda: {'abstract_tree': tree_of(0), 'abstract_items': None, 'single_item': True}))
@@ -368,8 +438,15 @@ scenario('restore', 'mngr.restore(step, args=args)')(
 def _item_metadata(copies, form):
   if form.when == 'named_items':
     return _item_metadata_composite(copies, form)
-  return _with(copies, form, lambda m: m.item_metadata(1), step=1,
-               manager_kw={'item_handlers': ocp.StandardCheckpointHandler()})
+  expected, got = _with(copies, form, lambda m: m.item_metadata(1), step=1,
+                        manager_kw={'item_handlers': ocp.StandardCheckpointHandler()})
+  return _arrays_metadata(expected), _arrays_metadata(got)
+
+
+def _arrays_metadata(metadata):
+  """Array leaves only: v1 reports a Python scalar's metadata as a value of its
+  type (0), v0 as ScalarMetadata (the row's note: v1 metadata types)."""
+  return {k: v for k, v in metadata.items() if k != 'n'}
 
 
 def _item_metadata_composite(copies, form):
@@ -378,7 +455,7 @@ def _item_metadata_composite(copies, form):
     expected = norm(mngr.item_metadata(1)['params'])
   with copies.checkpointer() as ckptr:
     got = norm(run_v1(form, ckptr=ckptr, step=1)['params'])
-  return expected, got
+  return _arrays_metadata(expected), _arrays_metadata(got)
 
 
 @scenario('metrics', 'mngr.metrics(step)')
@@ -483,14 +560,18 @@ RESTORE_CASES = {
         lambda: ocp.args.PyTreeRestore(tree_of(0)),
         lambda: {'abstract_tree': tree_of(0)}, 'ocp.args.PyTreeSave(tree)'),
     'ocp.args.PyTreeRestore(abstract_tree, restore_args=restore_args)': (
-        lambda: ocp.args.PyTreeRestore(tree_of(0), restore_args=_restore_args()),
-        lambda: {'abstract_tree': tree_of(0), 'restore_args': _restore_args()},
+        lambda: ocp.args.PyTreeRestore(_arrays(tree_of(0)), restore_args=_restore_args()),
+        lambda: {'abstract_tree': _arrays(tree_of(0)), 'restore_args': _restore_args()},
         'ocp.args.PyTreeSave(tree)'),
     'ocp.args.JsonRestore()': (ocp.args.JsonRestore, dict, 'ocp.args.JsonSave(doc)'),
     'ocp.args.ProtoRestore(message_class)': (
         lambda: ocp.args.ProtoRestore(duration_pb2.Duration),
         lambda: {'message_class': duration_pb2.Duration}, 'ocp.args.ProtoSave(message)'),
 }
+
+
+def _arrays(tree):
+  return {k: tree[k] for k in ('w', 'j')}
 
 
 def _restore_args():
@@ -517,7 +598,8 @@ def _v1_save(root, name, row, names):
 
 def _v1_load(root, name, row, names):
   with v1.training.Checkpointer(root) as ckptr:
-    return ckptr.load_checkpointables(5, {name: run_v1(row, name=name, **names)})[name]
+    abstract_item = run_v1(row, name=name, ckptr=ckptr, step=5, **names)
+    return ckptr.load_checkpointables(5, {name: abstract_item})[name]
 
 
 @pytest.mark.parametrize('v0', sorted(ARGS_CASES))
@@ -544,12 +626,31 @@ def test_save_args_row(v0, tmp_path, quiet_shim):
 
 
 @pytest.mark.parametrize('writer', sorted(WRITERS))
+@pytest.mark.parametrize('v0', ['ocp.args.StandardRestore(abstract_tree)',
+                                'ocp.args.PyTreeRestore(abstract_tree)'])
+def test_restore_args_row_with_every_target(v0, writer, tmp_path, quiet_shim):
+  """A Composite entry's abstract checkpointable, for each kind of target."""
+  row = next(r for r in members.ARGS_TYPES if r.v0 == v0)
+  args_type = ocp.args.StandardRestore if 'Standard' in v0 else ocp.args.PyTreeRestore
+  with WRITERS[writer](tmp_path, item_names=('x',)) as mngr:
+    mngr.save(5, args=ocp.args.Composite(x=ocp.args.StandardSave(tree_of(5))))
+  for kind, target in restore_targets().items():
+    with ocp.CheckpointManager(tmp_path, item_names=('x',)) as mngr:
+      expected = outcome(lambda: mngr.restore(5, args=ocp.args.Composite(
+          x=args_type(target)))['x'])
+    got = outcome(lambda: _v1_load(tmp_path, 'x', row, {'abstract_tree': target}))
+    assert got == expected, kind
+
+
+@pytest.mark.parametrize('writer', sorted(WRITERS))
 @pytest.mark.parametrize('v0', sorted(RESTORE_CASES))
 def test_restore_args_row(v0, writer, tmp_path, quiet_shim):
   """v1 loads an item v0 (or the shim) wrote, with the row's abstract checkpointable."""
   row = next(r for r in members.ARGS_TYPES if r.v0 == v0)
   restore_args, names, save_v0 = RESTORE_CASES[v0]
   save_args, _ = ARGS_CASES[save_v0]
+  if 'restore_args' in v0:  # Its v1 code builds array leaves only.
+    save_args = lambda s, save=save_args: type(save(s))(_arrays(save(s).item))  # noqa: E731
   with WRITERS[writer](tmp_path, item_names=('x',)) as mngr:
     mngr.save(5, args=ocp.args.Composite(x=save_args(5)))
   with ocp.CheckpointManager(tmp_path, item_names=('x',)) as mngr:

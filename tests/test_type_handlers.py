@@ -13,16 +13,16 @@ import dataclasses
 import shutil
 from typing import Any
 
+from differential import NATIVE
+from differential import Rec
+from differential import args
+from differential import by_label
+from differential import norm
+from differential import scenario
 import numpy as np
 from orbax.checkpoint import handlers as v0_handlers
 from orbax.checkpoint import type_handlers
 import pytest
-from test_differential import NATIVE
-from test_differential import Rec
-from test_differential import args
-from test_differential import describe_differences
-from test_differential import norm
-from test_differential import run_scenario
 
 import orbax_compat
 from orbax_compat.compat import orbax as _v1
@@ -90,6 +90,18 @@ def tree(offset: int = 0) -> dict[str, Any]:
   return {'b': Box(np.arange(3.0) + offset), 'a': np.ones(2) + offset}
 
 
+def _native_raises_nothing(native, shim):
+  del shim
+  assert not [o for o in native if o[1] == 'raises'], native
+
+
+def _native_raises_nothing_and_box_is_not_registered(native, shim):
+  """The item's own registry alone saved and restored the Box leaves."""
+  assert not type_handlers.has_type_handler(Box)
+  _native_raises_nothing(native, shim)
+
+
+@scenario(fixtures=('box_registered',), check=_native_raises_nothing)
 def pytree_save_and_restores(cls, root):
   rec = Rec(root)
   m = rec.manager('init', cls)
@@ -106,6 +118,7 @@ def pytree_save_and_restores(cls, root):
   return rec.obs
 
 
+@scenario(check=_native_raises_nothing_and_box_is_not_registered)
 def item_registry_on_a_configured_handler(cls, root):
   """The TypeHandler in one item's handler (`type_handler_registry=`) only."""
   registry = type_handlers.create_type_handler_registry(
@@ -131,39 +144,23 @@ def item_registry_on_a_configured_handler(cls, root):
 # its signalling thread holds the process at exit for 300 s.
 
 
-def _same_on_both(fn, tmp_path):
-  """Runs scenario `fn` on native v0 and the shim: native raises nothing,
-  and both record the same."""
-  native = run_scenario(fn, NATIVE, tmp_path / 'a' / 'root')
-  shim = run_scenario(fn, orbax_compat.CheckpointManager, tmp_path / 'b' / 'root')
-  assert not [o for o in native if o[1] == 'raises' or o[0] == 'SCENARIO ABORTED'], native
-  assert native == shim, describe_differences(native, shim)
+def _reads_boxes(native, shim):
+  del shim
+  assert by_label(native)['restore()'][1]['b'] == ('Box', norm(np.arange(3.0) + 2)), native
 
 
-def test_global_registration(tmp_path, box_registered):
-  _same_on_both(pytree_save_and_restores, tmp_path)
-
-
-def test_item_registry_alone(tmp_path):
-  """Box only in the item's handler's registry, not registered globally."""
-  assert not type_handlers.has_type_handler(Box)
-  _same_on_both(item_registry_on_a_configured_handler, tmp_path)
-
-
-@pytest.mark.parametrize('writer,reader', [(NATIVE, orbax_compat.CheckpointManager),
-                                           (orbax_compat.CheckpointManager, NATIVE)])
-def test_read_across(writer, reader, tmp_path, box_registered):
-  """Steps with Box leaves written by one are read by the other as by itself."""
-  with writer(tmp_path / 'w') as m:
+@scenario(name='read_across', fixtures=('box_registered',), check=_reads_boxes, params={
+    'written_by_native': NATIVE, 'written_by_shim': orbax_compat.CheckpointManager})
+def _read_across(cls, root, writer):
+  """Steps with Box leaves written by one are read by the other as by itself
+  (`cls`: native v0 or the shim, the writer's counterpart or itself)."""
+  rec = Rec(root)
+  with writer(root) as m:
     m.save(0, args=args.PyTreeSave(tree(2)))
-  results = {}
-  for name, cls in (('reader', reader), ('writer', writer)):
-    shutil.copytree(tmp_path / 'w', tmp_path / name)
-    with cls(tmp_path / name) as m:
-      results[name] = (describe(m.restore(0)),
-                       describe(m.restore(0, args=args.PyTreeRestore(tree()))))
-  assert results['reader'] == results['writer']
-  assert results['reader'][0]['b'] == ('Box', norm(np.arange(3.0) + 2))
+  with cls(root) as m:
+    rec.call('restore()', m.restore, 0, post=describe)
+    rec.call('restore(item)', m.restore, 0, args=args.PyTreeRestore(tree()), post=describe)
+  return rec.obs
 
 
 def test_a_handler_for_a_type_v1_serializes_is_refused(tmp_path):

@@ -4,7 +4,7 @@
 registries, ...), each with its reason and a test in
 `tests/test_orbax_internals.py`, and the capabilities that differ between
 supported releases; `storage` the touches of storage libraries' internals
-(fsspec's listing cache on gs://); `subclassing` what the shim does with a
-subclass's overrides of v0's protected hooks; `profiles` the opt-in
-performance profiles (v1 Context settings).
+(fsspec's listing cache on gs://); `profiles` the opt-in performance
+profiles (v1 Context settings). Nothing here imports the handlers or the
+runtime.
 """

@@ -17,16 +17,11 @@ import warnings
 
 from orbax.checkpoint import version as _version
 
-SUPPORTED_ORBAX = '>=0.12.0,<0.13'
-"""orbax-checkpoint releases this shim supports (setup.cfg's install_requires).
-
-Each release in the range is tested (`tox -e orbax-oldest`, `tox -e
-orbax-latest`); the shim detects what a release has, never its version.
-"""
+from orbax_compat.compat import release
 
 ORBAX_VERSION: str = _version.__version__
-
-_INSTALL = f'pip install "orbax-checkpoint{SUPPORTED_ORBAX}"'
+SUPPORTED_ORBAX = release.SUPPORTED_ORBAX
+_INSTALL = release.INSTALL
 
 
 class UnsupportedOrbaxWarning(UserWarning):
@@ -35,12 +30,7 @@ class UnsupportedOrbaxWarning(UserWarning):
 
 def unsupported_orbax(problem: str) -> str:
   """The one message for an Orbax the shim cannot run on."""
-  return (
-      f'orbax_compat supports orbax-checkpoint {SUPPORTED_ORBAX}; the installed'
-      f' orbax-checkpoint {ORBAX_VERSION} {problem}. Install a supported'
-      f' release into this environment ({_INSTALL}), or an orbax_compat'
-      ' release made for this Orbax.'
-  )
+  return release.unsupported_orbax(ORBAX_VERSION, problem)
 
 
 def _import_v1():
@@ -219,6 +209,25 @@ def inner_manager(ckptr: Any) -> Any:
 def checkpoint_infos(ckptr: Any) -> Any:
   """v1's cached, step-sorted `CheckpointInfos` (see `inner_manager`)."""
   return inner_manager(ckptr)._checkpoints  # pylint: disable=protected-access
+
+
+def listed_infos(infos: Any) -> list[Any]:
+  """A snapshot of a `CheckpointInfos`' list, oldest first, without its lock.
+
+  Why: `CheckpointInfos` takes a Python-level `TimeoutRLock` for every read
+  (`latest()`, iteration), which costs more than v0's whole `latest_step()`
+  answer besides; the shim asks on every step query. Its writers replace
+  the list (`set`) or append to it (`append`), each one bytecode under the
+  GIL, so copying the current list is as consistent as a locked read.
+  """
+  return list(infos._checkpoint_infos)  # pylint: disable=protected-access
+
+
+def latest_info(infos: Any) -> Any:
+  """The last `CheckpointInfo` of a `CheckpointInfos`, or None (no lock: see
+  `listed_infos`)."""
+  listed = infos._checkpoint_infos  # pylint: disable=protected-access
+  return listed[-1] if listed else None
 
 
 def relist_step(ckptr: Any, info: Any) -> None:
@@ -588,7 +597,7 @@ def set_v0_hook(ckptr: Any, name: str, hook: Any) -> None:
   commit, `_load_checkpoint_infos` on reload, `_get_old_steps_to_remove` on
   each save). v1's training.Checkpointer runs that same v0 code on its inner
   manager and has no public hook for them; an instance attribute there puts
-  the subclass's override at v0's point (orbax_compat/subclassing.py).
+  the subclass's override at v0's point (orbax_compat/runtime/subclassing.py).
   """
   manager = inner_manager(ckptr)
   if not callable(getattr(type(manager), name, None)):  # pragma: no cover

@@ -173,7 +173,7 @@ def _reference_array_handler() -> dict[str, Any]:
   return _REFERENCE_ARRAY_HANDLER
 
 
-def _refuse(what: str, name: str, setting: Setting) -> None:
+def _refuse(what: str, setting: Setting) -> None:
   raise NotImplementedError(
       f'orbax_compat cannot carry {what} setting `{setting.v0}` over to '
       f'Orbax v1: {setting.refused}. Leave it at its default.'
@@ -205,7 +205,7 @@ def array_type_handler_options(registry: Any, primary_host: Any) -> dict[str, An
   for name, value in changed.items():
     setting = ARRAY_TYPE_HANDLER_SETTINGS[name]
     if setting.refused:
-      _refuse('the jax.Array ArrayHandler', name, setting)
+      _refuse('the jax.Array ArrayHandler', setting)
     if name in ('primary_host', 'replica_id'):
       continue  # Checked below, against the item's primary host.
     options[setting.v1] = value

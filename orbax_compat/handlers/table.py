@@ -138,7 +138,7 @@ def shown(arg: Any) -> str:
     return repr(type(arg))
 
 
-def _registered_cls(arg: Any) -> type | None:
+def _v0_handler_class(arg: Any) -> type | None:
   """The v0 handler class v0's global args registry gives `arg`'s exact type."""
   if isinstance(arg, v0_args.Composite):
     return None
@@ -148,17 +148,17 @@ def _registered_cls(arg: Any) -> type | None:
     return None
 
 
-def registered_handler_cls(arg: Any) -> type | None:
+def user_handler_class(arg: Any) -> type | None:
   """The user-written v0 handler class v0 registered `arg`'s type with."""
   if type(arg) in BY_ARGS:
     return None
-  handler_cls = _registered_cls(arg)
+  handler_cls = _v0_handler_class(arg)
   if handler_cls in BUILTIN_V0_HANDLERS:
     return None
   return handler_cls
 
 
-def recorded_handler(arg: Any) -> type | None:
+def v1_handler_for_args(arg: Any) -> type | None:
   """The shim's handler for args of one of v0's own handlers, else None.
 
   v0 looks the args' exact type up in its registry: v0's own args classes,
@@ -166,7 +166,7 @@ def recorded_handler(arg: Any) -> type | None:
   """
   if type(arg) in BY_ARGS:
     return BY_ARGS[type(arg)].v1
-  row = BY_V0.get(_registered_cls(arg))
+  row = BY_V0.get(_v0_handler_class(arg))
   return row.v1 if row else None
 
 
@@ -174,12 +174,12 @@ def kind_of(arg: Any, argument: str) -> ArgsKind:
   """The ArgsKind of one v0 args object; raises like v0 for others."""
   if arg is bridges.NULL:
     return BRIDGED  # A user-written handler's args None (`none_entry`).
-  if recorded_handler(arg) is not None:
+  if v1_handler_for_args(arg) is not None:
     for kind in KINDS:
       if isinstance(arg, kind.save + kind.restore):
         _check_supported_fields(arg, kind, argument)
         return kind
-  if type(arg) in bridges.BRIDGED_ARGS or registered_handler_cls(arg) is not None:
+  if type(arg) in bridges.BRIDGED_ARGS or user_handler_class(arg) is not None:
     return BRIDGED  # A user-written v0 handler's args: its bridge takes them.
   if not isinstance(arg, v0_args.CheckpointArgs):
     raise ValueError(
@@ -231,7 +231,7 @@ def handler_for(
   if arg is None:
     return None
   if kind_of(arg, 'args') is not BRIDGED:
-    recorded = recorded_handler(arg)
+    recorded = v1_handler_for_args(arg)
     if isinstance(bound, type) and issubclass(bound, recorded):
       return bound
     if by_args and type(arg) in by_args:
@@ -239,7 +239,7 @@ def handler_for(
     return recorded
   if bridges.is_bridge(bound) and isinstance(arg, bound.accepts):
     return bound
-  handler_cls = registered_handler_cls(arg)
+  handler_cls = user_handler_class(arg)
   if handler_cls is None:
     raise ValueError(
         f'Args "{shown(arg)}" do not match any registered handler: register its '

@@ -40,8 +40,8 @@ from orbax.checkpoint import tree as v0_tree
 from orbax.checkpoint import type_handlers as v0_type_handlers
 from orbax.checkpoint.metadata.tree import ValueMetadataEntry
 
-from orbax_compat.compat import orbax as _v1
-from orbax_compat.handlers import checkpointables as args_lib
+from orbax_compat.compat import orbax as compat
+from orbax_compat.handlers import checkpointables as items_lib
 from orbax_compat.handlers import recovery
 
 RestoreArgs = v0_type_handlers.RestoreArgs
@@ -189,7 +189,7 @@ def _is_read(value: Any, ra: Any) -> bool:
 
 
 def _plan(arg: Any, item_dir: epath.Path) -> Plan:
-  structure, use_zarr3 = _v1.pytree_structure(item_dir)
+  structure, use_zarr3 = compat.pytree_structure(item_dir)
   flat_structure = v0_tree.to_flat_dict(structure, keep_empty_nodes=True)
   if arg.transforms is not None:
     checkpoint_args = _transform_reads(arg, flat_structure)
@@ -284,7 +284,7 @@ def _load_args(item_dir: epath.Path, structure: Any, reads: Mapping) -> Any:
   lenient = False
   for key, (source, ra) in reads.items():
     path = tuple(jax.tree_util.DictKey(k) for k in key)
-    leaf = args_lib._leaf_abstract(path, ra, metadata.get(source))  # noqa: SLF001
+    leaf = items_lib._leaf_abstract(path, ra, metadata.get(source))  # noqa: SLF001
     if source in abstract and abstract[source] != leaf:
       raise NotImplementedError(
           f'orbax_compat cannot read checkpoint leaf {_keystr(source)!r} twice '
@@ -343,7 +343,7 @@ def _finish(p: Plan, loaded: Any) -> Any:
   flat_loaded = v0_tree.to_flat_dict(loaded, keep_empty_nodes=True)
   flat = dict(p.values)
   for key, (source, ra) in p.reads.items():
-    flat[key] = args_lib._cast_scalar(flat_loaded[source], ra)  # noqa: SLF001
+    flat[key] = items_lib._cast_scalar(flat_loaded[source], ra)  # noqa: SLF001
   tree = v0_tree.from_flat_dict(flat, target=p.structure)
   arg = p.arg
   if arg.legacy_transform_fn is not None:

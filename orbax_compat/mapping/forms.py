@@ -83,7 +83,26 @@ def names_in(*sources: str) -> set[str]:
         bound.add(node.arg)
       elif isinstance(node, ast.alias):
         bound.add((node.asname or node.name).split('.')[0])
+      elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        bound.add(node.name)
   return loaded - bound
+
+
+def helpers_needed(*sources: str) -> set[str]:
+  """The `members.HELPERS` some code calls, with those they call in turn."""
+  todo = [n for n in names_in(*sources) if n in members_lib.HELPERS]
+  out: set[str] = set()
+  while todo:
+    name = todo.pop()
+    if name not in out:
+      out.add(name)
+      todo.extend(n for n in names_in(members_lib.HELPERS[name]) if n in members_lib.HELPERS)
+  return out
+
+
+def helper_order(names: set[str]) -> list[str]:
+  """Helpers in the order `members.HELPERS` defines them (callees first)."""
+  return [n for n in members_lib.HELPERS if n in names]
 
 
 @functools.cache
@@ -176,6 +195,9 @@ def message(member: Member, form: Form | None = None, *, missing: str = '',
              'your options in v1: orbax_compat.v1_source(mngr))')
   elif 'ocp_v1' in names_in(form.v1):
     text += f'\n    ({V1_IMPORT})'
+  helpers = sorted(helpers_needed(form.v1))
+  if helpers:
+    text += f'\n    ({", ".join(helpers)}: {members_lib.HELPERS_ANCHOR})'
   if missing:
     text += f'\n    ({missing})'
   elif stub and form.needs:

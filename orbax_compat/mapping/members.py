@@ -10,8 +10,15 @@ v1 code may also use `ocp_v1` (`V1_IMPORT`), `jax`, `np` and builtins.
 
 Flags: `mechanical` ('expression' | 'statement': a tool may rewrite the call),
 `when` ('single_item' | 'named_items': chosen at run time by the manager's
-kind), `unless` (options under which a rewrite changes behaviour), `needs` (a
-v1 surface some supported releases lack: `CAPABILITIES`), `note`.
+kind), `unless` (options under which a rewrite changes behaviour), `requires`
+(options the rewrite is exact only with), `needs` (a v1 surface some supported
+releases lack: `CAPABILITIES`), `note`. A placeholder named after an option
+(`best_fn`) stands for the manager's value of it.
+
+Where v0's behaviour takes more than one expression to write in v1, the v1
+code calls a function of `HELPERS` (each is plain v1 code, written into the
+user's module by `scan --to-v1` where a rewrite needs it, and listed in
+MIGRATION_TABLE.md#helpers).
 """
 
 from __future__ import annotations
@@ -29,19 +36,79 @@ CAPABILITIES = {
     'v1_delete': Capability('ckptr.delete', '0.12.8'),
 }
 
+# Functions v1 code may call: v0 behaviour that needs more than one expression
+# of v1 (each is plain v1 code; `jax` and `np` are its only other names).
+HELPERS = {
+    'v0_standard_abstract': '''\
+def v0_standard_abstract(ckptr, step, abstract_tree, item='default'):
+  """The v1 abstract tree that loads what v0's StandardRestore loads."""
+  # v0 loads a jax.ShapeDtypeStruct without a sharding with the sharding the
+  # checkpoint recorded, or as a numpy array where it recorded none.
+  saved = {
+      jax.tree_util.keystr(path, simple=True, separator='/'): leaf
+      for path, leaf in jax.tree_util.tree_leaves_with_path(
+          ckptr.checkpointables_metadata(step).metadata[item])
+  }
+
+  def abstract(path, x):
+    key = jax.tree_util.keystr(path, simple=True, separator='/')
+    if (isinstance(x, jax.ShapeDtypeStruct) and x.sharding is None
+        and getattr(saved.get(key), 'sharding', None) is None):
+      return np.empty(x.shape, x.dtype)
+    return x
+
+  return jax.tree_util.tree_map_with_path(abstract, abstract_tree)
+''',
+    'v0_pytree_abstract': '''\
+def v0_pytree_abstract(ckptr, step, abstract_tree, item='default'):
+  """The v1 abstract tree that loads what v0's PyTreeRestore loads."""
+  # v0 loads each leaf as the checkpoint recorded it (type, dtype, sharding),
+  # in the structure of abstract_tree.
+  saved = {
+      jax.tree_util.keystr(path, simple=True, separator='/'): leaf
+      for path, leaf in jax.tree_util.tree_leaves_with_path(
+          ckptr.checkpointables_metadata(step).metadata[item])
+  }
+
+  def abstract(path, _):
+    return saved[jax.tree_util.keystr(path, simple=True, separator='/')]
+
+  return jax.tree_util.tree_map_with_path(abstract, abstract_tree)
+''',
+    'v0_standard_restore': '''\
+def v0_standard_restore(ckptr, step, abstract_tree):
+  """v0's restore(step, args=StandardRestore(abstract_tree)), in v1."""
+  return ckptr.load(
+      step, v0_standard_abstract(ckptr, step, abstract_tree),
+      checkpointable_name='default')
+''',
+    'v0_pytree_restore': '''\
+def v0_pytree_restore(ckptr, step, abstract_tree):
+  """v0's restore(step, args=PyTreeRestore(abstract_tree)), in v1."""
+  return ckptr.load(
+      step, v0_pytree_abstract(ckptr, step, abstract_tree),
+      checkpointable_name='default')
+''',
+    'v0_best_step': '''\
+def v0_best_step(ckptr, best_fn, best_mode):
+  """v0's best_step(), in v1: the best step by best_fn, else the latest."""
+  if best_fn is None:
+    return ckptr.latest.step if ckptr.latest else None
+  ranked = sorted(
+      (c for c in ckptr.checkpoints if c.metrics is not None),
+      key=lambda c: best_fn(c.metrics), reverse=best_mode == 'min')
+  return ranked[-1].step if ranked else None
+''',
+}
+HELPERS_ANCHOR = TABLE_FILE + '#helpers'
+
 # Code and notes too long for one line of a row.
-TO_NUMPY = (
-    'jax.tree.map(lambda x: np.empty(x.shape, x.dtype) if isinstance(x, '
-    'jax.ShapeDtypeStruct) and x.sharding is None else x, abstract_tree)'
-)
-BEST = (
-    'ranked = sorted((c for c in ckptr.checkpoints if c.metrics is not None),'
-    ' key=lambda c: best_fn(c.metrics), reverse=best_mode == \'min\')'
-    ' if best_fn else list(ckptr.checkpoints)\n'
-    'ranked[-1].step if ranked else None'
-)
-ASYNC_SAVE = 'ckptr.save_checkpointables_async(step, {\'default\': tree}) is not None'
+# v0 returns False for a step it already has (its save policy says no); v1's
+# save raises StepAlreadyExistsError for it.
+NEW_STEP = 'step not in [c.step for c in ckptr.checkpoints] and '
+ASYNC_SAVE = NEW_STEP + 'ckptr.save_checkpointables_async(step, {\'default\': tree}) is not None'
 SAVE_WITH = ', metrics=metrics, force=force, custom_metadata=custom_metadata) is not None'
+FORCED = '(force or step not in [c.step for c in ckptr.checkpoints]) and '
 NOTES = {
     'constructor': 'exact arguments for your options: orbax_compat.v1_source(mngr) or '
                    '`python -m orbax_compat v1-config`',
@@ -52,6 +119,12 @@ NOTES = {
                          'checkpointable (Args types)',
     'args_save': 'see Args types for the checkpointable of each args type',
     'args_restore': 'see Args types for the abstract checkpointable of each args type',
+    'new_step': 'v0 returns False for a step it has; v1\'s save raises StepAlreadyExistsError',
+    'metrics': 'v1 writes metrics even without best_fn; v0 only with it',
+    'standard_restore': 'a jax.ShapeDtypeStruct without sharding: the sharding the checkpoint '
+                        'recorded, else numpy (v0_standard_abstract, see Helpers)',
+    'pytree_restore': 'each leaf as the checkpoint recorded it, in the target\'s structure '
+                      '(v0_pytree_abstract, see Helpers)',
 }
 _C = NOTES['constructor']
 
@@ -84,7 +157,8 @@ MEMBERS = (
     )),
     Member('best_step', 'emulated', note='v1 keeps metrics per checkpoint; the best is computed',
            forms=(
-        F('mngr.best_step()', BEST,
+        F('mngr.best_step()', 'v0_best_step(ckptr, best_fn, best_mode)',
+          mechanical='expression',
           note='steps without metrics never rank; without best_fn, the latest'),
     )),
     Member('reload', 'direct', forms=(
@@ -107,43 +181,50 @@ MEMBERS = (
     Member('save', 'adapted', note='v0 args become checkpointables; a single item is stored '
            'under "default"', forms=(
         F('mngr.save(step, args=ocp.args.StandardSave(tree))', ASYNC_SAVE,
-          mechanical='expression', unless=('read_only', 'enable_async_checkpointing')),
+          mechanical='expression', unless=('read_only', 'enable_async_checkpointing'),
+          note=NOTES['new_step']),
+        F('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics)',
+          NEW_STEP + 'ckptr.save_checkpointables_async(step, {\'default\': tree}, '
+          'metrics=metrics) is not None', mechanical='expression',
+          unless=('read_only', 'enable_async_checkpointing', 'prevent_write_metrics'),
+          requires=('best_fn',), note=NOTES['metrics']),
         F('mngr.save(step, args=ocp.args.StandardSave(tree), metrics=metrics, force=force, '
           'custom_metadata=custom_metadata)',
-          'ckptr.save_checkpointables_async(step, {\'default\': tree}' + SAVE_WITH,
-          note='v1 writes metrics even without best_fn'),
+          FORCED + 'ckptr.save_checkpointables_async(step, {\'default\': tree}' + SAVE_WITH,
+          note=NOTES['metrics']),
         F('mngr.save(step, args=ocp.args.PyTreeSave(tree))', ASYNC_SAVE,
-          mechanical='expression', unless=('read_only', 'enable_async_checkpointing')),
+          mechanical='expression', unless=('read_only', 'enable_async_checkpointing'),
+          note=NOTES['new_step']),
         F('mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, force=force, '
           'custom_metadata=custom_metadata)',
-          'ckptr.save_checkpointables_async(step, items' + SAVE_WITH,
+          FORCED + 'ckptr.save_checkpointables_async(step, items' + SAVE_WITH,
           note=NOTES['composite_save']),
         F('mngr.save(step, tree)', ASYNC_SAVE, when='single_item',
           note='legacy items= of a single-item manager'),
-        F('mngr.save(step, items)', 'ckptr.save_checkpointables_async(step, items) is not None',
+        F('mngr.save(step, items)',
+          NEW_STEP + 'ckptr.save_checkpointables_async(step, items) is not None',
           when='named_items', note='legacy items= by name'),
         F('mngr.save(step, args=args, metrics=metrics, force=force, '
           'custom_metadata=custom_metadata)',
-          'ckptr.save_checkpointables_async(step, {\'default\': tree} if single_item else items'
-          + SAVE_WITH, note=NOTES['args_save']),
+          FORCED + 'ckptr.save_checkpointables_async(step, {\'default\': tree} if single_item '
+          'else items' + SAVE_WITH, note=NOTES['args_save']),
     )),
     Member('restore', 'adapted', note='v1 returns the tree, or a dict of items where v0 returns '
            'an args.Composite', forms=(
         F('mngr.restore(step, args=ocp.args.StandardRestore(abstract_tree))',
-          f'ckptr.load(step, {TO_NUMPY}, checkpointable_name=\'default\')',
-          mechanical='expression', note='v1 loads unsharded arrays into numpy targets'),
+          'v0_standard_restore(ckptr, step, abstract_tree)', mechanical='expression',
+          note=NOTES['standard_restore']),
         F('mngr.restore(step, args=ocp.args.PyTreeRestore(abstract_tree))',
-          f'ckptr.load(step, {TO_NUMPY}, checkpointable_name=\'default\')',
-          mechanical='expression'),
+          'v0_pytree_restore(ckptr, step, abstract_tree)', mechanical='expression',
+          note=NOTES['pytree_restore']),
         F('mngr.restore(step)', 'ckptr.load(step, checkpointable_name=\'default\')',
           when='single_item', note='a single-item manager'),
         F('mngr.restore(step)', 'ckptr.load_checkpointables(step)', when='named_items',
           note='named items: a dict, v0 an args.Composite'),
         F('mngr.restore(step, args=ocp.args.Composite(**args))',
           'ckptr.load_checkpointables(step, abstract_items)', note=NOTES['composite_restore']),
-        F('mngr.restore(step, abstract_tree)',
-          f'ckptr.load(step, {TO_NUMPY}, checkpointable_name=\'default\')',
-          when='single_item', note='legacy items= of a single-item manager'),
+        F('mngr.restore(step, abstract_tree)', 'v0_pytree_restore(ckptr, step, abstract_tree)',
+          when='single_item', note='legacy items= of a single-item manager (a PyTree handler)'),
         F('mngr.restore(step, args=args)',
           'ckptr.load(step, abstract_tree, checkpointable_name=\'default\') if single_item '
           'else ckptr.load_checkpointables(step, abstract_items)', note=NOTES['args_restore']),
@@ -204,10 +285,13 @@ RESTORE_ARGS_ABSTRACT = (
 # What each v0 args type becomes in v1, under its item's name.
 ARGS_TYPES = (
     ArgsType('ocp.args.StandardSave(tree)', 'tree'),
-    ArgsType('ocp.args.StandardRestore(abstract_tree)', TO_NUMPY,
-             note='unsharded abstract arrays load as numpy arrays, as in v0'),
+    ArgsType('ocp.args.StandardRestore(abstract_tree)',
+             'v0_standard_abstract(ckptr, step, abstract_tree, name)',
+             note=NOTES['standard_restore']),
     ArgsType('ocp.args.PyTreeSave(tree)', 'tree'),
-    ArgsType('ocp.args.PyTreeRestore(abstract_tree)', TO_NUMPY),
+    ArgsType('ocp.args.PyTreeRestore(abstract_tree)',
+             'v0_pytree_abstract(ckptr, step, abstract_tree, name)',
+             note=NOTES['pytree_restore']),
     ArgsType('ocp.args.PyTreeRestore(abstract_tree, restore_args=restore_args)',
              RESTORE_ARGS_ABSTRACT, note='each RestoreArgs becomes the abstract leaf it asks for'),
     ArgsType('ocp.args.JsonSave(doc)', 'doc', context=JSON_CONTEXT,
@@ -263,3 +347,5 @@ PLACEHOLDERS = {
 }
 ARGS_ONLY_PLACEHOLDERS = ('doc', 'message', 'message_class', 'array', 'name', 'save_args')
 FREE_NAMES = ('ocp_v1', 'jax', 'np')  # Modules v1 code may use besides placeholders.
+# Names v1 code may use besides placeholders and builtins.
+V1_NAMES = frozenset(FREE_NAMES) | frozenset(HELPERS)

@@ -45,6 +45,24 @@ SHIM_NAMES = frozenset({
 SHIM_SUBMODULES = frozenset({'compat', 'handlers', 'manager', 'mapping', 'runtime', 'tools'})
 
 
+# Submodules that export Orbax's CheckpointManager, and the public names each
+# shares with `orbax.checkpoint` (the same objects): `from <submodule> import
+# CheckpointManager, CheckpointManagerOptions` becomes `from orbax_compat import
+# ...` when every name is one of these (checked on the releases above).
+SUBMODULE_REEXPORTS = {
+    'orbax.checkpoint.checkpoint_manager': frozenset({
+        'AbstractCheckpointManager', 'AbstractCheckpointer', 'AsyncCheckpointer',
+        'AsyncOptions', 'CheckpointHandler', 'CheckpointHandlerRegistry', 'CheckpointManager',
+        'CheckpointManagerOptions', 'Checkpointer', 'CompositeCheckpointHandler',
+        'JsonCheckpointHandler', 'ProtoCheckpointHandler', 'abstract_checkpoint_manager',
+        'checkpoint_args', 'multihost', 'utils',
+    }),
+    'orbax.checkpoint.checkpoint_managers': frozenset({
+        'AbstractCheckpointManager', 'CheckpointManager', 'CheckpointManagerOptions',
+    }),
+}
+
+
 def fixable_name(name: str) -> bool:
   """`from orbax_compat import name` gives what `from orbax.checkpoint import name` gave."""
   if name.startswith('_') or name not in PUBLIC_NAMES:

@@ -5,7 +5,8 @@ in. A `Form` is two pieces of code with the same named placeholders
 (`members.PLACEHOLDERS`): the v0 call, and the v1 code that does the same on
 the checkpoints users already have. Everything a form says is data: `when`
 names the manager kind the runtime chooses it for, `unless` the options under
-which a rewrite would change behaviour, `needs` a v1 surface only some
+which a rewrite would change behaviour, `requires` the options a rewrite is
+exact only with (set to a non-default value), `needs` a v1 surface only some
 releases have (`members.CAPABILITIES`). The runtime binds each member's
 implementation by its name (`orbax_compat.runtime.members`).
 """
@@ -38,6 +39,7 @@ class Form:
   note: str = ''
   when: str = ''
   unless: tuple[str, ...] = ()  # CheckpointManagerOptions fields.
+  requires: tuple[str, ...] = ()  # CheckpointManagerOptions fields.
   needs: str = ''  # A key of members.CAPABILITIES.
 
   def __post_init__(self):

@@ -16,7 +16,6 @@ from etils import epath
 
 from orbax_compat.compat import orbax as compat
 from orbax_compat.compat import profiles
-from orbax_compat.compat import subclassing
 from orbax_compat.compat.orbax import v1
 from orbax_compat.handlers import bridges
 from orbax_compat.handlers import settings as settings_lib
@@ -25,6 +24,7 @@ from orbax_compat.runtime import legacy as legacy_lib
 from orbax_compat.runtime import options as options_lib
 from orbax_compat.runtime import state as state_lib
 from orbax_compat.runtime import step_logging
+from orbax_compat.runtime import subclassing
 
 
 def init(

@@ -32,7 +32,7 @@ from typing import Any
 
 from orbax.checkpoint import checkpoint_manager as v0_manager
 
-from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import orbax as compat
 
 _MAX_HELD = 8  # A save holds at most a few errors (one per metadata write).
 
@@ -135,7 +135,7 @@ def _drain(ckptr: Any) -> BaseException | None:
   first = None
   for _ in range(_MAX_HELD):
     try:
-      _v1.check_for_errors(ckptr)
+      compat.check_for_errors(ckptr)
     except Exception as e:  # pylint: disable=broad-exception-caught
       first = first or e
       continue

@@ -20,7 +20,7 @@ import jax
 from orbax.checkpoint import args as v0_args
 from orbax.checkpoint import checkpoint_manager as v0_manager
 
-from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import orbax as compat
 from orbax_compat.handlers import bridges
 from orbax_compat.handlers import settings as settings_lib
 from orbax_compat.handlers import table
@@ -30,7 +30,7 @@ _AsyncCheckpointer = v0_manager.AsyncCheckpointer
 _CheckpointHandler = v0_manager.CheckpointHandler
 
 
-_legacy_wrapper = _v1.legacy_handler_wrapper
+_legacy_wrapper = compat.legacy_handler_wrapper
 
 # What v0's manager logs (absl) for `checkpointers=`, word for word.
 _LEGACY_INIT_EVENT = '/jax/orbax/deprecation/checkpoint_manager_legacy_init'
@@ -118,7 +118,7 @@ def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int |
   if isinstance(checkpointers, _Checkpointer):
     timeout = None
     if isinstance(checkpointers, _AsyncCheckpointer):
-      timeout = _v1.async_checkpointer_timeout(checkpointers)
+      timeout = compat.async_checkpointer_timeout(checkpointers)
     return (
         {table.DEFAULT_ITEM: checkpointers.handler},
         v0_manager.is_async_checkpointer(checkpointers),
@@ -134,7 +134,7 @@ def _from_checkpointers(checkpointers: Any) -> tuple[dict[str, Any], bool, int |
         )
       use_async.append(v0_manager.is_async_checkpointer(checkpointer))
       if isinstance(checkpointer, _AsyncCheckpointer):
-        timeout = max(timeout, _v1.async_checkpointer_timeout(checkpointer))
+        timeout = max(timeout, compat.async_checkpointer_timeout(checkpointer))
       handlers[name] = checkpointer.handler
     if any(use_async) and not all(use_async):
       absl_logging.error(_MIXED_CHECKPOINTERS)
@@ -261,10 +261,10 @@ def configure(
       )
     if handler is not None:
       bound[name] = v1_handler(handler, arguments[name], tuple(accepts.get(name, ())))
-  closed = None
+  item_names = None
   if handler_registry is None and not default_item:
-    closed = frozenset(handlers)  # v0 refuses other item names.
-  return Legacy(default_item, bound, use_async, closed, by_args)
+    item_names = frozenset(handlers)  # v0 refuses other item names.
+  return Legacy(default_item, bound, use_async, item_names, by_args)
 
 
 def _args_for_key(state: Any, key: str) -> tuple[type, type]:

@@ -93,11 +93,12 @@ class _State:
   is kept alive, and an id that a new code object reuses is told apart.
   """
 
-  __slots__ = ('policy', 'once', 'locations', 'sites', 'lock')
+  __slots__ = ('policy', 'once', 'off', 'locations', 'sites', 'lock')
 
   def __init__(self):
     self.policy = _validated(os.environ.get(ENV_VAR, 'once'), ENV_VAR)
     self.once = self.policy == 'once'  # Read on every call.
+    self.off = self.policy == 'off'
     self.locations: dict[tuple[str, int, int], tuple[Any, Site]] = {}
     self.sites: dict[tuple[str, str, int], Site] = {}
     self.lock = threading.Lock()
@@ -110,6 +111,7 @@ def set_warning_policy(policy: str) -> str:
   """Sets the policy (off | once | always | error); returns the previous one."""
   previous, state.policy = state.policy, _validated(policy, 'policy')
   state.once = state.policy == 'once'
+  state.off = state.policy == 'off'
   return previous
 
 
@@ -176,42 +178,63 @@ def _site_of(member: Member, frame: Any, call: tuple[Any, tuple, dict]) -> Site:
   return site
 
 
+# A public member, generated per member with v0's own parameters (so a bad
+# call raises v0's TypeError, and a call passes its arguments on without
+# packing them). The hot path, a known site whose notice is not due, only
+# finds the site and counts the call (bench/queries.py `overhead`).
+_MEMBER_SOURCE = """
+def member(self{params}):
+  try:
+    frame = _getframe(1)
+  except ValueError:  # No Python caller: atexit, a raw thread's target.
+    return _noticed(self, None, ({args}))
+  code = frame.f_code
+  known = _locations.get((id(code), frame.f_lasti, _name))
+  if known is not None and known[0]() is code:
+    site = known[1]
+    site.calls += 1
+    if _state.off or (site.reported and _state.once):
+      return _implementation(self{passed})
+  return _noticed(self, frame, ({args}))
+"""
+
+
 def noticing(member: Member, implementation: Any) -> Any:
   """`implementation` as a public member: each call is counted and noticed
-  per site.
+  per site. The shim's own calls never come here (`runtime.state.own`)."""
+  name = member.name
+  params = [p for p in forms.signature(name).parameters.values() if p.name != 'self']
 
-  The hot path (a site seen before) is inlined here; it costs a few tenths
-  of a microsecond (bench/queries.py `overhead`). The shim's own calls never
-  come here (`runtime.state.own`).
-  """
-  name, getframe, locations = member.name, sys._getframe, state.locations
-
-  def call(self, *args, **kwargs):
-    try:
-      frame = getframe(1)
-    except ValueError:  # No Python caller: atexit, a raw thread's target.
-      frame = None
+  def noticed(self, frame: Any, args: tuple) -> Any:
+    """A call from a new site, or whose notice is due: count, report, run."""
     if frame is None:
-      site = _site_of(member, None, (self, args, kwargs))
+      site = _site_of(member, None, (self, args, {}))
     else:
       code = frame.f_code
-      known = locations.get((id(code), frame.f_lasti, name))
+      known = state.locations.get((id(code), frame.f_lasti, name))
       if known is not None and known[0]() is code:
         site = known[1]
       else:
-        site = _site_of(member, frame, (self, args, kwargs))
+        site = _site_of(member, frame, (self, args, {}))
     # No lock: an attribute increment runs no Python code, so no other thread
     # runs inside it (tests/test_warnings.py counts calls from 8 threads).
     site.calls += 1
-    if site.reported and state.once:
-      return implementation(self, *args, **kwargs)
     policy = state.policy
-    if policy != 'off':
+    if policy != 'off' and not (site.reported and policy == 'once'):
       site.reported = True
-      _report(message(member, form_for(member, self, args, kwargs)), site, frame, policy)
-    return implementation(self, *args, **kwargs)
+      _report(message(member, form_for(member, self, args, {})), site, frame, policy)
+    return implementation(self, *args)
 
-  return call
+  source = _MEMBER_SOURCE.format(
+      params=''.join(f', {p.name}' + (f'={p.default!r}' if p.default is not p.empty else '')
+                     for p in params),
+      args=''.join(f'{p.name}, ' for p in params),
+      passed=''.join(f', {p.name}' for p in params),
+  )
+  namespace = {'_getframe': sys._getframe, '_locations': state.locations, '_name': name,
+               '_state': state, '_noticed': noticed, '_implementation': implementation}
+  exec(compile(source, f'<orbax_compat member {name}>', 'exec'), namespace)  # pylint: disable=exec-used
+  return namespace['member']
 
 
 def _report(text: str, site: Site, frame: Any, policy: str) -> None:

@@ -130,7 +130,7 @@ def restore(
   return v0_args.Composite(**restored)
 
 
-def _recorded_handler(typestr: Any) -> type | None:
+def _handler_for_typestr(typestr: Any) -> type | None:
   """The shim's handler for a recorded v0 handler type name, chosen as v0's
   restore without args chooses: the handler class's registered restore args,
   default-constructed, select the handler (a user-written one's bridge)."""
@@ -163,7 +163,7 @@ def _saved_items(m, step_dir: epath.Path) -> dict[str, None] | None:
   # selects, so later metadata and restores know it.
   for name in existing:
     if name in recorded and name in unknown and name != table.METRICS_ITEM:
-      state_lib.register(m._state, name, None, _recorded_handler(recorded[name]))
+      state_lib.register(m._state, name, None, _handler_for_typestr(recorded[name]))
   for name, handler_type in recovery.unrecorded_items(step_dir).items():
     if m._state.single_item and name != table.DEFAULT_ITEM:
       continue

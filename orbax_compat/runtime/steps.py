@@ -47,7 +47,7 @@ def _unreported_failure(m) -> Any:
 
 
 def _listed_infos(m) -> list[Any]:
-  infos = list(m._state.infos)
+  infos = compat.listed_infos(m._state.infos)
   failed = _unreported_failure(m)
   if failed is not None and not any(info is failed for info in infos):
     at = len(infos)  # Where v0 appended it: after the steps saved before it.
@@ -58,7 +58,7 @@ def _listed_infos(m) -> list[Any]:
 
 
 def latest_step(m) -> int | None:
-  latest = m._state.infos.latest()
+  latest = compat.latest_info(m._state.infos)
   failed = _unreported_failure(m)
   if failed is not None and latest is not failed:  # Rare: look closer.
     latest = _listed_infos(m)[-1]

@@ -24,7 +24,7 @@ PLACEHOLDERS = members_lib.PLACEHOLDERS
 
 
 def run_code(code: str, names: dict[str, Any]) -> Any:
-  """Runs `code` with `names` (and ocp_v1, jax, np) bound.
+  """Runs `code` with `names` (and ocp_v1, jax, np, the helpers it calls) bound.
 
   Returns the value of its last statement: an expression's value, or the
   value assigned by a last `name = ...`; else None.
@@ -33,8 +33,12 @@ def run_code(code: str, names: dict[str, Any]) -> Any:
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from orbax_compat.compat.orbax import v1  # pylint: disable=g-import-not-at-top
+  from orbax_compat.mapping import forms  # pylint: disable=g-import-not-at-top
 
-  namespace = {'ocp_v1': v1, 'jax': jax, 'np': np, **names}
+  namespace = {'ocp_v1': v1, 'jax': jax, 'np': np}
+  for helper in forms.helper_order(forms.helpers_needed(code)):
+    exec(members_lib.HELPERS[helper], namespace)  # pylint: disable=exec-used
+  namespace.update(names)
   body = ast.parse(code).body
   last = body[-1] if body else None
   if isinstance(last, ast.Expr):
@@ -124,6 +128,19 @@ def render_markdown() -> str:
       '',
   ]
   lines += [f'- `{name}`: {text}' for name, text in PLACEHOLDERS.items()]
+  lines += [
+      '',
+      '## Helpers',
+      '',
+      'Where v0\'s behaviour takes more than one expression of v1, the v1 code above '
+      'calls one of these functions. Each is plain v1 code (with `import jax` and `import '
+      'numpy as np`); `python -m orbax_compat scan --to-v1` writes the ones a rewrite '
+      'calls into the module, after its imports.',
+      '',
+  ]
+  for source in members_lib.HELPERS.values():
+    lines += ['```python', source.rstrip('\n'), '```', '']
+  lines.pop()
   lines += [
       '',
       '## CheckpointManagerOptions',

@@ -74,7 +74,7 @@ def _member(row: Any) -> tuple[list[str], set[str]]:
 
 def _protected_members() -> tuple[list[str], set[str]]:
   """v0's protected members subclasses may read or override (subclassing.py)."""
-  from orbax_compat.compat import subclassing  # pylint: disable=g-import-not-at-top
+  from orbax_compat.runtime import subclassing  # pylint: disable=g-import-not-at-top
 
   lines = ['    # v0\'s protected members for subclasses (README, "Subclasses").',
            '    _options: CheckpointManagerOptions', '    _directory: epath.Path']

@@ -24,9 +24,9 @@ def render_text(result: Result, diff: bool) -> str:
   lines = []
   if diff:
     lines.extend(c['diff'].rstrip('\n') for c in result.changes)
-  lines.extend(f.text() for f in result.findings)
+  lines.extend(f.text() for f in result.uses)
   summary = result.summary()
-  if result.findings:
+  if result.uses:
     lines.append('')
     lines.append(f'{summary["findings"]} v0 uses in {summary["files_with_findings"]} files '
                  f'({summary["files_scanned"]} scanned)')
@@ -36,11 +36,27 @@ def render_text(result: Result, diff: bool) -> str:
     lines.extend(f'  {k:<40} {v}' for k, v in summary['by_file'].items())
   else:
     lines.append(f'no v0 uses found ({summary["files_scanned"]} files scanned)')
+  if summary['imports_without_manager']:
+    lines.append(f'{summary["imports_without_manager"]} Orbax import(s) in '
+                 f'{summary["files_without_manager"]} file(s) that build and use no v0 manager: '
+                 'nothing to migrate there (not counted; --fix leaves them)')
+  for m in result.managers:
+    where = f'{m["path"]}:{m["line"]}:{m["col"]}'
+    if m['finished']:
+      lines.append(f'finished {where}: CheckpointManager -> ocp_v1.training.Checkpointer')
+    else:
+      lines.append(f'not finished {where}: ' + '; '.join(m['left']))
+  actions = result.actions
+  if actions:
+    lines.append(f'{len(actions)} finding(s) marked [action] need you: --fix cannot make them '
+                 'run on orbax_compat')
   if result.errors:
     lines.append(f'{len(result.errors)} file(s) could not be scanned (see the errors)')
   for c in result.changes:
     verb = 'fixed' if c['written'] else 'would fix'
     line = f'{verb} {c["path"]}: {c["swapped"]} import(s) swapped to {SHIM}'
+    if c.get('references'):
+      line += f', {c["references"]} reference(s) to Orbax\'s class rewritten to {SHIM}\'s'
     if c['rewritten'] or c['todos']:
       line += (f', {c["rewritten"]} use(s) rewritten to v1, {c["todos"]} '
                f'# {TODO} comment(s)')
@@ -64,17 +80,24 @@ def main(argv: list[str] | None = None, prog: str = 'orbax-compat scan') -> int:
       'notebooks (never imports or runs the code; reads the whole project around the paths); '
       'optionally swap `orbax.checkpoint` imports to orbax_compat, and rewrite the calls the '
       'table marks mechanical into v1.',
-      epilog='Exit status: 0 nothing remains, 1 v0 uses remain, 2 usage error or files that '
+      epilog='Exit status: 0 nothing remains (--fix: every manager runs on orbax_compat), 1 v0 '
+      'uses remain (--fix: findings marked [action] need you), 2 usage error or files that '
       'could not be scanned. Columns are 1-based. See docs/scanner.md.')
   parser.add_argument('paths', nargs='+', metavar='PATH',
                       help='files (.py, .ipynb) or directories to scan')
   parser.add_argument('--fix', action='store_true',
-                      help='rewrite `import orbax.checkpoint as X` / `from orbax.checkpoint '
-                      'import A` to orbax_compat (only the import; atomic writes)')
+                      help='in files that build or use a v0 manager, rewrite `import '
+                      'orbax.checkpoint as X` / `from orbax.checkpoint import A` to orbax_compat, '
+                      'and references to Orbax\'s manager class the swap does not reach '
+                      '(atomic writes)')
   parser.add_argument('--to-v1', action='store_true',
                       help='the --fix swap, and rewrite each call whose table form is '
                       'mechanical into v1 code on `<manager>.v1_checkpointer`; a '
-                      f'`# {TODO}` comment above every other manager call')
+                      f'`# {TODO}` comment above every other manager call; a manager whose '
+                      'every use is rewritten becomes a v1 Checkpointer (finished)')
+  parser.add_argument('--swap-all', action='store_true',
+                      help='with --fix / --to-v1, swap imports also in files that build and use '
+                      'no v0 manager (never in files already on v1)')
   parser.add_argument('--diff', action='store_true',
                       help='print the --fix / --to-v1 changes as a unified diff; write nothing')
   parser.add_argument('--format', choices=('text', 'json'), default='text',
@@ -88,7 +111,7 @@ def main(argv: list[str] | None = None, prog: str = 'orbax-compat scan') -> int:
   ns = parser.parse_args(argv)
   result = engine.run(ns.paths, fix=ns.fix, diff=ns.diff, to_v1=ns.to_v1,
                       include_skipped=ns.include_skipped, jobs=ns.jobs,
-                      project=not ns.no_project)
+                      project=not ns.no_project, swap_all=ns.swap_all)
   if ns.format == 'json':
     sys.stdout.write(json.dumps(result.to_json(), indent=1) + '\n')
   else:

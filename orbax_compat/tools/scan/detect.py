@@ -19,6 +19,7 @@ from orbax_compat.mapping import orbax_names
 from orbax_compat.mapping import signatures
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import safety
+from orbax_compat.tools.scan import sites as sites_lib
 from orbax_compat.tools.scan import templates
 from orbax_compat.tools.scan.findings import SHIM
 from orbax_compat.tools.scan.findings import V0
@@ -118,20 +119,31 @@ class ModuleFindings:
     if module == 'orbax':
       if names is None or not any(n == 'checkpoint' for n, _ in names):
         return
+      alias = next(a or n for n, a in names if n == 'checkpoint')
       if len(names) == 1:
-        alias = names[0][1] or 'checkpoint'
         self._add_import(node, statement, V0, f'import {SHIM} as {alias}',
                          f'--fix swaps it: {SHIM} runs the v0 API on v1', True)
       else:
-        self._add_import(node, statement, V0, f'import {SHIM} as ocp',
-                         'left by --fix: it imports other orbax modules too; import '
-                         'checkpoint on a line of its own', False)
+        rest = ', '.join(n + (f' as {a}' if a else '') for n, a in names if n != 'checkpoint')
+        self._add_import(node, statement, V0, f'import {SHIM} as {alias}; from orbax import '
+                         f'{rest}', f'--fix splits it: checkpoint from {SHIM} (the v0 API on '
+                         'v1), the other orbax modules as they were', True)
       return
     if not index_lib.is_v0_module(module):
       return
     if names is not None and all(index_lib.is_v1_module(f'{module}.{n}') for n, _ in names):
       return  # e.g. `from orbax.checkpoint.experimental import v1`.
     if module != V0:
+      reexported = orbax_names.SUBMODULE_REEXPORTS.get(module)
+      if names is not None and reexported is not None and any(
+          n == 'CheckpointManager' for n, _ in names):
+        shown = ', '.join(n + (f' as {a}' if a else '') for n, a in names if n in reexported)
+        kept = ', '.join(n + (f' as {a}' if a else '') for n, a in names if n not in reexported)
+        v1 = f'from {SHIM} import {shown}' + (f'; from {module} import {kept}' if kept else '')
+        self._add_import(node, statement, module, v1,
+                         f'--fix swaps it: {module}.CheckpointManager is Orbax\'s own class; '
+                         f'{SHIM}\'s runs the v0 API on v1', True)
+        return
       self._add_import(node, statement, module, '(unchanged)', SUBMODULE_NOTE, False)
       return
     if names is None:
@@ -176,7 +188,8 @@ class ModuleFindings:
       template = templates.template_of(row, call, self._called_name)
       self.add(call, kind='init', member=row.name, v0=template.v0, v1=template.v1,
                note=template.note, status=row.status,
-               form=template.form.v0 if template.form else '', reason=CONSTRUCTION_KEPT)
+               form=template.form.v0 if template.form else '', reason=CONSTRUCTION_KEPT,
+               bindings=template.bindings)
     elif analysis.api(self.mod, call.func, 'CheckpointManagerOptions') is not None:
       fields = signatures.OPTIONS_FIELDS
       positional = 0
@@ -214,18 +227,38 @@ class ModuleFindings:
     call = parent if isinstance(parent, cst.Call) and parent.func is attribute else None
     call = call if row.kind == 'method' else None
     node = call if call is not None else attribute
-    template = templates.template_of(row, call, self._called_name)
+    kind = sites_lib.kind_of(self.analysis, origins)
+    template = templates.template_of(row, call, self._called_name, kind)
     plan = safety.plan_v1(self, row, template, node, attribute, origins)
+    note = template.note
+    if template.form is None:
+      note = no_form_note(row, template, kind)
     self.add(node, kind=row.kind, member=row.name, v0=template.v0, v1=template.v1,
-             note=template.note, status=row.status,
+             note=note, status=row.status,
              receiver=self.segment(attribute.value).strip(),
              form=template.form.v0 if template.form else '',
              mechanical=template.form.mechanical if template.form else '',
              to_v1=plan.ok, reason=plan.reason, bindings=template.bindings,
-             imports=plan.imports, via=', '.join(sorted(origins)))
+             imports=plan.imports, helpers=plan.helpers, option_values=plan.option_values,
+             statement_form=plan.statement_form,
+             sites=tuple(s.key for s in sites_lib.sites_of(self.analysis, origins)),
+             via=', '.join(sorted(o for o in origins if not index_lib.is_origin_fact(o))))
     f = self.findings[-1]
     self.findings[-1] = _with_receiver(f, attribute.value,
                                        call if row.kind == 'method' else None)
+
+
+def no_form_note(row, template: templates.Template, kind: str) -> str:
+  """What the report says of a call no form matches: that, and the form for
+  the manager's kind (named items load with load_checkpointables)."""
+  head = 'no form of the table matches this call statically'
+  if template.advice is not None and template.advice.when and kind:
+    manager = 'named items' if kind == sites_lib.NAMED else 'one unnamed item'
+    return f'{head}; this manager has {manager}: {template.advice.v0} is its form'
+  if any(f.when for f in row.forms):
+    return (f'{head}; its form depends on the manager\'s items (one unnamed item or named '
+            'items), which this scan cannot see: the one-item form is shown')
+  return f'{head}; the table\'s general form is shown'
 
 
 def _with_statement(f: Finding, statement) -> Finding:

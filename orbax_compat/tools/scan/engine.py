@@ -30,6 +30,7 @@ from typing import Any
 import libcst as cst
 
 from orbax_compat.tools.scan import detect
+from orbax_compat.tools.scan import fixes
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import notebooks
 from orbax_compat.tools.scan import source as source_lib
@@ -88,6 +89,8 @@ class Scan:
         {p: n for p, n in files.items() if p in texts}, target_set, self.load)
     self.parse_errors: dict[str, Unscannable] = {}
     self.analysis = index_lib.index(self.project, texts, self.load)
+    self._findings: dict[str, list[Finding]] = {}
+    self.finished: dict[str, Any] = {}  # Construction site -> finish.Decision (--to-v1).
 
   def load(self, path: str, light: bool = False) -> index_lib.Module | None:
     """Parses and collects one file; None if it cannot. `light`: its imports
@@ -143,7 +146,8 @@ class Scan:
       mod.finder.imports()
     return mod
 
-  def process(self, path: str, *, write: bool, rewrite: bool, to_v1: bool) -> _Outcome:
+  def process(self, path: str, *, write: bool, rewrite: bool, to_v1: bool,
+              swap_all: bool = False) -> _Outcome:
     outcome = _Outcome()
     error = self.read_errors.get(path) or self.parse_errors.get(path)
     mod = self.project.modules.get(path)
@@ -161,15 +165,24 @@ class Scan:
     outcome.scanned = 1
     if mod is None:
       return outcome
-    finder = mod.finder
-    finder.analysis = self.analysis
-    findings = finder.uses()
+    findings = self.findings_of(mod, swap_all)
     scan = FileScan(path, mod.source if isinstance(mod.source, bytes) else b'', mod.tree,
-                    findings)
-    if rewrite and any(f.fixable or (to_v1 and f.kind in MANAGER_KINDS) for f in findings):
+                    findings, self.finished, mod.positions)
+    if rewrite and any((f.fixable and f.needed) or (to_v1 and f.kind in MANAGER_KINDS)
+                       for f in findings):
       findings = _fix(scan, mod, outcome, write=write, to_v1=to_v1)
     outcome.findings = [f.detached() for f in findings]
     return outcome
+
+
+  def findings_of(self, mod: index_lib.Module, swap_all: bool = False) -> list[Finding]:
+    """A module's findings, with --fix decided (`fixes.plan`); computed once."""
+    cached = self._findings.get(mod.path)
+    if cached is None:
+      finder = mod.finder
+      finder.analysis = self.analysis
+      cached = self._findings[mod.path] = fixes.plan(finder, finder.uses(), swap_all)
+    return cached
 
 
 def _check_text(raw: bytes, path: str) -> Unscannable | None:
@@ -219,6 +232,7 @@ def _fix(scan: FileScan, mod: index_lib.Module, outcome: _Outcome, write: bool,
       fromfile=f'a/{scan.path}', tofile=f'b/{scan.path}')
   counts = command.counts
   change = {'path': scan.path, 'edits': len(command.edits), 'swapped': counts.get('swapped', 0),
+            'references': counts.get('references', 0),
             'rewritten': counts.get('rewritten', 0), 'todos': counts.get('todos', 0),
             'written': False, 'diff': ''.join(text)}
   if write:
@@ -231,8 +245,7 @@ def _fix(scan: FileScan, mod: index_lib.Module, outcome: _Outcome, write: bool,
   outcome.changes.append(change)
   if not write:
     return scan.findings
-  return [dataclasses.replace(f, fixed=True)
-          if (f.fixable or (to_v1 and f.to_v1)) and id(f.node) in command.edits else f
+  return [dataclasses.replace(f, fixed=True) if id(f.node) in command.done else f
           for f in scan.findings]
 
 
@@ -282,10 +295,11 @@ def _map(task: Callable[[int], _Outcome], n: int, jobs: int) -> list[_Outcome]:
 
 def run(paths: list[str] | tuple[str, ...], *, fix: bool = False, diff: bool = False,
         to_v1: bool = False, include_skipped: bool = False, jobs: int = 1,
-        project: bool = True) -> Result:
+        project: bool = True, swap_all: bool = False) -> Result:
   """Scans `paths`; with `fix` writes the import swap, with `to_v1` the swap and
   the v1 rewrites and TODO comments (with `diff`, only diffs either).
   `project`: also index the project around the paths (whole-repo analysis).
+  `swap_all`: swap imports also in files that build or use no manager.
 
   Python's cyclic garbage collector is off for the run: the scan allocates
   millions of libcst nodes and keeps most of them to the end, so each full
@@ -295,17 +309,23 @@ def run(paths: list[str] | tuple[str, ...], *, fix: bool = False, diff: bool = F
   gc.disable()
   try:
     return _run(list(paths), fix=fix, diff=diff, to_v1=to_v1, include_skipped=include_skipped,
-                jobs=jobs, project=project)
+                jobs=jobs, project=project, swap_all=swap_all)
   finally:
     if enabled:
       gc.enable()
 
 
 def _run(paths: list[str], *, fix: bool, diff: bool, to_v1: bool, include_skipped: bool,
-         jobs: int, project: bool) -> Result:
+         jobs: int, project: bool, swap_all: bool) -> Result:
   scan = Scan(paths, include_skipped, project)
-  result = Result(errors=list(scan.errors), files_indexed=scan.files_indexed)
-  options = dict(write=(fix or to_v1) and not diff, rewrite=fix or diff or to_v1, to_v1=to_v1)
+  result = Result(errors=list(scan.errors), files_indexed=scan.files_indexed,
+                  mode='to_v1' if to_v1 else 'fix' if fix else 'report')
+  options = dict(write=(fix or to_v1) and not diff, rewrite=fix or diff or to_v1, to_v1=to_v1,
+                 swap_all=swap_all)
+  if to_v1:
+    from orbax_compat.tools.scan import finish  # pylint: disable=import-outside-toplevel
+    scan.finished = finish.decide(scan, swap_all)
+    result.managers = [d.to_json() for d in scan.finished.values() if d.first]
   _STATE.update(scan=scan, targets=scan.targets, options=options)
   try:
     outcomes = _map(_task, len(scan.targets), jobs)
@@ -332,7 +352,8 @@ def scan_tree(tree: cst.Module, path: str = '<string>') -> FileScan:
   analysis = index_lib.Analysis(project)
   analysis.solve()
   mod.finder.analysis = analysis
-  return FileScan(path, code.encode(tree.encoding), tree, mod.finder.uses())
+  findings = fixes.plan(mod.finder, mod.finder.uses())
+  return FileScan(path, code.encode(tree.encoding), tree, findings, {}, mod.positions)
 
 
 def scan_source(source: bytes, path: str = '<string>') -> FileScan:

@@ -16,7 +16,7 @@ from orbax_compat.mapping.schema import Member
 from orbax_compat.tools.scan.templates import MANAGER_KINDS
 from orbax_compat.tools.scan.templates import one_line
 
-SCHEMA = 'orbax_compat.scan/2'
+SCHEMA = 'orbax_compat.scan/3'
 SHIM = 'orbax_compat'
 V0 = 'orbax.checkpoint'
 TODO = 'TODO(orbax-v1)'
@@ -60,12 +60,20 @@ class Finding:
   mechanical: str = ''  # That form's flag.
   to_v1: bool = False  # --to-v1 rewrites it.
   reason: str = ''  # Why --to-v1 does not (members and constructions).
-  fixable: bool = False  # --fix rewrites it (imports).
+  fixable: bool = False  # --fix rewrites it (imports, references).
   fixed: bool = False  # This run rewrote it.
+  # Imports: the file builds or uses a v0 manager (else there is nothing to
+  # migrate there: --fix leaves it, and it counts apart).
+  needed: bool = True
+  action: str = ''  # What the user must do, where --fix cannot (nonzero exit).
   cell: int | None = None  # Notebooks: the cell's index.
   via: str = dataclasses.field(default='', compare=False)  # How the manager was found.
   bindings: tuple = dataclasses.field(default=(), compare=False, repr=False)
   imports: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+  helpers: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+  option_values: tuple = dataclasses.field(default=(), compare=False, repr=False)
+  sites: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+  statement_form: str = dataclasses.field(default='', compare=False, repr=False)
   node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
   call: cst.Call | None = dataclasses.field(default=None, compare=False, repr=False)
   receiver_node: cst.BaseExpression | None = dataclasses.field(
@@ -79,8 +87,8 @@ class Finding:
       return 'CheckpointManager'
     if self.kind == 'option':
       return f'options.{self.member}'
-    if self.kind == 'import':
-      return 'import'
+    if self.kind in ('import', 'reference'):
+      return self.kind
     return self.member
 
   @property
@@ -113,6 +121,8 @@ class Finding:
 
   def text(self) -> str:
     note = f'  ({self.note})' if self.note else ''
+    if self.action and not self.fixed:
+      return f'{self.where}: {self.label}: {one_line(self.v1)}{note}  [action: {self.action}]'
     if self.fixed:
       mark = '  [rewritten]' if self.kind in MANAGER_KINDS else '  [fixed]'
     elif self.to_v1:
@@ -144,12 +154,16 @@ class Unscannable(Exception):
 
 @dataclasses.dataclass
 class FileScan:
-  """One file and its findings; `module` is its libcst tree (findings point into it)."""
+  """One file and its findings; `module` is its libcst tree (findings point into
+  it); `finished`: the decisions of `--to-v1` on each construction site
+  (`finish.Decision`), where it runs."""
 
   path: str
   source: bytes
   module: cst.Module | None
   findings: list[Finding]
+  finished: dict[str, Any] = dataclasses.field(default_factory=dict)
+  positions: Any = None  # The tree's PositionProvider metadata (for layout).
 
 
 @dataclasses.dataclass
@@ -159,23 +173,47 @@ class Result:
   changes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
   files_scanned: int = 0
   files_indexed: int = 0  # Files of the project read for context (whole-repo analysis).
+  mode: str = 'report'  # 'report', 'fix' or 'to_v1'.
+  # --to-v1: each construction of orbax_compat's manager, finished or not and why.
+  managers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+  @property
+  def uses(self) -> list[Finding]:
+    """The findings that are v0 uses (not imports in files with no manager)."""
+    return [f for f in self.findings if f.needed]
+
+  @property
+  def unneeded_imports(self) -> list[Finding]:
+    return [f for f in self.findings if not f.needed]
 
   @property
   def remaining(self) -> list[Finding]:
-    return [f for f in self.findings if not f.fixed]
+    return [f for f in self.uses if not f.fixed]
+
+  @property
+  def actions(self) -> list[Finding]:
+    """What --fix could not do, for the user to do."""
+    return [f for f in self.findings if f.action and not f.fixed]
 
   def summary(self) -> dict[str, Any]:
-    by_member = collections.Counter(f.label for f in self.findings)
-    by_file = collections.Counter(f.path for f in self.findings)
+    uses = self.uses
+    by_member = collections.Counter(f.label for f in uses)
+    by_file = collections.Counter(f.path for f in uses)
+    unneeded = self.unneeded_imports
     return {
-        'findings': len(self.findings),
+        'findings': len(uses),
         'remaining': len(self.remaining),
+        'actions': len(self.actions),
         'files_scanned': self.files_scanned,
         'files_with_findings': len(by_file),
         'errors': len(self.errors),
         'files_changed': len(self.changes),
         'by_member': dict(sorted(by_member.items(), key=lambda kv: (-kv[1], kv[0]))),
         'by_file': dict(by_file),
+        'imports_without_manager': len(unneeded),
+        'files_without_manager': len({f.path for f in unneeded}),
+        'managers_finished': sum(m['finished'] for m in self.managers),
+        'managers_not_finished': sum(not m['finished'] for m in self.managers),
     }
 
   def to_json(self) -> dict[str, Any]:
@@ -185,12 +223,15 @@ class Result:
         'summary': self.summary(),
         'errors': [dataclasses.asdict(e) for e in self.errors],
         'changes': self.changes,
+        'managers': self.managers,
     }
 
   @property
   def exit_code(self) -> int:
-    """0: everything scanned and nothing remains; 1: v0 uses remain; 2: files
-    that could not be scanned (or none could), and no v0 use remains."""
-    if self.remaining:
+    """0: everything scanned and nothing remains (with --fix: every manager
+    runs on orbax_compat); 1: v0 uses remain (with --fix: actions for the user
+    remain); 2: files that could not be scanned (or none could), and nothing
+    else remains. Imports in files with no manager never count."""
+    if self.actions or (self.mode != 'fix' and self.remaining):
       return EXIT_FINDINGS
     return EXIT_ERRORS if self.errors else EXIT_CLEAN

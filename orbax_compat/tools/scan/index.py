@@ -63,11 +63,29 @@ NEW_ITEMS = 'orbax_compat, with items'
 # `OPTION + field`: the manager's options may set `field` to a non-default
 # value (`OPTION + '?'`: options the scan does not see).
 OPTION = 'option:'
+# `SITE + str(id(call))`: the construction a manager may come from
+# (`Analysis.sites`), for the checks that read each construction.
+SITE = 'site:'
 NATIVE = 'orbax.checkpoint'
 SUBCLASS = 'subclass'
 DECLARED = 'annotation'
 PARAM = 'parameter'
 _NONE: frozenset = frozenset()
+# References to Orbax's own manager class that `--fix` rewrites in the paths
+# given, to `orbax_compat.CheckpointManager` (or `ocp.CheckpointManager`):
+# through a submodule, or `orbax.checkpoint.CheckpointManager` with no alias.
+REWRITTEN_CLASS_PATHS = frozenset({
+    f'{V0}.CheckpointManager', f'{V0}.checkpoint_manager.CheckpointManager',
+    f'{V0}.checkpoint_managers.CheckpointManager',
+    f'{SHIM}.checkpoint_manager.CheckpointManager',
+    f'{SHIM}.checkpoint_managers.CheckpointManager',
+})
+
+
+def is_origin_fact(origin: str) -> bool:
+  """An origin that says something of the options or the construction site,
+  not where the manager comes from."""
+  return origin.startswith((OPTION, SITE))
 
 
 def is_v1_module(module: str) -> bool:
@@ -286,7 +304,7 @@ class Collector:
     self.parent: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg) -> parent.
     self.top: dict[int, cst.CSTNode] = {}  # id(call/attribute/arg/import) -> top-level statement.
     self.stores: set[int] = set()  # Attributes assigned or deleted.
-    self.in_fstring: set[int] = set()
+    self.in_fstring: dict[int, str] = {}  # id(node) -> its innermost f-string's quote.
     self.sites: list[Site] = []
     self.loops: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # (target, iterable)
     self.appends: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []  # x.append(v)
@@ -307,7 +325,7 @@ class Collector:
     self._statements: list[cst.CSTNode] = []
     self._parents: list[cst.CSTNode] = []
     self._defs: list[cst.CSTNode] = []
-    self._fstring = 0
+    self._fstring: list[str] = []
     self._guards: list[tuple[int, list[tuple[str, cst.BaseExpression]]]] = []
     self.narrowed: dict[int, list[cst.BaseExpression]] = {}  # id(attr) -> isinstance types.
     # The scopes being built (libcst's objects).
@@ -333,9 +351,9 @@ class Collector:
       if parents:
         self.parent[i] = parents[-1]
       if self._fstring:
-        self.in_fstring.add(i)
+        self.in_fstring[i] = self._fstring[-1]
     elif t is cst.FormattedString:
-      self._fstring += 1
+      self._fstring.append(node.start.lstrip('fFrRbBuU'))
     elif t in _SUITES and parents:
       owner = parents[-1]
       test = owner.test if type(owner) is cst.If and owner.body is node else (
@@ -356,7 +374,7 @@ class Collector:
     if self._guards and self._guards[-1][0] == id(node):
       self._guards.pop()
     if t is cst.FormattedString:
-      self._fstring -= 1
+      self._fstring.pop()
     if statement:
       self._statements.pop()
     if t in _DEFS:
@@ -810,6 +828,8 @@ class Analysis:
     self._resolved: dict[tuple[int, bool], list[Any]] = {}
     self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
     self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
+    self.sites: dict[int, tuple[Module, cst.Call]] = {}  # id(construction) -> where.
+    self.shim_via: set[int] = set()  # Imports a construction of the shim resolves through.
 
   @property
   def modules(self) -> list[Module]:
@@ -992,8 +1012,9 @@ class Analysis:
       for t in self.resolve(mod, expr):
         if isinstance(t, External):
           if is_api_qname(t.qname, leaf):
-            shim = is_shim_module(t.qname.rpartition('.')[0]) or (
-                t.via is not None and id(t.via) in self._fixable_ids)
+            shim = self._served_by_shim(mod, t)
+            if shim and t.via is not None:
+              self.shim_via.add(id(t.via))
             kinds.add(NEW if shim else NATIVE)
         elif type(t.node) is cst.ClassDef:
           if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
@@ -1005,6 +1026,19 @@ class Analysis:
       return kinds
     finally:
       self._resolving.discard(key)
+
+  def _served_by_shim(self, mod: Module, t: External) -> bool:
+    """Whether a reference to the manager class names orbax_compat's after the
+    rewrite: orbax_compat's own top-level class, Orbax's through an import
+    `--fix` swaps, or a path `--fix` rewrites in the paths given. Orbax's
+    class through a submodule (`ocp.checkpoint_manager.CheckpointManager`) is
+    Orbax's own, after a swap too."""
+    module = t.qname.rpartition('.')[0]
+    if module == SHIM:
+      return True
+    if module == V0 and t.via is not None and id(t.via) in self._fixable_ids:
+      return True
+    return mod.target and t.qname in REWRITTEN_CLASS_PATHS
 
   def _lineage(self, cls_id: int) -> Iterator[int]:
     seen, todo = set(), [cls_id]
@@ -1113,7 +1147,8 @@ class Analysis:
     if type(expr) is cst.Call:
       kind = self.api(mod, expr.func, 'CheckpointManager')
       if kind == NEW:
-        return {NEW if self._plain_construction(expr) else NEW_ITEMS} | {
+        self.sites[id(expr)] = (mod, expr)
+        return {NEW if self._plain_construction(expr) else NEW_ITEMS, SITE + str(id(expr))} | {
             OPTION + f for f in self.option_fields(mod, expr)}
       if kind is not None:
         return {kind}

@@ -70,6 +70,7 @@ class Scopes:
         collections.defaultdict(list))
     self._groups: dict[md.Scope, dict[str, list[md.Access]]] = {}
     self._referents: dict[tuple[md.Scope, str], list[md.BaseAssignment]] = {}
+    self._recorded: set[str] = set()  # Names whose assignments know their references.
 
   def get(self, node: cst.CSTNode, default: Any = None) -> md.Scope | None:
     return self.of.get(id(node), default)
@@ -109,3 +110,21 @@ class Scopes:
             found.append(a)
       self._referents[key] = found
     return found
+
+  def references(self, assignment: md.BaseAssignment) -> set[md.Access]:
+    """`assignment.references` as `ScopeProvider` gives it: the accesses of its
+    name, in every scope of the module, that may refer to it (libcst's
+    `ScopeVisitor.infer_accesses` records them on the assignments of every
+    name; here only for the names asked about)."""
+    name = assignment.name
+    if name not in self._recorded:
+      self._recorded.add(name)
+      for scope in {id(s): s for s in self.of.values()}.values():
+        accesses = self._by_name(scope).get(name)
+        if not accesses:
+          continue
+        for access in accesses:
+          access.record_assignments(name)
+        for referent in scope._resolve_scope_for_access(name, scope):  # pylint: disable=protected-access
+          referent.record_accesses(set(accesses))
+    return assignment.references

@@ -56,6 +56,9 @@ class Template:
   nodes: dict[str, cst.BaseExpression] = dataclasses.field(default_factory=dict)
   exact: bool = True
   dropped: tuple[cst.BaseExpression, ...] = ()  # Given expressions the v1 code does not use.
+  # No form matches statically: the form for the manager's kind (or the row's
+  # general one), to advise with.
+  advice: Form | None = None
 
 
 class Slot:
@@ -144,23 +147,91 @@ def is_pure(expr: cst.BaseExpression) -> bool:
   return isinstance(expr, cst.Name) or literal(expr)[0]
 
 
+# What evaluating an argument does (`effects`): PURE, STABLE (no effects, the
+# same value each time: any number of times), FRESH (no effects, a new object
+# each time: at most once), IMPURE (anything else, e.g. a call: exactly once).
+PURE, STABLE, FRESH, IMPURE = 'pure', 'stable', 'fresh', 'impure'
+_RANK = {PURE: 0, STABLE: 1, FRESH: 2, IMPURE: 3}
+
+
+def effects(expr: cst.BaseExpression) -> str:
+  """PURE: a name, a literal, attributes of a name; STABLE: operators and
+  subscripts of those; FRESH: displays (`[...]`, `{...}`, tuples), f-strings
+  and lambdas of those; IMPURE: the rest (calls, comprehensions, await...)."""
+  if is_pure(expr):
+    return PURE
+
+  def worst(*parts: cst.CSTNode, at_least: str = STABLE) -> str:
+    found = [effects(p) for p in parts]
+    return max([at_least, *found], key=_RANK.__getitem__)
+
+  if isinstance(expr, cst.BinaryOperation):
+    return worst(expr.left, expr.right)
+  if isinstance(expr, cst.UnaryOperation):
+    return worst(expr.expression)
+  if isinstance(expr, cst.BooleanOperation):
+    return worst(expr.left, expr.right)
+  if isinstance(expr, cst.Comparison):
+    return worst(expr.left, *(c.comparator for c in expr.comparisons))
+  if isinstance(expr, cst.Attribute):
+    return worst(expr.value)
+  if isinstance(expr, cst.Subscript):
+    parts = [expr.value]
+    for element in expr.slice:
+      if isinstance(element.slice, cst.Index):
+        parts.append(element.slice.value)
+      else:
+        parts.extend(p for p in (element.slice.lower, element.slice.upper, element.slice.step)
+                     if p is not None)
+    return worst(*parts)
+  if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+    return worst(*(e.value for e in expr.elements), at_least=FRESH)
+  if isinstance(expr, cst.Dict):
+    parts = []
+    for e in expr.elements:
+      parts.extend([e.key, e.value] if isinstance(e, cst.DictElement) else [e.value])
+    return worst(*parts, at_least=FRESH)
+  if isinstance(expr, cst.FormattedString):
+    return worst(*(p.expression for p in expr.parts
+                   if isinstance(p, cst.FormattedStringExpression)), at_least=FRESH)
+  if isinstance(expr, cst.Lambda):
+    return FRESH
+  return IMPURE
+
+
+def same_code(a: str, b: str) -> bool:
+  """Two pieces of source are the same code (layout, comments aside)."""
+  import textwrap  # pylint: disable=import-outside-toplevel
+  try:
+    return ast.dump(ast.parse(textwrap.dedent(a))) == ast.dump(ast.parse(textwrap.dedent(b)))
+  except SyntaxError:
+    return False
+
+
 def template_of(row: Member, call: cst.Call | None,
-                called_name: Callable[[cst.BaseExpression], str | None]) -> Template:
-  """The first form of `row` without `when` whose pattern `call` matches
-  (`call` None: the member used without a call). No match: the row's first
-  form, with `form` None (the runtime falls back to it too)."""
+                called_name: Callable[[cst.BaseExpression], str | None],
+                kind: str = '') -> Template:
+  """The first form of `row` whose pattern `call` matches (`call` None: the
+  member used without a call): forms without `when` first, then, for a
+  manager whose kind the construction shows (`kind`: 'single_item' or
+  'named_items'), that kind's forms. No match: `form` None, and `advice` the
+  form for the manager's kind (its first), else the row's first form (the
+  runtime falls back to it too)."""
   signature = forms.signature(row.name)
   if (call is None) == (row.kind == 'property'):
     bound = bind_call(signature, call) if call is not None else {}
   else:
     bound = None  # A method used without a call, or a property called.
-  for form in row.forms if bound is not None else ():
-    if form.when:
-      continue
+  candidates = [f for f in row.forms if not f.when] + [f for f in row.forms
+                                                       if kind and f.when == kind]
+  for form in candidates if bound is not None else ():
     if _form_matches(form, signature, bound, called_name):
       return _bound_template(row, form, signature, bound)
-  first = row.forms[0]
-  return Template(None, first.v0, first.v1, note_of(row, first))
+  advice = next((f for f in row.forms if kind and f.when == kind), row.forms[0])
+  bindings: tuple = ()
+  if bound is not None:  # The call's arguments, where the advice's pattern names them.
+    bindings = _bound_template(row, advice, signature, bound).bindings
+  return Template(None, advice.v0, advice.v1, note_of(row, advice), bindings, advice=advice)
 
 
 def _form_matches(form: Form, signature: inspect.Signature, bound: dict[str, Slot],
@@ -233,8 +304,10 @@ class CodeInfo:
 
   expression: bool  # One expression (inline-able).
   occurrences: tuple[Occurrence, ...]  # Placeholders, in evaluation order.
-  free: frozenset[str]  # jax / np / ocp_v1 used.
+  free: frozenset[str]  # jax / np / ocp_v1 used at the call.
   default_item: bool  # Names the item 'default': needs a single-item manager.
+  helpers: tuple[str, ...] = ()  # `members.HELPERS` it calls, with theirs, callees first.
+  helper_free: frozenset[str] = frozenset()  # jax / np / ocp_v1 the helpers use (module-level).
 
 
 @functools.cache
@@ -289,10 +362,34 @@ def code_info(code: str) -> CodeInfo:
 
   for stmt in body:
     visit(stmt)
+  helpers = forms.helper_order(forms.helpers_needed(code))
   default_item = any(isinstance(n, ast.Constant) and n.value == 'default'
-                     for n in ast.walk(ast.Module(body, [])))
-  return CodeInfo(expression, tuple(occurrences),
-                  frozenset(forms.names_in(code) & set(V1_IMPORTS)), default_item)
+                     for source in (code, *(forms.members_lib.HELPERS[h] for h in helpers))
+                     for n in ast.walk(ast.parse(source.strip())))
+  free = forms.names_in(code) & set(V1_IMPORTS)
+  helper_free = forms.names_in(*(forms.members_lib.HELPERS[h] for h in helpers)) & set(V1_IMPORTS)
+  return CodeInfo(expression, tuple(occurrences), frozenset(free), default_item, tuple(helpers),
+                  frozenset(helper_free))
+
+
+# A v0 save returns False for a step the manager has; v1 raises. As a
+# statement of its own, `GUARD and SAVE` becomes `if GUARD: SAVE` (its
+# arguments effect-free: skipping them changes nothing), else
+# `try: SAVE except STEP_EXISTS: pass` (each argument evaluated once).
+STEP_EXISTS = 'ocp_v1.training.errors.StepAlreadyExistsError'
+
+
+@functools.cache
+def guarded(code: str) -> tuple[str, str] | None:
+  """(guard, call) of v1 code `GUARD and CALL is not None` (a save), else None."""
+  tree = ast.parse(code.strip(), mode='eval').body
+  if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)
+          and len(tree.values) == 2):
+    return None
+  call = tree.values[1]
+  if isinstance(call, ast.Compare) and isinstance(call.ops[0], ast.IsNot):
+    call = call.left
+  return ast.unparse(tree.values[0]), ast.unparse(call)
 
 
 def first_line(code: str) -> str:

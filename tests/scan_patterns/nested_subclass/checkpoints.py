@@ -4,7 +4,7 @@ import orbax.checkpoint
 
 class OrbaxCheckpointManagerInterface:
 
-  class _CheckpointManagerImpl(orbax.checkpoint.CheckpointManager):
+  class _CheckpointManagerImpl(orbax.checkpoint.CheckpointManager):  # expect: reference
 
     def should_save(self, step):
       return super().should_save(step)  # expect: should_save

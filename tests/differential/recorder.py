@@ -1,8 +1,8 @@
 """The differential tests' recorder: one scenario's observations, comparable.
 
-Shared by the in-process differential tests (`test_differential.Rec`) and the
-multi-process worker (`multiprocess_worker.Rec`). It imports neither Orbax nor
-orbax_compat, so a native run in a subprocess never loads the shim.
+The base of the harness's `Rec` (differential/observe.py) and of the
+multi-process worker's (`multiprocess_worker.Rec`, which describes sharded
+arrays per process). This module imports neither Orbax nor orbax_compat.
 """
 
 from __future__ import annotations

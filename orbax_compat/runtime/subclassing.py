@@ -36,7 +36,7 @@ from etils import epath
 from orbax.checkpoint import checkpoint_manager as v0_manager
 from orbax.checkpoint import path as v0_path
 
-from orbax_compat.compat import orbax as _v1
+from orbax_compat.compat import orbax as compat
 from orbax_compat.runtime import options as options_lib
 
 logger = logging.getLogger('orbax_compat')
@@ -142,7 +142,7 @@ def treatment(name: str) -> Hook:
   """What the shim does with an override of v0's hook `name`."""
   return BY_NAME.get(name) or Hook(
       name, REFUSED,
-      f'orbax_compat does not know this hook of {_v1.orbax_version_note()}'
+      f'orbax_compat does not know this hook of {compat.orbax_version_note()}'
   )
 
 
@@ -156,7 +156,7 @@ class ProtectedMembers:
   @property
   def _checkpoints(self):
     """v0's `CheckpointInfos`: the steps the manager lists, oldest first."""
-    return _v1.checkpoint_infos(self._state.ckptr)
+    return compat.checkpoint_infos(self._state.ckptr)
 
   @property
   def _multiprocessing_options(self):
@@ -182,15 +182,15 @@ class ProtectedMembers:
   # Honoured hooks: v0's own implementation, on the v0 manager v1 runs on.
 
   def _finalize_checkpoint(self, step: int) -> None:
-    return _v1.run_v0_hook(self._state.ckptr, '_finalize_checkpoint', step)
+    return compat.run_v0_hook(self._state.ckptr, '_finalize_checkpoint', step)
 
   def _load_checkpoint_infos(self, skip_metadata_read: bool = False) -> list[Any]:
-    return _v1.run_v0_hook(
+    return compat.run_v0_hook(
         self._state.ckptr, '_load_checkpoint_infos', skip_metadata_read=skip_metadata_read
     )
 
   def _get_old_steps_to_remove(self) -> list[int]:
-    return _v1.run_v0_hook(self._state.ckptr, '_get_old_steps_to_remove')
+    return compat.run_v0_hook(self._state.ckptr, '_get_old_steps_to_remove')
 
 
 def _overrides(cls: type, name: str) -> bool:
@@ -257,7 +257,7 @@ def wire(m: Any) -> None:
   """At construction: puts the honoured overrides where v0 calls them."""
   names = honoured_overrides(type(m))
   for name in names:
-    _v1.set_v0_hook(m._state.ckptr, name, getattr(m, name))
+    compat.set_v0_hook(m._state.ckptr, name, getattr(m, name))
   if '_load_checkpoint_infos' in names:
     # v0 lists steps through the hook in __init__; v1's manager has listed
     # them its own way already, so the hook's list replaces that one.
