@@ -322,6 +322,26 @@ NOT_MECHANICAL = 'the table has no mechanical rewrite for this form'
 NO_MATCH = 'no form of the table matches this use statically'
 
 
+def test_advice_for_args_held_in_a_variable(tmp_path):
+  """t5x: `restore(step, args=args, directory=d)` on a manager whose items the
+  scan cannot see matches no form; the advice shows the one-item form, whose
+  `args=ocp.args.StandardRestore(...)` the call's `args` name does not fill."""
+  path = tmp_path / 'checkpoints.py'
+  path.write_text(textwrap.dedent("""\
+      import orbax.checkpoint as ocp
+
+
+      def restore(directory, item_handlers, step, args):
+        mngr = ocp.CheckpointManager(directory, item_handlers=item_handlers)
+        return mngr.restore(step, args=args, directory=directory)
+      """))
+  (restore,) = [f for f in scan.run([str(path)]).findings if f.label == 'restore']
+  # No form matched (''); the advice is the one-item form's v1 code.
+  assert (restore.line, restore.form, restore.v1, restore.to_v1) == (
+      6, '', forms.BY_NAME['restore'].forms[0].v1, False)
+  assert 'no form of the table matches this call statically' in restore.note
+
+
 def test_forms_matched_statically(tmp_path):
   got = _forms_of_snippet(tmp_path, """\
       import orbax_compat as ocp

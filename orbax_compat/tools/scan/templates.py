@@ -268,6 +268,9 @@ def _bound_template(row, form, signature, bound) -> Template:
       bindings.append((node.id, (slot.step,)))
       nodes[node.id] = slot.node
     elif isinstance(node, ast.Call):
+      if not isinstance(slot.node, cst.Call):  # Advice for a call that does not match it.
+        exact = False
+        continue
       dropped.append(slot.node.func)
       inner_signature = forms.args_signature(forms.type_name(node))
       inner_pattern = _bind_pattern(inner_signature, node) if inner_signature else None
