@@ -25,6 +25,7 @@ import dataclasses
 import libcst as cst
 
 from orbax_compat.tools.scan import index as index_lib
+from orbax_compat.tools.scan import nodes
 from orbax_compat.tools.scan.findings import SHIM
 from orbax_compat.tools.scan.findings import V0
 from orbax_compat.tools.scan.findings import Finding
@@ -38,50 +39,34 @@ NOT_NEEDED = ('not swapped: this file builds and uses no v0 manager (nothing to 
 ON_V1 = 'not swapped: this file is on v1 and uses no v0 manager'
 
 
-class _References(cst.CSTVisitor):
-  """Outermost Name/Attribute chains, with whether they sit where the class
-  is only compared or annotated (isinstance, issubclass, except, annotations)."""
-
-  def __init__(self):
-    super().__init__()
-    self.found: list[tuple[cst.BaseExpression, bool]] = []
-    self._typing = 0
-
-  def visit_Annotation(self, node):
-    self._typing += 1
-
-  def leave_Annotation(self, node):
-    self._typing -= 1
-
-  def visit_ExceptHandler(self, node):
-    if node.type is not None:
-      self._collect(node.type, True)
-    node.body.visit(self)
-    return False
-
-  def visit_Call(self, node: cst.Call):
-    if isinstance(node.func, cst.Name) and node.func.value in ('isinstance', 'issubclass') \
-        and len(node.args) == 2:
-      node.args[0].value.visit(self)
-      self._collect(node.args[1].value, True)
-      return False
-    return True
-
-  def _collect(self, node, typing):
-    before = self._typing
-    self._typing = 1 if typing else self._typing
-    node.visit(self)
-    self._typing = before
-
-  def visit_Attribute(self, node: cst.Attribute):
-    if node.attr.value == 'CheckpointManager':
-      self.found.append((node, self._typing > 0))
-      return False
-    return True
-
-  def visit_Name(self, node: cst.Name):
+def _references(node: cst.CSTNode, typing: bool, found: list[tuple[cst.CSTNode, bool]]) -> None:
+  """Outermost Name/Attribute chains named CheckpointManager under `node`, with
+  whether they sit where the class is only compared or annotated (isinstance,
+  issubclass, except, annotations): `found` gets (node, typing) in libcst's
+  visit order. A walk of the syntax fields (`nodes.children`), not a libcst
+  visitor, which would rebuild every node of the module."""
+  t = type(node)
+  if t is cst.Name:
     if node.value == 'CheckpointManager':
-      self.found.append((node, self._typing > 0))
+      found.append((node, typing))
+    return
+  if t is cst.Attribute and node.attr.value == 'CheckpointManager':
+    found.append((node, typing))
+    return
+  if t is cst.Annotation:
+    typing = True
+  elif t is cst.ExceptHandler:
+    if node.type is not None:
+      _references(node.type, True, found)
+    _references(node.body, typing, found)
+    return
+  elif (t is cst.Call and type(node.func) is cst.Name
+        and node.func.value in ('isinstance', 'issubclass') and len(node.args) == 2):
+    _references(node.args[0].value, typing, found)
+    _references(node.args[1].value, True, found)
+    return
+  for child in nodes.children(node):
+    _references(child, typing, found)
 
 
 def _imports_v1(mod: index_lib.Module) -> bool:
@@ -150,12 +135,14 @@ def _reference_findings(finder) -> list[tuple[Finding, bool, cst.CSTNode]]:
   """(finding, in a typing context, node) for each reference to Orbax's class
   that no import swap makes orbax_compat's."""
   mod, analysis = finder.mod, finder.analysis
-  if mod.tree is None:
-    return []  # A light module's import statements alone: its text names no CheckpointManager.
-  visitor = _References()
-  mod.tree.visit(visitor)
+  source = mod.source
+  if mod.tree is None or (b'CheckpointManager' if isinstance(source, bytes) else
+                          'CheckpointManager') not in source:
+    return []  # No reference to the class (a light module's text never names it).
+  found: list[tuple[cst.CSTNode, bool]] = []
+  _references(mod.tree, False, found)
   out = []
-  for node, typing in visitor.found:
+  for node, typing in found:
     targets = [t for t in analysis.resolve(mod, node) if isinstance(t, index_lib.External)]
     qnames = {t.qname for t in targets}
     if not qnames & _CLASS_PATHS:
