@@ -38,6 +38,7 @@ import libcst as cst
 
 from orbax_compat.mapping import options as mapping_options
 from orbax_compat.tools.scan import index as index_lib
+from orbax_compat.tools.scan import nodes
 from orbax_compat.tools.scan import sites as sites_lib
 from orbax_compat.tools.scan import templates
 from orbax_compat.tools.scan.findings import Finding
@@ -192,56 +193,40 @@ class _Groups:
 _TRANSPARENT = (cst.IfExp, cst.BooleanOperation, cst.NamedExpr)
 
 
-class _Walker(cst.CSTVisitor):
+_SKIPPED = (cst.Import, cst.ImportFrom, cst.Param, cst.AssignTarget, cst.AsName, cst.Decorator)
+_FOUND = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+
+
+def _walk(node: cst.CSTNode, stack: list[cst.CSTNode],
+          found: list[tuple[cst.CSTNode, list[cst.CSTNode]]]) -> None:
   """Name, Attribute, Call and Subscript nodes read as values, with their
-  parents (targets, parameters, keywords and attribute names skipped)."""
-
-  def __init__(self):
-    super().__init__()
-    self.stack: list[cst.CSTNode] = []
-    self.found: list[tuple[cst.CSTNode, list[cst.CSTNode]]] = []
-
-  def on_visit(self, node):
-    if isinstance(node, (cst.Import, cst.ImportFrom, cst.Param, cst.AssignTarget, cst.AsName,
-                         cst.Decorator)):
-      return False
-    if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
-      self.found.append((node, list(self.stack)))
-    self.stack.append(node)
-    if isinstance(node, cst.Attribute):
-      node.value.visit(self)
-      self.stack.pop()
-      return False
-    if isinstance(node, cst.Arg):
-      node.value.visit(self)
-      self.stack.pop()
-      return False
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-      for part in (*node.decorators, *getattr(node, 'bases', ()), node.body):
-        part.visit(self)
-      self.stack.pop()
-      return False
-    if isinstance(node, (cst.For, cst.CompFor)):
-      node.iter.visit(self)
-      for part in ([node.body, node.orelse] if isinstance(node, cst.For)
-                   else [*node.ifs, node.inner_for_in]):
-        if part is not None:
-          part.visit(self)
-      self.stack.pop()
-      return False
-    if isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-      for part in (node.value,) if node.value is not None else ():
-        part.visit(self)
-      self.stack.pop()
-      return False
-    if isinstance(node, cst.Del):
-      self.stack.pop()
-      return False
-    return True
-
-  def on_leave(self, original_node):
-    if self.stack and self.stack[-1] is original_node:
-      self.stack.pop()
+  parents (targets, parameters, keywords and attribute names skipped), in
+  libcst's visit order; a walk of the syntax fields (`nodes.children`), which
+  rebuilds nothing."""
+  t = type(node)
+  if t in _SKIPPED:
+    return
+  if t in _FOUND:
+    found.append((node, list(stack)))
+  stack.append(node)
+  if t is cst.Attribute or t is cst.Arg:
+    parts: Any = (node.value,)
+  elif t is cst.FunctionDef or t is cst.ClassDef:
+    parts = (*node.decorators, *getattr(node, 'bases', ()), node.body)
+  elif t is cst.For:
+    parts = (node.iter, node.body, node.orelse)
+  elif t is cst.CompFor:
+    parts = (node.iter, *node.ifs, node.inner_for_in)
+  elif t is cst.AugAssign or t is cst.AnnAssign:
+    parts = (node.value,)
+  elif t is cst.Del:
+    parts = ()
+  else:
+    parts = nodes.children(node)
+  for part in parts:
+    if part is not None:
+      _walk(part, stack, found)
+  stack.pop()
 
 
 def _describe(mod, node) -> str:
@@ -254,9 +239,9 @@ def _describe(mod, node) -> str:
 
 
 def _uses(analysis, mod, decisions, by_receiver, groups) -> None:
-  walker = _Walker()
-  mod.tree.visit(walker)
-  for node, stack in walker.found:
+  found: list[tuple[cst.CSTNode, list[cst.CSTNode]]] = []
+  _walk(mod.tree, [], found)
+  for node, stack in found:
     keys = [o for o in analysis.origins(mod, node) if o in decisions]
     if not keys:
       continue

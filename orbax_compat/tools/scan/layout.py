@@ -186,7 +186,10 @@ def insert_before_pragmas(lines: list[cst.EmptyLine], new: list[cst.EmptyLine]
 _EMPTY = cst.Module([])
 
 
+@functools.lru_cache(maxsize=4096)
 def code_of(node: cst.CSTNode) -> str:
+  """A node's code (nodes hash by identity and never change: wrapping asks
+  for the same subexpressions' code again and again)."""
   return _EMPTY.code_for_node(node)
 
 
