@@ -405,8 +405,13 @@ def encodable(text: str, encoding: str) -> str:
 
 def filled_code(finding: Finding) -> list[str]:
   """The finding's v1 code with the call's own arguments in place (and
-  keyword arguments of placeholders the call does not give left out)."""
+  keyword arguments of placeholders the call does not give left out); the
+  table's code on one line where it does not parse as a module."""
   code = finding.v1.strip()
+  try:
+    module = cst.parse_module(code)
+  except cst.ParserSyntaxError:
+    return [templates.one_line(finding.v1)]
   call = finding.node if isinstance(finding.node, cst.Call) else None
   receiver = finding.receiver_node
   values: dict[str, cst.BaseExpression] = {}
@@ -420,7 +425,7 @@ def filled_code(finding: Finding) -> list[str]:
         pass
   unbound = frozenset(forms.names_in(code) & set(forms.PLACEHOLDERS)) - set(values)
   out = []
-  for statement in cst.parse_module(code).body:
+  for statement in module.body:
     if finding.kind == 'init' and isinstance(statement, cst.SimpleStatementLine) and (
         isinstance(statement.body[0], cst.Assign)):
       statement = statement.with_changes(body=[cst.Expr(statement.body[0].value)])
@@ -459,10 +464,7 @@ def todo_lines(finding: Finding, style: layout.Style, indent: str) -> list[str]:
     lines = fitted('no form of the table matches this call')
     if finding.note and 'this manager has' in finding.note:
       kind = finding.note.split('this manager has ', 1)[1].split(':', 1)[0]
-      try:
-        code = filled_code(finding)
-      except cst.ParserSyntaxError:
-        code = [templates.one_line(finding.v1)]
+      code = filled_code(finding)
       joined = f'#   {kind}: {"; ".join(code)}'
       if len(indent) + len(joined) <= style.max_line:
         lines.append(joined)
@@ -471,10 +473,7 @@ def todo_lines(finding: Finding, style: layout.Style, indent: str) -> list[str]:
         for c in code:
           lines.extend(_comment_code(c, indent, style))
     return lines
-  try:
-    code = filled_code(finding)
-  except cst.ParserSyntaxError:
-    code = [templates.one_line(finding.v1)]
+  code = filled_code(finding)
   single = f'{head}{"; ".join(code)}; see {anchor}'
   if len(indent) + len(single) <= style.max_line:
     lines = [single]
