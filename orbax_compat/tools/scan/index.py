@@ -38,6 +38,7 @@ from collections.abc import Iterator
 import dataclasses
 import os
 import re
+import types
 from typing import Any
 
 import libcst as cst
@@ -71,6 +72,7 @@ SUBCLASS = 'subclass'
 DECLARED = 'annotation'
 PARAM = 'parameter'
 _NONE: frozenset = frozenset()
+_NO_ATTRS: types.MappingProxyType = types.MappingProxyType({})
 # References to Orbax's own manager class that `--fix` rewrites in the paths
 # given, to `orbax_compat.CheckpointManager` (or `ocp.CheckpointManager`):
 # through a submodule, or `orbax.checkpoint.CheckpointManager` with no alias.
@@ -826,6 +828,10 @@ class Analysis:
     self._resolving: set[int] = set()
     self._fixable_ids: set[int] = set()
     self._resolved: dict[tuple[int, bool], list[Any]] = {}
+    # During a step of the fixpoint: the keys (node ids) of the facts it read,
+    # and of those it added to (see `solve`).
+    self._reading: set[int] | None = None
+    self._written: set[int] = set()
     self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
     self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
     self.sites: dict[int, tuple[Module, cst.Call]] = {}  # id(construction) -> where.
@@ -1040,6 +1046,12 @@ class Analysis:
       return True
     return mod.target and t.qname in REWRITTEN_CLASS_PATHS
 
+  def _fact(self, table: dict, key: int, empty: Any = _NONE) -> Any:
+    """`table`'s facts of `key` (`empty` if none), noted as read by the step."""
+    if self._reading is not None:
+      self._reading.add(key)
+    return table.get(key, empty)
+
   def _lineage(self, cls_id: int) -> Iterator[int]:
     seen, todo = set(), [cls_id]
     while todo:
@@ -1053,7 +1065,7 @@ class Analysis:
     out = set()
     for cls in classes:
       for c in self._lineage(cls):
-        out |= table[c].get(name, _NONE)
+        out |= self._fact(table, c, _NO_ATTRS).get(name, _NONE)
     return out
 
   def _methods(self, classes: Iterable[int], name: str) -> list[tuple[Module, cst.CSTNode]]:
@@ -1096,14 +1108,14 @@ class Analysis:
           owner = t.mod.c.class_of_self.get(id(t.node))
           if owner is not None:
             out.add(id(owner))
-          out |= self.instances.get(id(t.node), _NONE)
+          out |= self._fact(self.instances, id(t.node))
       return out
     if type(expr) is cst.Attribute:
       out = self._attr_facts(self.attr_classes, self.classes_of(mod, expr.value),
                              expr.attr.value)
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
-          out |= self.instances.get(id(t.node), _NONE)
+          out |= self._fact(self.instances, id(t.node))
       return out
     if type(expr) is cst.Call:
       out = set()
@@ -1111,7 +1123,7 @@ class Analysis:
         if type(fn) is cst.ClassDef:
           out.add(id(fn))
         else:
-          out |= self.makers.get(id(fn), _NONE)
+          out |= self._fact(self.makers, id(fn))
       return out
     return set()
 
@@ -1166,19 +1178,19 @@ class Analysis:
           if id(fn) in self.manager_classes:
             out.add(SUBCLASS)
         else:
-          out |= self.factories.get(id(fn), _NONE)
+          out |= self._fact(self.factories, id(fn))
       return out
     if type(expr) is cst.Name:
       out = set()
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
-          out |= self.managers.get(id(t.node), _NONE)
+          out |= self._fact(self.managers, id(t.node))
       return out
     if type(expr) is cst.Attribute:
       out = self._attr_facts(self.attrs, self.classes_of(mod, expr.value), expr.attr.value)
       for t in self.resolve(mod, expr):  # A module's attribute.
         if isinstance(t, Local):
-          out |= self.managers.get(id(t.node), _NONE)
+          out |= self._fact(self.managers, id(t.node))
       return out
     return set()
 
@@ -1200,7 +1212,7 @@ class Analysis:
       out = set()
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
-          out |= self.containers.get(id(t.node), _NONE)
+          out |= self._fact(self.containers, id(t.node))
       return out
     if type(expr) is cst.Attribute:
       return self._attr_facts(self.attr_containers, self.classes_of(mod, expr.value),
@@ -1222,7 +1234,7 @@ class Analysis:
     if type(expr) is cst.Call:
       out: dict[int, set[str]] = {}
       for _, fn, _ in self.callees(mod, expr.func):
-        for i, o in self.tuples.get(id(fn), {}).items():
+        for i, o in self._fact(self.tuples, id(fn), _NO_ATTRS).items():
           out.setdefault(i, set()).update(o)
       return out or None
     return None
@@ -1397,25 +1409,37 @@ class Analysis:
           self.makers[id(fn)] |= classes
     # First what the code shows, then annotations where it shows nothing (an
     # annotation beside a construction adds no origin).
-    # A step depends only on the facts and its module: one that found nothing
-    # new is not run again until another step finds something.
+    # A step depends only on its module and the facts it reads (`_fact`, by
+    # the node they are about): a module is stepped again only once a step has
+    # added to a fact its last steps read (`_written`).
+    modules = self.modules
     for declared in (False, True):
-      changed, news, quiet = True, 0, {}
-      while changed:
-        changed = False
-        for mod in self.modules:
-          if quiet.get(id(mod)) == news:
+      if declared:  # Annotated factories that return nothing the code shows.
+        for fn_id in self.declared_factories:
+          if not self.factories[fn_id]:
+            self.factories[fn_id].add(DECLARED)
+      dirty = {id(mod) for mod in modules}
+      reads: dict[int, set[int]] = {}
+      while dirty:
+        for mod in modules:
+          if id(mod) not in dirty:
             continue
-          if self._step(mod, declared):
-            news += 1
-            changed = True
-          else:
-            quiet[id(mod)] = news
+          dirty.discard(id(mod))
+          self._reading = reads.setdefault(id(mod), set())
+          self._written = written = set()
+          try:
+            self._step(mod, declared)
+          finally:
+            self._reading = None
+          if written:
+            dirty.update(m for m, r in reads.items() if not r.isdisjoint(written))
 
   def _add(self, table: dict, key: int, values: set) -> bool:
+    """Adds to the facts of `key`; whether that is news."""
     known = table[key]
     if values - known:
       known |= values
+      self._written.add(key)
       return True
     return False
 
@@ -1423,6 +1447,7 @@ class Analysis:
     known = table[cls].setdefault(name, set())
     if values - known:
       known |= values
+      self._written.add(cls)
       return True
     return False
 
@@ -1469,11 +1494,6 @@ class Analysis:
 
   def _step(self, mod: Module, declared: bool) -> bool:
     c, changed = mod.c, False
-    if declared:
-      for fn_id in self.declared_factories:
-        if not self.factories[fn_id]:
-          self.factories[fn_id].add(DECLARED)
-          changed = True
     for site in c.sites:
       origins = self.origins(mod, site.value)
       classes = self.classes_of(mod, site.value)
@@ -1520,10 +1540,11 @@ class Analysis:
               known = self.tuples[id(fn)].setdefault(i, set())
               if o - known:
                 known |= o
+                self._written.add(id(fn))
                 changed = True
     for cls in c.classes:  # Properties returning a manager are manager attributes.
       for name, method in c.members.get(id(cls), {}).items():
-        origins = self.factories.get(id(method), _NONE)
+        origins = self._fact(self.factories, id(method))
         if origins and id(method) in c.properties:
           changed |= self._add_attr(self.attrs, id(cls), name, origins)
     for call in c.calls:  # Parameters that receive a manager at a call site.
@@ -1694,15 +1715,16 @@ def index(project: Project, texts: dict[str, bytes], load_one) -> Analysis:
         new[path] = names - exported.get(path, set())
         exported.setdefault(path, set()).update(names)
     if new:
-      every = re.compile(rb'\b(?:' + b'|'.join(
-          sorted({re.escape(n.encode()) for names in new.values() for n in names})) + rb')\b')
+      words_new = sorted({n.encode() for names in new.values() for n in names})
+      every = re.compile(rb'\b(?:' + b'|'.join(map(re.escape, words_new)) + rb')\b')
       words = {src: project.files[src].rpartition('.')[2].encode() for src in new}
       bases = {src: re.compile(rb'\b' + re.escape(word) + rb'\b') for src, word in words.items()}
       for path, text in texts.items():
         if (path in project.modules and not project.modules[path].light) or (
             path in project.failed or path in pending):
           continue
-        if not every.search(text):
+        # `in` first: a regex starting with \b scans byte by byte.
+        if not any(w in text for w in words_new) or not every.search(text):
           continue
         for src, names in new.items():
           if words[src] in text and bases[src].search(text) and any(
