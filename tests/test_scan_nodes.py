@@ -11,6 +11,7 @@ import pathlib
 
 import libcst as cst
 from libcst import metadata as md
+import pytest
 
 from orbax_compat.tools.scan import index
 from orbax_compat.tools.scan import nodes
@@ -222,3 +223,21 @@ def test_positions_one_statement_at_a_time():
   for node, where in expected.items():
     assert shifted[node] == where, type(node).__name__
   assert shifted.whole
+
+
+def test_parse_without_validation_builds_the_same_trees():
+  """`nodes.parse_module` skips validating the parser's own output only: the
+  trees equal libcst's, and nodes built afterwards are validated again (also
+  after a parse that failed)."""
+  texts = [SCOPING, *(p.read_bytes() for p in sorted([*(HERE / 'scan_sources').glob('*.py'),
+                                                      *(HERE / 'scan_patterns').glob('*/*.py')]))]
+  for text in texts:
+    tree = nodes.parse_module(text)
+    assert tree.deep_equals(cst.parse_module(text))
+    assert tree.bytes == (text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(cst.ParserSyntaxError):
+    nodes.parse_module('def (:\n')
+  with pytest.raises(cst.CSTValidationError):
+    cst.Name('not a name')
+  with pytest.raises(cst.CSTValidationError):
+    cst.SimpleWhitespace('x')

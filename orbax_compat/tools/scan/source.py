@@ -17,6 +17,7 @@ import warnings
 
 import libcst as cst
 
+from orbax_compat.tools.scan import nodes
 from orbax_compat.tools.scan.findings import ScanError
 from orbax_compat.tools.scan.findings import Unscannable
 
@@ -50,7 +51,7 @@ def parse(source: bytes | str) -> cst.Module:
   if isinstance(source, bytes):
     check_binary(source)
   try:
-    return cst.parse_module(source)
+    return nodes.parse_module(source)
   except RecursionError:
     raise Unscannable('too deeply nested to parse') from None
   except cst.ParserSyntaxError as e:
