@@ -749,6 +749,7 @@ class Project:
     self.failed: set[str] = set()  # Paths that could not be loaded.
     self.wanted: set[str] = set()  # Paths the analysis asked for, not loaded yet.
     self.want = False  # Whether a lookup of a module not loaded asks for it.
+    self.misses: set[str] | None = None  # Collects the paths looked up but not loaded.
 
   def find(self, qname: str, near: str) -> tuple[str, str] | None:
     """(path, rest) of the project module `qname` names, the longest prefix
@@ -769,8 +770,11 @@ class Project:
 
   def module(self, path: str) -> Module | None:
     mod = self.modules.get(path)
-    if (mod is None or mod.light) and self.want and path not in self.failed:
-      self.wanted.add(path)
+    if mod is None or mod.light:
+      if self.misses is not None:
+        self.misses.add(path)
+      if self.want and path not in self.failed:
+        self.wanted.add(path)
     return mod
 
 
@@ -804,6 +808,17 @@ def _import_qname(stmt: cst.CSTNode, name: str, mod: Module) -> str | None:
   return None
 
 
+@dataclasses.dataclass
+class _Steps:
+  """What the steps of one module (`mod`, that very object) have depended on:
+  the keys of the facts they read, the paths of the modules they looked up
+  that were not loaded."""
+
+  mod: Module
+  reads: set[int] = dataclasses.field(default_factory=set)
+  misses: set[str] = dataclasses.field(default_factory=set)
+
+
 class Analysis:
   """Which expressions of the loaded modules are v0 managers, and where they
   come from (see the module docstring). Facts are keyed by `id()` of the
@@ -827,11 +842,13 @@ class Analysis:
     self.owner_mod: dict[int, Module] = {}  # id(def/param/target node) -> its module.
     self._resolving: set[int] = set()
     self._fixable_ids: set[int] = set()
-    self._resolved: dict[tuple[int, bool], list[Any]] = {}
+    # (resolved, the paths of the modules not loaded the resolution looked up).
+    self._resolved: dict[tuple[int, bool], tuple[list[Any], frozenset[str]]] = {}
     # During a step of the fixpoint: the keys (node ids) of the facts it read,
     # and of those it added to (see `solve`).
     self._reading: set[int] | None = None
     self._written: set[int] = set()
+    self._steps: dict[str, _Steps] = {}  # Path -> what its module's steps depended on.
     self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
     self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
     self.sites: dict[int, tuple[Module, cst.Call]] = {}  # id(construction) -> where.
@@ -849,10 +866,18 @@ class Analysis:
     if type(expr) not in (cst.Name, cst.Attribute):
       return []
     key = (id(expr), self.project.want)
-    found = self._resolved.get(key)
-    if found is None:
-      found = self._resolved[key] = self._resolve(mod, expr)
-    return found
+    entry = self._resolved.get(key)
+    project = self.project
+    if entry is None:
+      outer, project.misses = project.misses, set()
+      try:
+        found = self._resolve(mod, expr)
+      finally:
+        missed, project.misses = project.misses, outer
+      entry = self._resolved[key] = (found, frozenset(missed) if missed else _NONE)
+    if entry[1] and project.misses is not None:
+      project.misses |= entry[1]
+    return entry[0]
 
   def _resolve(self, mod: Module, expr: cst.CSTNode) -> list[Any]:
     if type(expr) is cst.Name:
@@ -985,7 +1010,7 @@ class Analysis:
     if self.api(mod, call.func, 'CheckpointManager') is not None:
       return True
     return type(call.func) is cst.Attribute and any(
-        type(fn) is cst.ClassDef and id(fn) in self.manager_classes
+        type(fn) is cst.ClassDef and self._manager_class(id(fn))
         for _, fn, _ in self.callees(mod, call.func))
 
   def excludes_managers(self, mod: Module, types: list[cst.BaseExpression]) -> bool:
@@ -996,7 +1021,7 @@ class Analysis:
         expr = e.value if type(e) is cst.Element else e
         found = self.resolve(mod, expr)
         if not found or self.api(mod, expr, 'CheckpointManager') is not None or any(
-            isinstance(x, Local) and id(x.node) in self.manager_classes for x in found):
+            isinstance(x, Local) and self._manager_class(id(x.node)) for x in found):
           break
       else:
         return True
@@ -1023,7 +1048,7 @@ class Analysis:
               self.shim_via.add(id(t.via))
             kinds.add(NEW if shim else NATIVE)
         elif type(t.node) is cst.ClassDef:
-          if leaf == 'CheckpointManager' and id(t.node) in self.manager_classes:
+          if leaf == 'CheckpointManager' and self._manager_class(id(t.node)):
             kinds.add(SUBCLASS)
         elif type(t.node) is cst.Name:
           value = t.mod.c.assigned.get(id(t.node))
@@ -1046,6 +1071,12 @@ class Analysis:
       return True
     return mod.target and t.qname in REWRITTEN_CLASS_PATHS
 
+  def _manager_class(self, cls_id: int) -> bool:
+    """Whether a class subclasses the manager, noted as read by the step."""
+    if self._reading is not None:
+      self._reading.add(cls_id)
+    return cls_id in self.manager_classes
+
   def _fact(self, table: dict, key: int, empty: Any = _NONE) -> Any:
     """`table`'s facts of `key` (`empty` if none), noted as read by the step."""
     if self._reading is not None:
@@ -1058,6 +1089,8 @@ class Analysis:
       c = todo.pop()
       if c not in seen:
         seen.add(c)
+        if self._reading is not None:  # Its bases are read.
+          self._reading.add(c)
         yield c
         todo.extend(id(b) for b in self.bases.get(c, ()))
 
@@ -1087,11 +1120,15 @@ class Analysis:
     return found
 
   def _descendants(self, cls_id: int) -> Iterator[int]:
+    if self._reading is not None:  # Its subclasses are read (and theirs, below).
+      self._reading.add(cls_id)
     seen, todo = set(), list(self.children.get(cls_id, ()))
     while todo:
       c = todo.pop()
       if c not in seen:
         seen.add(c)
+        if self._reading is not None:
+          self._reading.add(c)
         yield c
         todo.extend(self.children.get(c, ()))
 
@@ -1166,7 +1203,7 @@ class Analysis:
         return {kind}
       owner = mod.c.super_calls.get(id(expr))
       if owner is not None:
-        return {SUBCLASS} if id(owner) in self.manager_classes else set()
+        return {SUBCLASS} if self._manager_class(id(owner)) else set()
       func = expr.func
       if type(func) is cst.Attribute and func.attr.value in ('get', 'pop', 'setdefault'):
         inside = self.contained(mod, func.value)
@@ -1175,7 +1212,7 @@ class Analysis:
       out = set()
       for _, fn, _ in self.callees(mod, func):
         if type(fn) is cst.ClassDef:  # e.g. a nested subclass, `self._Impl(d)`.
-          if id(fn) in self.manager_classes:
+          if self._manager_class(id(fn)):
             out.add(SUBCLASS)
         else:
           out |= self._fact(self.factories, id(fn))
@@ -1357,13 +1394,16 @@ class Analysis:
           manager = True
         elif isinstance(t, Local) and type(t.node) is cst.ClassDef:
           classes.add(id(t.node))
-          manager = manager or id(t.node) in self.manager_classes
+          manager = manager or self._manager_class(id(t.node))
     return manager, classes
 
   # ---- the fixpoint.
   def solve(self) -> None:
+    """Solves over the modules loaded, going on from the last solve's facts
+    (facts only grow); see `_steps_to_take`."""
     self._resolved.clear()  # Modules loaded since may resolve names differently.
     self._fixable_ids = {i for mod in self.modules for i in mod.fixable_imports}
+    self._written = written = set()  # The keys the structure below changes.
     for mod in self.modules:
       for node in [*mod.c.functions, *mod.c.classes]:
         self.owner_mod[id(node)] = mod
@@ -1373,11 +1413,16 @@ class Analysis:
       for cls in mod.c.classes:
         bases = [b.value.value if type(b.value) is cst.Subscript else b.value
                  for b in cls.bases]  # `Base[T]`: Base.
-        self.bases[id(cls)] = [t.node for b in bases for t in self.resolve(mod, b)
-                               if isinstance(t, Local) and type(t.node) is cst.ClassDef]
-        for base in self.bases[id(cls)]:
+        found = [t.node for b in bases for t in self.resolve(mod, b)
+                 if isinstance(t, Local) and type(t.node) is cst.ClassDef]
+        known = self.bases.get(id(cls))
+        if known is None or [id(b) for b in known] != [id(b) for b in found]:
+          written.add(id(cls))
+        self.bases[id(cls)] = found
+        for base in found:
           if id(cls) not in self.children.get(id(base), ()):
             self.children.setdefault(id(base), []).append(id(cls))
+            written.add(id(base))
     changed = True
     while changed:  # Subclasses of the manager (also of subclasses, across modules).
       changed = False
@@ -1388,51 +1433,81 @@ class Analysis:
               id(cls) not in self.manager_classes and any(
                   id(b) in self.manager_classes for b in self.bases.get(id(cls), ()))):
             self.manager_classes.add(id(cls))
+            written.add(id(cls))
             changed = True
     for mod in self.modules:
       for param_id, cls in mod.c.class_of_self.items():
         if id(cls) in self.manager_classes:
-          self.managers[param_id].add(SUBCLASS)
+          self._add(self.managers, param_id, {SUBCLASS})
       for param, _ in mod.c.params:
         manager, classes = self.annotation(mod, param.annotation.annotation,
                                            mod.scopes.get(param))
         if manager:
-          self.managers[id(param)].add(DECLARED)
-        elif classes and not classes & self.manager_classes:
+          self._add(self.managers, id(param), {DECLARED})
+        elif classes and not classes & self.manager_classes and (
+            id(param) not in self.not_managers):
           self.not_managers.add(id(param))  # Annotated with another class: trusted.
-        self.instances[id(param)] |= classes
+          written.add(id(param))
+        self._add(self.instances, id(param), classes)
       for fn in mod.c.functions:
         if fn.returns is not None:
           manager, classes = self.annotation(mod, fn.returns.annotation, mod.scopes.get(fn))
           if manager:
             self.declared_factories.add(id(fn))
-          self.makers[id(fn)] |= classes
+          self._add(self.makers, id(fn), classes)
     # First what the code shows, then annotations where it shows nothing (an
     # annotation beside a construction adds no origin).
-    # A step depends only on its module and the facts it reads (`_fact`, by
-    # the node they are about): a module is stepped again only once a step has
-    # added to a fact its last steps read (`_written`).
+    start = self._steps_to_take(written)
+    news = set(written)  # Every key changed in this solve.
     modules = self.modules
     for declared in (False, True):
       if declared:  # Annotated factories that return nothing the code shows.
+        self._written = written = set()
         for fn_id in self.declared_factories:
           if not self.factories[fn_id]:
-            self.factories[fn_id].add(DECLARED)
-      dirty = {id(mod) for mod in modules}
-      reads: dict[int, set[int]] = {}
+            self._add(self.factories, fn_id, {DECLARED})
+        news |= written
+      dirty = start | {p for p, s in self._steps.items() if not s.reads.isdisjoint(news)}
       while dirty:
         for mod in modules:
-          if id(mod) not in dirty:
+          if mod.path not in dirty:
             continue
-          dirty.discard(id(mod))
-          self._reading = reads.setdefault(id(mod), set())
+          dirty.discard(mod.path)
+          steps = self._steps[mod.path]
+          self._reading, self.project.misses = steps.reads, steps.misses
           self._written = written = set()
           try:
             self._step(mod, declared)
           finally:
-            self._reading = None
+            self._reading, self.project.misses = None, None
           if written:
-            dirty.update(m for m, r in reads.items() if not r.isdisjoint(written))
+            news |= written
+            dirty.update(p for p, s in self._steps.items() if not s.reads.isdisjoint(written))
+
+  def _steps_to_take(self, written: set[int]) -> set[str]:
+    """The modules whose steps may learn something since the last solve.
+
+    A step depends only on its module, the facts it reads (`_fact`, by the node
+    they are about; the bases, subclasses and manager classes it reads, by
+    class) and the modules its lookups found (`Project.module`). So the
+    modules to step are the new ones, those whose lookups missed a module
+    loaded since, and those that read a key `written` (by the structure above);
+    then, in the loop, those that read a fact another step has added to. A
+    module none of that touches would learn nothing: its last step (with
+    annotations, which learns all that a step without them does) learnt nothing
+    either.
+    """
+    loaded = {mod.path for mod in self.modules if not mod.light}
+    start = set()
+    for mod in self.modules:
+      steps = self._steps.get(mod.path)
+      if steps is None or steps.mod is not mod:
+        self._steps[mod.path] = _Steps(mod)
+        start.add(mod.path)
+      elif not steps.misses.isdisjoint(loaded) or not steps.reads.isdisjoint(written):
+        steps.misses -= loaded
+        start.add(mod.path)
+    return start
 
   def _add(self, table: dict, key: int, values: set) -> bool:
     """Adds to the facts of `key`; whether that is news."""
@@ -1585,7 +1660,11 @@ class Analysis:
           param = by_name.get(arg.keyword.value)
         else:
           param = positional[i] if i < len(positional) else None
-        if param is None or id(param) in self.not_managers:
+        if param is None:
+          continue
+        if self._reading is not None:
+          self._reading.add(id(param))
+        if id(param) in self.not_managers:
           continue
         if origins:
           news |= self._add(self.managers, id(param), origins | {PARAM})
