@@ -808,6 +808,14 @@ def _import_qname(stmt: cst.CSTNode, name: str, mod: Module) -> str | None:
   return None
 
 
+def _declares(mod: Module) -> bool:
+  """Whether the module annotates a binding (its step with annotations may
+  learn more than its step without)."""
+  c = mod.c
+  return any(site.annotation is not None for site in c.sites) or any(
+      annotation is not None for _, _, _, annotation in c.class_attrs)
+
+
 @dataclasses.dataclass
 class _Steps:
   """What the steps of one module (`mod`, that very object) have depended on:
@@ -1461,13 +1469,19 @@ class Analysis:
     news = set(written)  # Every key changed in this solve.
     modules = self.modules
     for declared in (False, True):
-      if declared:  # Annotated factories that return nothing the code shows.
+      if not declared:
+        dirty = start | {p for p, s in self._steps.items() if not s.reads.isdisjoint(news)}
+      else:
+        # Annotated factories that return nothing the code shows.
         self._written = written = set()
         for fn_id in self.declared_factories:
           if not self.factories[fn_id]:
             self._add(self.factories, fn_id, {DECLARED})
-        news |= written
-      dirty = start | {p for p, s in self._steps.items() if not s.reads.isdisjoint(news)}
+        # Every module is now consistent with every fact (a step without
+        # annotations learns nothing more); a step with them differs only
+        # where the module annotates a binding (`_declares`).
+        dirty = {p for p in start if _declares(self._steps[p].mod)} | {
+            p for p, s in self._steps.items() if not s.reads.isdisjoint(written)}
       while dirty:
         for mod in modules:
           if mod.path not in dirty:

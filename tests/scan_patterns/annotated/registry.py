@@ -1,0 +1,5 @@
+_OPEN = {}
+
+
+def lookup(name):
+  return _OPEN[name]
