@@ -7,6 +7,7 @@ on the test sources and on a module of awkward scoping.
 """
 
 import ast
+import concurrent.futures
 import pathlib
 
 import libcst as cst
@@ -237,6 +238,9 @@ def test_parse_without_validation_builds_the_same_trees():
     assert tree.bytes == (text if isinstance(text, bytes) else text.encode())
   with pytest.raises(cst.ParserSyntaxError):
     nodes.parse_module('def (:\n')
+  with concurrent.futures.ThreadPoolExecutor(4) as pool:  # Overlapping parses.
+    trees = list(pool.map(nodes.parse_module, texts * 3))
+  assert all(t.deep_equals(cst.parse_module(x)) for t, x in zip(trees, texts * 3, strict=True))
   with pytest.raises(cst.CSTValidationError):
     cst.Name('not a name')
   with pytest.raises(cst.CSTValidationError):

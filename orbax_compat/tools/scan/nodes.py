@@ -33,6 +33,7 @@ from collections.abc import Iterator
 import contextlib
 import dataclasses
 import re
+import threading
 import warnings
 
 import libcst as cst
@@ -57,16 +58,28 @@ def _unvalidated(self) -> None:  # pylint: disable=unused-argument
   """`CSTNode.__post_init__` while libcst's parser builds a tree."""
 
 
+_VALIDATING = cst.CSTNode.__dict__['__post_init__']
+_PARSING = threading.Lock()
+_parses = 0  # Parses under way (in any thread); validation is off while any is.
+
+
 def parse_module(source: bytes | str) -> cst.Module:
   """`cst.parse_module(source)` (raising what it raises), with node
   validation off while the parser builds the tree: its output is valid by
-  construction. The scan is single-threaded; validation is back on return."""
-  validating = cst.CSTNode.__dict__['__post_init__']
-  cst.CSTNode.__post_init__ = _unvalidated
+  construction. Validation is back once no parse is under way in any thread
+  (nodes another thread builds meanwhile are not validated)."""
+  global _parses
+  with _PARSING:
+    if not _parses:
+      cst.CSTNode.__post_init__ = _unvalidated
+    _parses += 1
   try:
     return cst.parse_module(source)
   finally:
-    cst.CSTNode.__post_init__ = validating
+    with _PARSING:
+      _parses -= 1
+      if not _parses:
+        cst.CSTNode.__post_init__ = _VALIDATING
 
 
 def visit_order(cls: type) -> tuple[str, ...]:

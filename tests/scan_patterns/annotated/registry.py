@@ -1,5 +1,9 @@
 _OPEN = {}
 
 
+def register(name, value):
+  _OPEN[name] = value
+
+
 def lookup(name):
-  return _OPEN[name]
+  return _OPEN.get(name)
