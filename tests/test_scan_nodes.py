@@ -1,7 +1,7 @@
 """The scanner's own walk gives what libcst's providers give (issue 18, speed).
 
 `nodes.child_fields` must follow libcst's visit order, `nodes.Positions` must
-give `PositionProvider`'s ranges, and the scopes `index.Collector` builds in its
+give `PositionProvider`'s ranges, and the scopes `collect.Collector` builds in its
 single walk must resolve names as `ScopeProvider` does. Checked node by node
 on the test sources and on a module of awkward scoping.
 """
@@ -14,7 +14,7 @@ import libcst as cst
 from libcst import metadata as md
 import pytest
 
-from orbax_compat.tools.scan import index
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import nodes
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -129,7 +129,7 @@ def _assignment_key(a):
 def test_scopes_resolve_as_scope_provider_does():
   for name, tree in sources():
     expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.ScopeProvider)
-    mod = index.Module(name, 'm', tree.code, tree, True)
+    mod = collect.Module(name, 'm', tree.code, tree, True)
     checked = 0
     syntax = {id(n) for n in all_nodes(tree)}
     for node, scope in expected.items():
@@ -204,7 +204,7 @@ def test_positions_one_statement_at_a_time():
     except SyntaxError:
       python_parses = False
     expected = md.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(md.PositionProvider)
-    mod = index.Module(name, 'm', tree.code, tree, True)
+    mod = collect.Module(name, 'm', tree.code, tree, True)
     hinted = mod.positions
     assert mod.c.top, name
     for i, node in enumerate(mod.c.calls + mod.c.attributes + [n for n, _ in mod.c.imports]):

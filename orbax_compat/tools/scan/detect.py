@@ -17,6 +17,7 @@ import libcst as cst
 from orbax_compat.mapping import forms
 from orbax_compat.mapping import orbax_names
 from orbax_compat.mapping import signatures
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import safety
 from orbax_compat.tools.scan import sites as sites_lib
@@ -55,9 +56,9 @@ def may_use_orbax(text: bytes | str) -> bool:
 
 
 class ModuleFindings:
-  """Findings of one loaded module (`index.Module`)."""
+  """Findings of one loaded module (`collect.Module`)."""
 
-  def __init__(self, mod: index_lib.Module, analysis: index_lib.Analysis | None):
+  def __init__(self, mod: collect.Module, analysis: index_lib.Analysis | None):
     self.mod = mod
     self.analysis = analysis
     self.findings: list[Finding] = []

@@ -29,6 +29,7 @@ from typing import Any
 
 import libcst as cst
 
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import detect
 from orbax_compat.tools.scan import fixes
 from orbax_compat.tools.scan import index as index_lib
@@ -92,13 +93,13 @@ class Scan:
     self._findings: dict[str, list[Finding]] = {}
     self.finished: dict[str, Any] = {}  # Construction site -> finish.Decision (--to-v1).
 
-  def load(self, path: str, light: bool = False) -> index_lib.Module | None:
+  def load(self, path: str, light: bool = False) -> collect.Module | None:
     """Parses and collects one file; None if it cannot. `light`: its imports
     only, which the analysis never reads, so nothing is parsed until its
     findings are reported (`_light`) or it is needed whole."""
     target = path in self.project.targets
     if light and path not in self.project.modules:
-      return index_lib.Module(path, self.project.files[path], None, None, target, light=True)
+      return collect.Module(path, self.project.files[path], None, None, target, light=True)
     try:
       text, notebook = self._source(path)
       tree = source_lib.parse(text)
@@ -106,7 +107,7 @@ class Scan:
       if target:
         self.parse_errors[path] = e
       return None
-    mod = index_lib.Module(path, self.project.files[path], text, tree, target, notebook)
+    mod = collect.Module(path, self.project.files[path], text, tree, target, notebook)
     mod.finder = detect.ModuleFindings(mod, None)
     if target and detect.may_use_orbax(text):
       mod.finder.imports()
@@ -120,7 +121,7 @@ class Scan:
       return notebook.source, notebook
     return raw, None
 
-  def _light(self, path: str, whole: bool) -> index_lib.Module:
+  def _light(self, path: str, whole: bool) -> collect.Module:
     """A light module's imports, with their findings; raises Unscannable.
 
     Unless `whole` (a rewrite needs the file's tree), only its import statements
@@ -138,9 +139,9 @@ class Scan:
     if not whole and isinstance(decoded, str):
       statements = source_lib.import_statements(decoded)
     if statements is None:
-      mod = index_lib.Module(path, name, text, source_lib.parse(text), True, notebook, light=True)
+      mod = collect.Module(path, name, text, source_lib.parse(text), True, notebook, light=True)
     else:
-      mod = index_lib.Module.imports_only(path, name, decoded, statements, True, notebook)
+      mod = collect.Module.imports_only(path, name, decoded, statements, True, notebook)
     mod.finder = detect.ModuleFindings(mod, None)
     if detect.may_use_orbax(text):
       mod.finder.imports()
@@ -175,7 +176,7 @@ class Scan:
     return outcome
 
 
-  def findings_of(self, mod: index_lib.Module, swap_all: bool = False) -> list[Finding]:
+  def findings_of(self, mod: collect.Module, swap_all: bool = False) -> list[Finding]:
     """A module's findings, with --fix decided (`fixes.plan`); computed once."""
     cached = self._findings.get(mod.path)
     if cached is None:
@@ -203,7 +204,7 @@ def rewrite(scan: FileScan, command) -> bytes:
   return command.transform_module(scan.module).bytes
 
 
-def _fix(scan: FileScan, mod: index_lib.Module, outcome: _Outcome, write: bool,
+def _fix(scan: FileScan, mod: collect.Module, outcome: _Outcome, write: bool,
          to_v1: bool) -> list[Finding]:
   # The codemods (and libcst's codemod framework) load only for rewrites.
   from libcst.codemod import CodemodContext  # pylint: disable=import-outside-toplevel
@@ -345,7 +346,7 @@ def scan_tree(tree: cst.Module, path: str = '<string>') -> FileScan:
   name = os.path.splitext(os.path.basename(path))[0].strip('<>') or 'module'
   project = index_lib.Project({path: name}, {path}, None)
   code = tree.code
-  mod = index_lib.Module(path, project.files[path], code, tree, True)
+  mod = collect.Module(path, project.files[path], code, tree, True)
   mod.finder = detect.ModuleFindings(mod, None)
   mod.finder.imports()
   project.modules[path] = mod

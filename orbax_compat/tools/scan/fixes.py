@@ -24,6 +24,7 @@ import dataclasses
 
 import libcst as cst
 
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import nodes
 from orbax_compat.tools.scan.findings import SHIM
@@ -69,13 +70,13 @@ def _references(node: cst.CSTNode, typing: bool, found: list[tuple[cst.CSTNode, 
     _references(child, typing, found)
 
 
-def _imports_v1(mod: index_lib.Module) -> bool:
+def _imports_v1(mod: collect.Module) -> bool:
   for node, _ in mod.c.imports:
     if isinstance(node, cst.Import):
-      if any(index_lib.is_v1_module(index_lib.dotted(a.name) or '') for a in node.names):
+      if any(index_lib.is_v1_module(collect.dotted(a.name) or '') for a in node.names):
         return True
     elif node.module is not None and not node.relative:
-      module = index_lib.dotted(node.module) or ''
+      module = collect.dotted(node.module) or ''
       if index_lib.is_v1_module(module):
         return True
       if not isinstance(node.names, cst.ImportStar) and any(
@@ -85,14 +86,14 @@ def _imports_v1(mod: index_lib.Module) -> bool:
   return False
 
 
-def _shim_name_free(mod: index_lib.Module, node: cst.CSTNode) -> bool:
+def _shim_name_free(mod: collect.Module, node: cst.CSTNode) -> bool:
   """`orbax_compat` names nothing at `node`, or the module orbax_compat."""
   scope = mod.scopes.get(node)
   if scope is None or SHIM not in scope:
     return True
   for a in scope[SHIM]:
     if not (isinstance(a.node, cst.Import) and any(
-        index_lib.dotted(alias.name) == SHIM and alias.asname is None for alias in a.node.names)):
+        collect.dotted(alias.name) == SHIM and alias.asname is None for alias in a.node.names)):
       return False
   return True
 
@@ -122,7 +123,7 @@ def plan(finder, findings: list[Finding], swap_all: bool = False) -> list[Findin
   return out
 
 
-def _names_class(f: Finding, mod: index_lib.Module) -> bool:
+def _names_class(f: Finding, mod: collect.Module) -> bool:
   """A `from orbax.checkpoint import *` whose module names CheckpointManager
   (the swap cannot make it orbax_compat's)."""
   node = f.node

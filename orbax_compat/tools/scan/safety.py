@@ -20,6 +20,7 @@ from libcst import metadata as md
 from orbax_compat.mapping import members as members_lib
 from orbax_compat.mapping import options as mapping_options
 from orbax_compat.mapping.schema import Member
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import sites as sites_lib
 from orbax_compat.tools.scan import templates
@@ -59,7 +60,7 @@ class Use:
   statement_form: str = ''  # 'if' / 'try': a guarded save as a statement of its own.
 
   @property
-  def mod(self) -> index_lib.Module:
+  def mod(self) -> collect.Module:
     return self.finder.mod
 
   @property

@@ -6,7 +6,7 @@ The objects are libcst's own (`libcst.metadata.GlobalScope`, `FunctionScope`,
 `ScopeProvider` (its `ScopeVisitor` and `ExpressionContextProvider`), so that
 `scope[name]`, `scope.assignments`, `ClassScope`, and the referents of a name
 are what `ScopeProvider` gives. What differs is how they are built: the
-`index.Collector` walk records them while it collects everything else,
+`collect.Collector` walk records them while it collects everything else,
 reading the tree without rebuilding it (`nodes.child_fields`), and the
 accesses are resolved only for the names the analysis asks about. Run by
 libcst, `ScopeProvider` costs two extra visits of the module (its own and

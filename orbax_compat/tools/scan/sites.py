@@ -19,6 +19,7 @@ import libcst as cst
 from libcst import metadata as md
 
 from orbax_compat.mapping import forms
+from orbax_compat.tools.scan import collect
 from orbax_compat.tools.scan import index as index_lib
 from orbax_compat.tools.scan import templates
 from orbax_compat.tools.scan.index import SITE
@@ -28,7 +29,7 @@ SINGLE, NAMED = 'single_item', 'named_items'
 
 @dataclasses.dataclass(frozen=True)
 class Site:
-  mod: index_lib.Module
+  mod: collect.Module
   call: cst.Call
 
   @property
@@ -53,8 +54,8 @@ def only_sites(origins: set[str]) -> bool:
              for o in origins)
 
 
-def _value(analysis: index_lib.Analysis, mod: index_lib.Module,
-           expr: cst.BaseExpression | None) -> tuple[index_lib.Module, Any]:
+def _value(analysis: index_lib.Analysis, mod: collect.Module,
+           expr: cst.BaseExpression | None) -> tuple[collect.Module, Any]:
   """An expression, or the value a name is assigned once (else None)."""
   if isinstance(expr, cst.Name):
     targets = analysis.resolve(mod, expr)
@@ -98,7 +99,7 @@ class Options:
 
   readable: bool
   fields: dict[str, cst.BaseExpression] = dataclasses.field(default_factory=dict)
-  mod: index_lib.Module | None = None
+  mod: collect.Module | None = None
   call: cst.Call | None = None  # The options call, if any.
   name: cst.Name | None = None  # The name it is assigned to, if through one.
   why: str = ''
@@ -126,7 +127,7 @@ def options_of(analysis: index_lib.Analysis, site: Site) -> Options:
   return Options(True, fields, mod, value, name)
 
 
-def same_binding(mod_a: index_lib.Module, node_a: cst.CSTNode, mod_b: index_lib.Module,
+def same_binding(mod_a: collect.Module, node_a: cst.CSTNode, mod_b: collect.Module,
                  node_b: cst.CSTNode, name: str) -> bool:
   """`name` at `node_a` and at `node_b` is one binding, assigned once: a def,
   a class, an import or one assignment (so it holds the same value at both)."""
