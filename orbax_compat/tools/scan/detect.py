@@ -191,7 +191,8 @@ class ModuleFindings:
                note=template.note, status=row.status,
                form=template.form.v0 if template.form else '', reason=CONSTRUCTION_KEPT,
                bindings=template.bindings)
-    elif analysis.api(self.mod, call.func, 'CheckpointManagerOptions') is not None:
+    elif (own := analysis.api(self.mod, call.func, 'CheckpointManagerOptions') is not None) or (
+        analysis.options_subclass(self.mod, call.func)):
       fields = signatures.OPTIONS_FIELDS
       positional = 0
       for arg in call.args:
@@ -205,7 +206,7 @@ class ModuleFindings:
           if positional < len(fields):
             self._option(arg, fields[positional], call)
           positional += 1
-        else:
+        elif own or arg.keyword.value in fields:  # A subclass's own fields are not v0's.
           self._option(arg, arg.keyword.value, call)
 
   def _option(self, node: cst.Arg, field: str, call: cst.Call) -> None:

@@ -55,6 +55,7 @@ from orbax_compat.tools.scan.findings import V0
 EXPERIMENTAL = templates.EXPERIMENTAL
 _V1_MODULES = ('orbax.checkpoint.v1', EXPERIMENTAL + '.v1')
 _TYPING_WRAPPERS = frozenset({'Optional', 'Union', 'Annotated', 'Final', 'ClassVar'})
+_CASTS = frozenset({'typing.cast', 'typing_extensions.cast'})
 
 # Where a manager comes from (`Analysis.origins`). --to-v1 rewrites calls only
 # on managers it sees built as orbax_compat's own class (NEW; NEW_ITEMS when
@@ -431,6 +432,21 @@ class Analysis:
         return kind
     return None
 
+  def options_subclass(self, mod: Module, func: cst.BaseExpression) -> bool:
+    """Whether `func` names a project class that subclasses
+    `CheckpointManagerOptions` (also through its other subclasses). Only the
+    report reads it: the analysis treats such options as unseen (a subclass may
+    change what its fields mean)."""
+    for t in self.resolve(mod, func):
+      if isinstance(t, Local) and type(t.node) is cst.ClassDef:
+        for c in self._lineage(id(t.node)):
+          owner, cls = self.owner_mod.get(c), self.classes.get(c)
+          if owner is not None and cls is not None and any(self.api(
+              owner, b.value.value if type(b.value) is cst.Subscript else b.value,
+              'CheckpointManagerOptions') for b in cls.bases):
+            return True
+    return False
+
   def constructs(self, mod: Module, call: cst.Call) -> bool:
     """Whether `call` builds a manager (its class, an alias, a subclass, also a
     nested one reached as `self._Impl`)."""
@@ -575,13 +591,16 @@ class Analysis:
           out |= self._fact(self.instances, id(t.node))
       return out
     if type(expr) is cst.Attribute:
-      out = self._attr_facts(self.attr_classes, self.classes_of(mod, expr.value),
+      out = self._attr_facts(self.attr_classes, self._receiver_classes(mod, expr),
                              expr.attr.value)
       for t in self.resolve(mod, expr):
         if isinstance(t, Local):
           out |= self._fact(self.instances, id(t.node))
       return out
     if type(expr) is cst.Call:
+      cast = self._cast(mod, expr)
+      if cast is not None:  # `typing.cast(T, x)`: x, said to be a T.
+        return self._named_classes(mod, cast[0]) | self.classes_of(mod, cast[1])
       out = set()
       for _, fn, _ in self.callees(mod, expr.func):
         if type(fn) is cst.ClassDef:
@@ -591,13 +610,37 @@ class Analysis:
       return out
     return set()
 
+  def _receiver_classes(self, mod: Module, attribute: cst.Attribute) -> set[int]:
+    """The classes the value an attribute is read on may be an instance of;
+    inside `if isinstance(x, T):`, `x.a` also T's."""
+    out = self.classes_of(mod, attribute.value)
+    for t in mod.c.narrowed.get(id(attribute), ()):
+      out = out | self._named_classes(mod, t)
+    return out
+
+  def _named_classes(self, mod: Module, types: cst.BaseExpression) -> set[int]:
+    """The project's classes a class expression names (also a tuple of them)."""
+    out = set()
+    for e in types.elements if type(types) is cst.Tuple else [types]:
+      expr = e.value if type(e) is cst.Element else e
+      out |= {id(t.node) for t in self.resolve(mod, expr)
+              if isinstance(t, Local) and type(t.node) is cst.ClassDef}
+    return out
+
+  def _cast(self, mod: Module, call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+    """(T, x) of `typing.cast(T, x)` (any alias, also typing_extensions'), else None."""
+    if len(call.args) != 2 or any(a.keyword is not None or a.star for a in call.args) or not any(
+        isinstance(t, External) and t.qname in _CASTS for t in self.resolve(mod, call.func)):
+      return None
+    return call.args[0].value, call.args[1].value
+
   def callees(self, mod: Module, func: cst.BaseExpression
               ) -> list[tuple[Module, cst.CSTNode, bool]]:
     """(module, FunctionDef or ClassDef, bound: the first parameter is the receiver)
     a call of `func` may run."""
     out = []
     if type(func) is cst.Attribute:
-      for fmod, fn in self._methods(self.classes_of(mod, func.value), func.attr.value):
+      for fmod, fn in self._methods(self._receiver_classes(mod, func), func.attr.value):
         out.append((fmod, fn, id(fn) not in fmod.c.staticmethods))
     for t in self.resolve(mod, func):
       if isinstance(t, Local) and type(t.node) in (cst.FunctionDef, cst.ClassDef):
@@ -621,6 +664,9 @@ class Analysis:
     if type(expr) is cst.Subscript:
       return self.contained(mod, expr.value)
     if type(expr) is cst.Call:
+      cast = self._cast(mod, expr)
+      if cast is not None:
+        return self.origins(mod, cast[1])
       kind = self.api(mod, expr.func, 'CheckpointManager')
       if kind == NEW:
         self.sites[id(expr)] = (mod, expr)
@@ -651,7 +697,7 @@ class Analysis:
           out |= self._fact(self.managers, id(t.node))
       return out
     if type(expr) is cst.Attribute:
-      out = self._attr_facts(self.attrs, self.classes_of(mod, expr.value), expr.attr.value)
+      out = self._attr_facts(self.attrs, self._receiver_classes(mod, expr), expr.attr.value)
       for t in self.resolve(mod, expr):  # A module's attribute.
         if isinstance(t, Local):
           out |= self._fact(self.managers, id(t.node))
@@ -679,7 +725,7 @@ class Analysis:
           out |= self._fact(self.containers, id(t.node))
       return out
     if type(expr) is cst.Attribute:
-      return self._attr_facts(self.attr_containers, self.classes_of(mod, expr.value),
+      return self._attr_facts(self.attr_containers, self._receiver_classes(mod, expr),
                               expr.attr.value)
     if type(expr) is cst.Call and type(expr.func) is cst.Attribute and (
         expr.func.attr.value in ('values', 'copy')):
