@@ -277,6 +277,7 @@ class Analysis:
     self._reading: set[int] | None = None
     self._written: set[int] = set()
     self._steps: dict[str, _Steps] = {}  # Path -> what its module's steps depended on.
+    self._options_classes: set[int] | None = None  # `options_subclass`, once solved.
     self.children: dict[int, list[int]] = {}  # Class -> its subclasses in the project.
     self.not_managers: set[int] = set()  # Params annotated with a class that is no manager.
     self.sites: dict[int, tuple[Module, cst.Call]] = {}  # id(construction) -> where.
@@ -435,17 +436,20 @@ class Analysis:
   def options_subclass(self, mod: Module, func: cst.BaseExpression) -> bool:
     """Whether `func` names a project class that subclasses
     `CheckpointManagerOptions` (also through its other subclasses). Only the
-    report reads it: the analysis treats such options as unseen (a subclass may
-    change what its fields mean)."""
-    for t in self.resolve(mod, func):
-      if isinstance(t, Local) and type(t.node) is cst.ClassDef:
-        for c in self._lineage(id(t.node)):
-          owner, cls = self.owner_mod.get(c), self.classes.get(c)
-          if owner is not None and cls is not None and any(self.api(
-              owner, b.value.value if type(b.value) is cst.Subscript else b.value,
-              'CheckpointManagerOptions') for b in cls.bases):
-            return True
-    return False
+    report reads it (after the solve): the analysis treats such options as
+    unseen (a subclass may change what its fields mean)."""
+    if self._options_classes is None:
+      self._options_classes = {c for c in self.classes if any(
+          self._names_options(d) for d in self._lineage(c))}
+    return bool(self._options_classes) and any(
+        isinstance(t, Local) and id(t.node) in self._options_classes
+        for t in self.resolve(mod, func))
+
+  def _names_options(self, cls_id: int) -> bool:
+    owner, cls = self.owner_mod.get(cls_id), self.classes.get(cls_id)
+    return owner is not None and cls is not None and any(self.api(
+        owner, b.value.value if type(b.value) is cst.Subscript else b.value,
+        'CheckpointManagerOptions') for b in cls.bases)
 
   def constructs(self, mod: Module, call: cst.Call) -> bool:
     """Whether `call` builds a manager (its class, an alias, a subclass, also a
@@ -875,6 +879,7 @@ class Analysis:
     """Solves over the modules loaded, going on from the last solve's facts
     (facts only grow); see `_steps_to_take`."""
     self._resolved.clear()  # Modules loaded since may resolve names differently.
+    self._options_classes = None
     self._fixable_ids = {i for mod in self.modules for i in mod.fixable_imports}
     self._written = written = set()  # The keys the structure below changes.
     for mod in self.modules:
