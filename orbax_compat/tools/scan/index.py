@@ -115,6 +115,9 @@ def is_api_qname(qname: str, leaf: str) -> bool:
   return is_v0_module(module) or is_shim_module(module)
 
 
+def _base_class(base: cst.Arg) -> cst.BaseExpression:
+  """The class a base of a class statement names (`Base[T]`: `Base`)."""
+  return base.value.value if type(base.value) is cst.Subscript else base.value
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
@@ -447,9 +450,8 @@ class Analysis:
 
   def _names_options(self, cls_id: int) -> bool:
     owner, cls = self.owner_mod.get(cls_id), self.classes.get(cls_id)
-    return owner is not None and cls is not None and any(self.api(
-        owner, b.value.value if type(b.value) is cst.Subscript else b.value,
-        'CheckpointManagerOptions') for b in cls.bases)
+    return owner is not None and cls is not None and any(
+        self.api(owner, _base_class(b), 'CheckpointManagerOptions') for b in cls.bases)
 
   def constructs(self, mod: Module, call: cst.Call) -> bool:
     """Whether `call` builds a manager (its class, an alias, a subclass, also a
@@ -631,7 +633,8 @@ class Analysis:
               if isinstance(t, Local) and type(t.node) is cst.ClassDef}
     return out
 
-  def _cast(self, mod: Module, call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+  def _cast(self, mod: Module, call: cst.Call
+            ) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
     """(T, x) of `typing.cast(T, x)` (any alias, also typing_extensions'), else None."""
     if len(call.args) != 2 or any(a.keyword is not None or a.star for a in call.args) or not any(
         isinstance(t, External) and t.qname in _CASTS for t in self.resolve(mod, call.func)):
@@ -889,9 +892,7 @@ class Analysis:
         self.classes[id(cls)] = cls
     for mod in self.modules:
       for cls in mod.c.classes:
-        bases = [b.value.value if type(b.value) is cst.Subscript else b.value
-                 for b in cls.bases]  # `Base[T]`: Base.
-        found = [t.node for b in bases for t in self.resolve(mod, b)
+        found = [t.node for b in cls.bases for t in self.resolve(mod, _base_class(b))
                  if isinstance(t, Local) and type(t.node) is cst.ClassDef]
         known = self.bases.get(id(cls))
         if known is None or [id(b) for b in known] != [id(b) for b in found]:
@@ -1185,7 +1186,7 @@ class Analysis:
               for f in mod.c.members.get(id(cls), {}).values()):
             continue
           for b in cls.bases:
-            self.resolve(mod, b.value.value if type(b.value) is cst.Subscript else b.value)
+            self.resolve(mod, _base_class(b))
     finally:
       self.project.want = False
 

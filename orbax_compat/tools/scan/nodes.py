@@ -19,7 +19,7 @@ reads much and reports little, so:
   line by Python's own parse of the text and checked against the text; else
   (or when that check fails) the whole module at once.
 - `parse_module(source)`: libcst's parse, without running every node's
-  `_validate` on what its own parser built (about 15% of the parse; libcst's
+  `_validate` on what its own parser built (about 12% of the parse; libcst's
   `CSTNode.__post_init__` notes the same cost). Nodes built later, by the
   codemods, are validated as ever; `tests/test_scan_nodes.py` checks that the
   trees are equal to validated ones.
